@@ -1,0 +1,128 @@
+//! `configure`, `health`, `shutdown`, `onConnection` and the readiness wait.
+
+use std::time::Duration;
+
+use napi::Status;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use super::error::IntoNapi;
+use crate::engine::connection::{self, ConnectionEvent};
+use crate::engine::options::{self, Endpoint};
+use crate::engine::{Error, Result};
+
+/// Connection options arrive as JSON text (the facade stringifies them) so that validation,
+/// with its exact error wording, happens in one place: `engine::options`.
+pub fn parse_options(json: Option<&str>) -> Result<Option<Endpoint>> {
+    match json {
+        None => Ok(None),
+        Some(text) => {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| Error::invalid("connection", format!("is not serialisable ({e})")))?;
+            options::parse_connection_options(&value)
+        }
+    }
+}
+
+pub fn resolve(json: Option<&str>) -> Result<Endpoint> {
+    connection::global().resolve(parse_options(json)?)
+}
+
+#[napi]
+pub fn configure(options_json: Option<String>) -> napi::Result<()> {
+    let ep = parse_options(options_json.as_deref()).napi()?;
+    connection::global().configure(ep);
+    Ok(())
+}
+
+/// Validate connection options (or the environment) synchronously; returns the endpoint's
+/// printable name (no credentials).
+#[napi]
+pub fn resolve_endpoint(options_json: Option<String>) -> napi::Result<String> {
+    resolve(options_json.as_deref()).map(|e| e.display()).napi()
+}
+
+/// Open (or reuse) the pair for these options and wait until both sockets are up.
+#[napi]
+pub async fn connect(options_json: Option<String>, timeout_ms: Option<u32>) -> napi::Result<()> {
+    let ep = resolve(options_json.as_deref()).napi()?;
+    let pair = connection::global().pair(&ep).napi()?;
+    let timeout = Duration::from_millis(timeout_ms.map(u64::from).unwrap_or(30_000));
+    pair.wait_ready(timeout).await.napi()
+}
+
+#[napi]
+pub fn health() -> napi::Result<serde_json::Value> {
+    serde_json::to_value(connection::global().health())
+        .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+}
+
+#[napi]
+pub async fn shutdown() -> napi::Result<()> {
+    connection::global().shutdown().await;
+    Ok(())
+}
+
+/// Register the facade's single dispatcher for connection events. Weak: a listener must
+/// never keep the Node process alive.
+#[napi]
+pub fn on_connection_event(
+    callback: ThreadsafeFunction<String, (), String, Status, false, true>,
+) -> napi::Result<()> {
+    connection::global().on_event(std::sync::Arc::new(move |ev: &ConnectionEvent| {
+        if let Ok(json) = serde_json::to_string(ev) {
+            callback.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }));
+    Ok(())
+}
+
+/// Run one Redis command on the shared command connection. For diagnostics and tests (e.g.
+/// `CLIENT LIST` from the application's point of view); not part of the queue API.
+#[napi]
+pub async fn raw_command(
+    options_json: Option<String>,
+    args: Vec<String>,
+) -> napi::Result<serde_json::Value> {
+    let ep = resolve(options_json.as_deref()).napi()?;
+    let pair = connection::global().pair(&ep).napi()?;
+    let mut conn = pair.command().await.napi()?;
+    let Some((name, rest)) = args.split_first() else {
+        return Err(super::error::to_napi(Error::invalid(
+            "args",
+            "must not be empty",
+        )));
+    };
+    let mut cmd = redis::cmd(name);
+    for a in rest {
+        cmd.arg(a);
+    }
+    let value: redis::Value = cmd
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| Error::from_redis(&e, ep.password.as_deref()))
+        .napi()?;
+    Ok(value_to_json(value))
+}
+
+fn value_to_json(v: redis::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        redis::Value::Nil => J::Null,
+        redis::Value::Int(i) => J::from(i),
+        redis::Value::BulkString(b) => J::String(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::SimpleString(s) => J::String(s),
+        redis::Value::Okay => J::String("OK".into()),
+        redis::Value::Array(a) | redis::Value::Set(a) => {
+            J::Array(a.into_iter().map(value_to_json).collect())
+        }
+        redis::Value::Double(d) => J::from(d),
+        redis::Value::Boolean(b) => J::Bool(b),
+        redis::Value::Map(m) => J::Array(
+            m.into_iter()
+                .flat_map(|(k, v)| [value_to_json(k), value_to_json(v)])
+                .collect(),
+        ),
+        other => J::String(format!("{other:?}")),
+    }
+}

@@ -1,0 +1,145 @@
+//! The one error type of the engine. Every failure that can reach JavaScript is one of these
+//! variants; the binding turns it into a `QueueNativeError` whose `code` is `Error::code()`.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A caller-supplied option is wrong. `option` names it the way the caller wrote it.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption { option: String, reason: String },
+    /// No TCP/TLS session could be established (refused, timed out, DNS, reset during setup).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The server rejected our credentials (WRONGPASS, NOAUTH, ...).
+    #[error("{0}")]
+    Auth(String),
+    /// `ERR max number of clients reached`: kept apart because it is the failure this
+    /// library exists to prevent, and the application must see the server's own words.
+    #[error("{0}")]
+    MaxClients(String),
+    /// The server is older than the protocol needs.
+    #[error("{0}")]
+    RedisVersion(String),
+    /// TLS handshake or certificate problem.
+    #[error("{0}")]
+    Tls(String),
+    /// The library (or the connection pair) was shut down.
+    #[error("{0}")]
+    Closed(String),
+    /// A command did not answer in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// The connection dropped while a command was in flight.
+    #[error("{0}")]
+    ConnectionLost(String),
+    /// Any other error reply from Redis.
+    #[error("{0}")]
+    Redis(String),
+}
+
+impl Error {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidOption { .. } => "ERR_INVALID_OPTION",
+            Error::Unreachable(_) => "ERR_REDIS_UNREACHABLE",
+            Error::Auth(_) => "ERR_AUTH",
+            Error::MaxClients(_) => "ERR_MAX_CLIENTS",
+            Error::RedisVersion(_) => "ERR_REDIS_VERSION",
+            Error::Tls(_) => "ERR_TLS",
+            Error::Closed(_) => "ERR_CLOSED",
+            Error::Timeout(_) => "ERR_TIMEOUT",
+            Error::ConnectionLost(_) => "ERR_CONNECTION_LOST",
+            Error::Redis(_) => "ERR_REDIS",
+        }
+    }
+
+    pub fn invalid(option: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidOption {
+            option: option.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Errors that retrying cannot fix: the supervisor stops instead of looping.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::RedisVersion(_) | Error::InvalidOption { .. })
+    }
+
+    /// Classify a redis-rs error. `secret` is removed from the text in case a lower layer
+    /// ever echoes it (defence in depth: we never put it into messages ourselves).
+    pub fn from_redis(err: &redis::RedisError, secret: Option<&str>) -> Self {
+        let text = scrub(&err.to_string(), secret);
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("max number of clients reached") {
+            // Keep the server's wording intact: this is what operators grep for.
+            return Error::MaxClients(text);
+        }
+        if lower.contains("wrongpass")
+            || lower.contains("noauth")
+            || lower.contains("invalid password")
+            || lower.contains("invalid username-password")
+            || lower.contains("authentication")
+            || err.kind() == redis::ErrorKind::AuthenticationFailed
+        {
+            return Error::Auth(text);
+        }
+        if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
+            return Error::Tls(text);
+        }
+        if err.is_timeout() {
+            return Error::Timeout(text);
+        }
+        if err.is_connection_refusal() {
+            return Error::Unreachable(text);
+        }
+        if err.is_connection_dropped() || err.is_io_error() {
+            return Error::ConnectionLost(text);
+        }
+        Error::Redis(text)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Replace every occurrence of `secret` with `***`.
+pub fn scrub(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => text.replace(s, "***"),
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_clients_keeps_server_words() {
+        let e = redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "connect",
+            "ERR max number of clients reached".to_string(),
+        ));
+        let mapped = Error::from_redis(&e, None);
+        assert_eq!(mapped.code(), "ERR_MAX_CLIENTS");
+        assert!(mapped.to_string().contains("max number of clients reached"));
+    }
+
+    #[test]
+    fn wrongpass_is_auth_and_secret_is_scrubbed() {
+        let e = redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "auth",
+            "WRONGPASS invalid username-password pair hunter2".to_string(),
+        ));
+        let mapped = Error::from_redis(&e, Some("hunter2"));
+        assert_eq!(mapped.code(), "ERR_AUTH");
+        assert!(!mapped.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn invalid_option_names_the_option() {
+        let e = Error::invalid("port", "must be an integer between 1 and 65535");
+        assert_eq!(e.code(), "ERR_INVALID_OPTION");
+        assert!(e.to_string().contains("`port`"));
+    }
+}
