@@ -622,16 +622,17 @@ impl Pair {
                 }
             }
         }
-        if let Some(policy) = info_field(&info, "maxmemory_policy") {
-            if policy != "noeviction" && !self.warned_policy.swap(true, Ordering::Relaxed) {
-                let mut ev = ConnectionEvent::new(EventKind::Warning, &self.display);
-                ev.code = Some("WARN_EVICTION_POLICY");
-                ev.message = Some(format!(
-                    "maxmemory-policy is `{policy}` on {}: Redis may evict queue keys and lose jobs; set it to `noeviction`",
-                    self.display
-                ));
-                self.hub.emit(&ev);
-            }
+        if let Some(policy) = info_field(&info, "maxmemory_policy")
+            && policy != "noeviction"
+            && !self.warned_policy.swap(true, Ordering::Relaxed)
+        {
+            let mut ev = ConnectionEvent::new(EventKind::Warning, &self.display);
+            ev.code = Some("WARN_EVICTION_POLICY");
+            ev.message = Some(format!(
+                "maxmemory-policy is `{policy}` on {}: Redis may evict queue keys and lose jobs; set it to `noeviction`",
+                self.display
+            ));
+            self.hub.emit(&ev);
         }
         Ok(())
     }
@@ -663,15 +664,16 @@ fn build_client(ep: &Endpoint) -> Result<redis::Client> {
             tls_params: None,
         },
     };
-    if let Some(t) = &ep.tls {
-        if t.servername.is_some() && t.servername.as_deref() != Some(ep.host.as_str()) {
-            // redis-rs verifies the certificate against the host it dials, so a separate SNI
-            // name cannot be honoured; refusing beats silently verifying the wrong name.
-            return Err(Error::invalid(
-                "tls.servername",
-                "must equal the host (connecting to one name while verifying another is not supported)",
-            ));
-        }
+    if let Some(t) = &ep.tls
+        && t.servername.is_some()
+        && t.servername.as_deref() != Some(ep.host.as_str())
+    {
+        // redis-rs verifies the certificate against the host it dials, so a separate SNI
+        // name cannot be honoured; refusing beats silently verifying the wrong name.
+        return Err(Error::invalid(
+            "tls.servername",
+            "must equal the host (connecting to one name while verifying another is not supported)",
+        ));
     }
     let info = redis::IntoConnectionInfo::into_connection_info(addr)
         .map_err(|e| Error::invalid("connection", e.to_string()))?
@@ -760,10 +762,10 @@ impl Registry {
         let key = endpoint.key();
         let mut state = self.state.lock().unwrap();
         state.shut_down = false;
-        if let Some(p) = state.pairs.get(&key) {
-            if !p.is_closed() {
-                return Ok(Arc::clone(p));
-            }
+        if let Some(p) = state.pairs.get(&key)
+            && !p.is_closed()
+        {
+            return Ok(Arc::clone(p));
         }
         let pair = Pair::new(endpoint.clone(), Arc::clone(&self.hub))?;
         pair.start();

@@ -31,6 +31,19 @@ pub enum Error {
     /// The connection dropped while a command was in flight.
     #[error("{0}")]
     ConnectionLost(String),
+    /// The job's lock is gone or held by another token (scripts' -2 / -6).
+    #[error("{0}")]
+    LockLost(String),
+    /// The job hash does not exist (scripts' -1).
+    #[error("{0}")]
+    JobNotFound(String),
+    /// The job is not in the state the operation needs (-3 not active, -4 pending
+    /// dependencies, -9 failed children).
+    #[error("{0}")]
+    JobState(String),
+    /// Stored job data (or a value to store) is not valid JSON.
+    #[error("{0}")]
+    JobData(String),
     /// Any other error reply from Redis.
     #[error("{0}")]
     Redis(String),
@@ -48,6 +61,10 @@ impl Error {
             Error::Closed(_) => "ERR_CLOSED",
             Error::Timeout(_) => "ERR_TIMEOUT",
             Error::ConnectionLost(_) => "ERR_CONNECTION_LOST",
+            Error::LockLost(_) => "ERR_LOCK_LOST",
+            Error::JobNotFound(_) => "ERR_JOB_NOT_FOUND",
+            Error::JobState(_) => "ERR_JOB_STATE",
+            Error::JobData(_) => "ERR_JOB_DATA",
             Error::Redis(_) => "ERR_REDIS",
         }
     }

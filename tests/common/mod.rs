@@ -146,7 +146,10 @@ impl RedisServer {
                 return if pid == self.child.id().to_string() {
                     Ok(())
                 } else {
-                    Err(format!("port {} is served by another process ({pid})", self.port))
+                    Err(format!(
+                        "port {} is served by another process ({pid})",
+                        self.port
+                    ))
                 };
             }
             if Instant::now() > deadline {
@@ -291,7 +294,9 @@ impl Reply {
         match self {
             Reply::Simple(s) => Ok(s),
             Reply::Bulk(Some(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
-            other => Err(io::Error::other(format!("expected a string, got {other:?}"))),
+            other => Err(io::Error::other(format!(
+                "expected a string, got {other:?}"
+            ))),
         }
     }
 }
@@ -349,7 +354,9 @@ impl RespConn {
             "*" => match int(rest)? {
                 n if n < 0 => Reply::Array(None),
                 n => Reply::Array(Some(
-                    (0..n).map(|_| self.read_reply()).collect::<io::Result<_>>()?,
+                    (0..n)
+                        .map(|_| self.read_reply())
+                        .collect::<io::Result<_>>()?,
                 )),
             },
             _ => return Err(io::Error::other(format!("bad RESP line {line:?}"))),

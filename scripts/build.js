@@ -1,0 +1,76 @@
+'use strict';
+// Build entry for `npm install` (and `npm pack`).
+//
+// - In a source checkout (or any install with Rust available) it builds the addon with the
+//   napi CLI, which also regenerates binding.js / binding.d.ts.
+// - A tarball made by `npm pack` carries the built linux-x64 binary and a `.prebuilt` marker:
+//   installing it needs no Rust at all.
+//   `--prepack` builds in release mode and writes the marker; `--postpack` removes it.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const marker = path.join(root, '.prebuilt');
+const binary = path.join(root, 'queue-native.linux-x64-gnu.node');
+const mode = process.argv[2];
+
+function log(msg) {
+  console.log(`[queue-native] ${msg}`);
+}
+
+function hasCargo() {
+  return spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+function napiBuild() {
+  let cli;
+  try {
+    const pkg = require.resolve('@napi-rs/cli/package.json', { paths: [root] });
+    cli = path.join(path.dirname(pkg), require(pkg).bin.napi);
+  } catch {
+    cli = null;
+  }
+  const args = ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'];
+  const run = cli
+    ? spawnSync(process.execPath, [cli, ...args], { cwd: root, stdio: 'inherit' })
+    : spawnSync('npx', ['--yes', '@napi-rs/cli@3', ...args], { cwd: root, stdio: 'inherit' });
+  if (run.status !== 0) {
+    console.error('[queue-native] the Rust build failed (see above).');
+    process.exit(run.status || 1);
+  }
+}
+
+if (mode === '--postpack') {
+  fs.rmSync(marker, { force: true });
+  process.exit(0);
+}
+
+if (mode === '--prepack') {
+  napiBuild();
+  fs.writeFileSync(marker, `built ${new Date().toISOString()} for ${process.platform}-${process.arch}\n`);
+  log('release binary built; the tarball will carry it');
+  process.exit(0);
+}
+
+if (process.env.QUEUE_NATIVE_SKIP_BUILD === '1') {
+  log('QUEUE_NATIVE_SKIP_BUILD=1: not building');
+  process.exit(0);
+}
+
+const prebuiltUsable = fs.existsSync(marker) && fs.existsSync(binary) && process.platform === 'linux' && process.arch === 'x64';
+if (prebuiltUsable) {
+  log('using the prebuilt linux-x64 binary from the package');
+  process.exit(0);
+}
+
+if (!hasCargo()) {
+  console.error(
+    '[queue-native] no prebuilt binary for this platform and no Rust toolchain found.\n' +
+      '  Install Rust (https://rustup.rs) and run `npm install` again, or install a tarball made by `npm pack` on linux-x64.',
+  );
+  process.exit(1);
+}
+
+log('building the native addon from source (cargo, release mode)');
+napiBuild();
