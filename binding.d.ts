@@ -9,6 +9,25 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeWorker {
+  constructor(queueName: string, optionsJson: string, connectionJson: string | undefined | null, processor: ProcessorFn, events: EventFn)
+  run(): void
+  waitUntilReady(timeoutMs: number): Promise<void>
+  close(force: boolean): Promise<void>
+  pause(doNotWaitActive: boolean): Promise<void>
+  resume(): void
+  setConcurrency(n: number): void
+  concurrency(): number
+  isRunning(): boolean
+  isPaused(): boolean
+  updateProgress(jobId: string, progressJson: string): Promise<void>
+  addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
+  updateData(jobId: string, dataJson: string): Promise<void>
+  moveToDelayed(jobId: string, token: string, timestamp: number): Promise<void>
+  childrenValues(jobId: string): Promise<Record<string, string>>
+  dependenciesCount(jobId: string): Promise<Array<number>>
+}
+
 export declare function configure(optionsJson?: string | undefined | null): void
 
 /** Open (or reuse) the pair for these options and wait until both sockets are up. */
@@ -16,11 +35,30 @@ export declare function connect(optionsJson?: string | undefined | null, timeout
 
 export declare function health(): any
 
+export interface JobPayload {
+  id: string
+  token: string
+  fields: Record<string, string>
+}
+
 /**
  * Register the facade's single dispatcher for connection events. Weak: a listener must
  * never keep the Node process alive.
  */
 export declare function onConnectionEvent(callback: ((arg: string) => void)): void
+
+/** What the facade's processor wrapper resolves with. */
+export interface ProcessorOutcome {
+  /** "completed" | "failed" | "moved" */
+  kind: string
+  /** Result JSON ("completed"). */
+  value?: string
+  message?: string
+  stack?: string
+  unrecoverable?: boolean
+  /** Delay from a custom backoffStrategy (-1 = do not retry). */
+  backoff?: number
+}
 
 /**
  * Run one Redis command on the shared command connection. For diagnostics and tests (e.g.
@@ -34,4 +72,15 @@ export declare function rawCommand(optionsJson: string | undefined | null, args:
  */
 export declare function resolveEndpoint(optionsJson?: string | undefined | null): string
 
+/** Close every worker gracefully, then every connection. */
 export declare function shutdown(): Promise<void>
+
+export interface WorkerEventPayload {
+  /** "completed" | "failed" | "stalled" | "drained" | "error" */
+  event: string
+  jobId?: string
+  value?: string
+  code?: string
+  message?: string
+  willRetry?: boolean
+}

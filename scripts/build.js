@@ -31,7 +31,7 @@ function napiBuild() {
   } catch {
     cli = null;
   }
-  const args = ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'];
+  const args = ['build', '--platform', '--release', '--features', 'node', '--js', 'binding.js', '--dts', 'binding.d.ts'];
   const run = cli
     ? spawnSync(process.execPath, [cli, ...args], { cwd: root, stdio: 'inherit' })
     : spawnSync('npx', ['--yes', '@napi-rs/cli@3', ...args], { cwd: root, stdio: 'inherit' });

@@ -1,7 +1,7 @@
 //! queue-native: BullMQ-compatible queue workers on one process-wide Redis connection pair.
 //!
 //! `engine` is pure Rust (tokio + redis) and is what `cargo test` exercises; `binding` is the
-//! thin napi layer, compiled with the default `node` feature.
+//! thin napi layer, compiled with the `node` feature (what `npm run build` enables).
 
 #![deny(clippy::all)]
 

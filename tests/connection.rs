@@ -266,6 +266,15 @@ async fn killed_connection_is_replaced(role: Role) {
     let events = Events::listen(&registry);
     let pair = registry.pair(&local(server.port())).unwrap();
     pair.wait_ready(Duration::from_secs(5)).await.unwrap();
+    // The first `ready` is emitted just after the second socket is published (wait_ready can
+    // return a moment earlier); wait for it so the kill below cannot overtake it.
+    assert!(
+        eventually(Duration::from_secs(1), || events.count(EventKind::Ready)
+            == 1)
+        .await,
+        "{:?}",
+        events.json()
+    );
     let before = registry.health();
     assert_eq!(before.connections, BOTH_UP);
 

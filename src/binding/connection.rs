@@ -53,13 +53,16 @@ pub async fn connect(options_json: Option<String>, timeout_ms: Option<u32>) -> n
 
 #[napi]
 pub fn health() -> napi::Result<serde_json::Value> {
-    serde_json::to_value(connection::global().health())
-        .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+    let mut value = serde_json::to_value(connection::global().health())
+        .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
+    value["workers"] = super::worker::workers_health();
+    Ok(value)
 }
 
+/// Close every worker gracefully, then every connection.
 #[napi]
 pub async fn shutdown() -> napi::Result<()> {
-    connection::global().shutdown().await;
+    crate::engine::worker::shutdown().await;
     Ok(())
 }
 
@@ -117,6 +120,7 @@ fn value_to_json(v: redis::Value) -> serde_json::Value {
             J::Array(a.into_iter().map(value_to_json).collect())
         }
         redis::Value::Double(d) => J::from(d),
+        redis::Value::VerbatimString { text, .. } => J::String(text),
         redis::Value::Boolean(b) => J::Bool(b),
         redis::Value::Map(m) => J::Array(
             m.into_iter()

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind};
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::error::{Error, Result};
+use super::util::{now_ms, random_below};
 use super::options::{self, Endpoint, EndpointKey, RetryPolicy};
 
 /// Redis older than this lacks commands and script features the protocol relies on.
@@ -161,13 +162,6 @@ pub struct Health {
     pub endpoints: Vec<EndpointHealth>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Delay before reconnect attempt `attempt` (1-based): exponential from `initial`, capped at
 /// `max`, with "equal jitter" (uniform in [d/2, d]) so a fleet restarted together spreads out
 /// while the delay still grows.
@@ -178,17 +172,6 @@ pub fn backoff_delay(policy: &RetryPolicy, attempt: u32) -> Duration {
     let base = initial.saturating_mul(1u64 << exp).min(max).max(1);
     let half = base / 2;
     Duration::from_millis(half + random_below(base - half + 1))
-}
-
-fn random_below(bound: u64) -> u64 {
-    // splitmix64 over time and a counter: jitter needs spread, not cryptographic quality.
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut z = (now_ms() ^ (COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)))
-        .wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    if bound == 0 { 0 } else { z % bound }
 }
 
 /// Parse "x.y.z" into a comparable triple; missing parts are 0.
@@ -658,23 +641,13 @@ fn build_client(ep: &Endpoint) -> Result<redis::Client> {
     let addr = match &ep.tls {
         None => redis::ConnectionAddr::Tcp(ep.host.clone(), ep.port),
         Some(t) => redis::ConnectionAddr::TcpTls {
-            host: t.servername.clone().unwrap_or_else(|| ep.host.clone()),
+            // `tls.servername`, if given, equals the host (checked by options).
+            host: ep.host.clone(),
             port: ep.port,
             insecure: !t.reject_unauthorized,
             tls_params: None,
         },
     };
-    if let Some(t) = &ep.tls
-        && t.servername.is_some()
-        && t.servername.as_deref() != Some(ep.host.as_str())
-    {
-        // redis-rs verifies the certificate against the host it dials, so a separate SNI
-        // name cannot be honoured; refusing beats silently verifying the wrong name.
-        return Err(Error::invalid(
-            "tls.servername",
-            "must equal the host (connecting to one name while verifying another is not supported)",
-        ));
-    }
     let info = redis::IntoConnectionInfo::into_connection_info(addr)
         .map_err(|e| Error::invalid("connection", e.to_string()))?
         .set_redis_settings(redis_info);

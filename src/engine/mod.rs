@@ -2,7 +2,13 @@
 //! layer (`crate::binding`) is the only place that knows about JavaScript.
 
 pub mod connection;
+pub mod dispatcher;
 pub mod error;
+pub mod job;
+pub mod keys;
 pub mod options;
+pub mod scripts;
+pub mod util;
+pub mod worker;
 
 pub use error::{Error, Result};

@@ -180,6 +180,16 @@ pub fn parse_connection_options(value: &Value) -> Result<Option<Endpoint>> {
             other => return Err(Error::invalid(other, "unknown connection option")),
         }
     }
+    if let Some(name) = ep.tls.as_ref().and_then(|t| t.servername.as_deref())
+        && !name.eq_ignore_ascii_case(&ep.host)
+    {
+        // redis-rs verifies the certificate against the host it dials, so a separate SNI name
+        // cannot be honoured; refusing beats silently verifying the wrong name.
+        return Err(Error::invalid(
+            "tls.servername",
+            "must equal the host (connecting to one name while verifying another is not supported)",
+        ));
+    }
     Ok(Some(ep))
 }
 
@@ -477,6 +487,10 @@ mod tests {
             "tls.cafile"
         );
         assert_eq!(option_of(parse(json!({"hots": "x"})).unwrap_err()), "hots");
+        assert_eq!(
+            option_of(parse(json!({"host": "a", "tls": {"servername": "b"}})).unwrap_err()),
+            "tls.servername"
+        );
         assert_eq!(
             option_of(parse(json!({"retry": {"initialDelay": 0}})).unwrap_err()),
             "retry.initialDelay"

@@ -1,0 +1,119 @@
+'use strict';
+// The process-wide connection pair: configure, connect, health, shutdown, connection events.
+
+const { EventEmitter } = require('events');
+const binding = require('../binding.js');
+const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
+
+const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db', 'tls'];
+
+// Connection options become JSON for the engine, which validates them. Functions (an ioredis
+// retryStrategy, say) are dropped by JSON; an ioredis client instance is read for its options,
+// so `connection: redisClient` from BullMQ code keeps working (without its socket).
+function serializeConnection(options, name = 'connection') {
+  if (options === undefined || options === null) return null;
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw invalid(name, 'must be an object');
+  }
+  let plain = options;
+  if (typeof options.duplicate === 'function' && options.options && typeof options.options === 'object') {
+    plain = {};
+    for (const key of CONNECTION_FIELDS) {
+      if (options.options[key] !== undefined) plain[key] = options.options[key];
+    }
+    if (plain.tls && typeof plain.tls === 'object') plain.tls = true;
+  }
+  try {
+    return JSON.stringify(plain);
+  } catch (err) {
+    throw invalid(name, `is not serialisable (${err.message})`);
+  }
+}
+
+/** Set the process-wide default connection, before first use. */
+function configure(options) {
+  callSync(() => binding.configure(serializeConnection(options, 'configure')));
+}
+
+/**
+ * Open (or reuse) the connection pair for these options (default: configure(), else the
+ * environment) and resolve once both sockets are up. Rejects with the last connection error
+ * after `timeoutMs` (default 30000).
+ */
+function connect(options, timeoutMs) {
+  let json;
+  try {
+    json = serializeConnection(options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return callAsync(() => binding.connect(json, timeoutMs));
+}
+
+/** Synchronous snapshot of the connection pairs (and, later, the workers) of this process. */
+function health() {
+  return callSync(() => binding.health());
+}
+
+/** Close every worker gracefully, then the connections. Idempotent. */
+function shutdown() {
+  return callAsync(() => binding.shutdown());
+}
+
+const CONNECTION_EVENTS = new Set(['ready', 'reconnecting', 'error', 'end', 'warning']);
+const connectionEvents = new EventEmitter();
+let dispatcherInstalled = false;
+
+function dispatchConnectionEvent(json) {
+  let info;
+  try {
+    info = JSON.parse(json);
+  } catch {
+    return;
+  }
+  const { event, ...rest } = info;
+  const payload =
+    event === 'error' ? new QueueNativeError(rest.code, rest.message, { endpoint: rest.endpoint, connection: rest.connection }) : rest;
+  if (event === 'error' && connectionEvents.listenerCount('error') === 0) return;
+  try {
+    connectionEvents.emit(event, payload);
+  } catch (err) {
+    // A throwing listener behaves as with any EventEmitter: an uncaught exception.
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
+/** Listen to connection events: 'ready' | 'reconnecting' | 'error' | 'end' | 'warning'. */
+function onConnection(event, listener) {
+  if (!CONNECTION_EVENTS.has(event)) {
+    throw invalid('event', `must be one of ${[...CONNECTION_EVENTS].join(', ')}`);
+  }
+  if (typeof listener !== 'function') throw invalid('listener', 'must be a function');
+  if (!dispatcherInstalled) {
+    binding.onConnectionEvent(dispatchConnectionEvent);
+    dispatcherInstalled = true;
+  }
+  connectionEvents.on(event, listener);
+}
+
+function offConnection(event, listener) {
+  connectionEvents.off(event, listener);
+}
+
+/** Diagnostics: run one command on the shared command connection (e.g. CLIENT LIST). */
+function command(args, options) {
+  if (!Array.isArray(args) || args.length === 0) {
+    return Promise.reject(invalid('args', 'must be a non-empty array of strings'));
+  }
+  let json;
+  try {
+    json = serializeConnection(options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return callAsync(() => binding.rawCommand(json, args.map(String)));
+}
+
+module.exports = { configure, connect, health, shutdown, onConnection, offConnection, command, serializeConnection };

@@ -1,0 +1,98 @@
+'use strict';
+// The Job a processor receives: BullMQ's field names, parsed from the raw hash the engine
+// hands over. Data and options are JSON text in Redis and are parsed here, in V8.
+
+const { callAsync, QueueNativeError } = require('./errors');
+
+function int(v, fallback = 0) {
+  if (v === undefined || v === null || v === '') return fallback;
+  const n = Number(v);
+  return Number.isFinite(n) ? Math.trunc(n) : fallback;
+}
+
+function lenientJson(text, fallback) {
+  if (text === undefined || text === null || text === '') return fallback;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fallback;
+  }
+}
+
+class Job {
+  /** @internal built by the Worker from the engine's payload */
+  constructor(native, queueName, payload) {
+    const f = payload.fields;
+    Object.defineProperty(this, '_native', { value: native, enumerable: false });
+    this.id = payload.id;
+    this.name = f.name ?? '';
+    this.queueName = queueName;
+    try {
+      this.data = f.data === undefined ? {} : JSON.parse(f.data);
+    } catch (err) {
+      throw new QueueNativeError('ERR_JOB_DATA', `ERR_JOB_DATA: job ${payload.id} in queue ${queueName} has data that is not valid JSON (${err.message})`);
+    }
+    this.opts = lenientJson(f.opts, {});
+    this.timestamp = int(f.timestamp);
+    this.processedOn = f.processedOn !== undefined ? int(f.processedOn) : undefined;
+    this.attemptsMade = int(f.atm ?? f.attemptsMade);
+    this.attemptsStarted = int(f.ats);
+    this.stalledCounter = int(f.stc);
+    this.progress = lenientJson(f.progress, 0);
+    this.delay = int(f.delay);
+    this.priority = int(f.priority);
+    this.token = payload.token;
+    this.stacktrace = lenientJson(f.stacktrace, []);
+    this.failedReason = f.failedReason;
+    this.returnvalue = lenientJson(f.returnvalue, null);
+    this.finishedOn = f.finishedOn !== undefined ? int(f.finishedOn) : undefined;
+    if (f.parentKey) this.parentKey = f.parentKey;
+    if (f.parent) this.parent = lenientJson(f.parent, undefined);
+    if (f.rjk) this.repeatJobKey = f.rjk;
+    if (f.deid) this.deduplicationId = f.deid;
+  }
+
+  async updateProgress(progress) {
+    const json = JSON.stringify(progress);
+    await callAsync(() => this._native.updateProgress(this.id, json));
+    this.progress = progress;
+    if (this._onProgress) this._onProgress(this, progress);
+  }
+
+  /** Append a log line; resolves with the number of lines now kept. */
+  log(line) {
+    const keep = this.opts.keepLogs ?? this.opts.kl;
+    return callAsync(() => this._native.addLog(this.id, String(line), typeof keep === 'number' ? keep : undefined));
+  }
+
+  async updateData(data) {
+    const json = JSON.stringify(data === undefined ? {} : data);
+    await callAsync(() => this._native.updateData(this.id, json));
+    this.data = data;
+  }
+
+  /** Move this (active) job to delayed until `timestampMs`; then throw a DelayedError. */
+  moveToDelayed(timestampMs, token = this.token) {
+    return callAsync(() => this._native.moveToDelayed(this.id, token, Number(timestampMs)));
+  }
+
+  /** Flow parents: results of the children, keyed by child job key. */
+  async getChildrenValues() {
+    const raw = await callAsync(() => this._native.childrenValues(this.id));
+    const out = {};
+    for (const [key, value] of Object.entries(raw)) out[key] = lenientJson(value, value);
+    return out;
+  }
+
+  async getDependenciesCount() {
+    const [unprocessed, processed] = await callAsync(() => this._native.dependenciesCount(this.id));
+    return { processed, unprocessed };
+  }
+
+  toJSON() {
+    const { _onProgress, ...rest } = this;
+    return rest;
+  }
+}
+
+module.exports = { Job };

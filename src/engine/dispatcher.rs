@@ -1,0 +1,269 @@
+//! The dispatcher: the only user of a pair's blocking connection. Every worker of the process
+//! that has free capacity while its queue looks empty registers here instead of blocking on a
+//! socket of its own. One `BZPOPMIN m1 m2 ... timeout` waits on the markers of all those
+//! queues at once; the key order rotates so no queue starves, and the timeout is the earliest
+//! deadline among the waiters (a delayed job falling due, or the drain delay).
+//!
+//! When the set of keys changes (or a waiter needs an earlier deadline) while a BZPOPMIN is in
+//! flight, `CLIENT UNBLOCK <id>` on the command connection ends it early; its reply is still
+//! consumed, so a marker popped in that instant is never lost.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::Value;
+use tokio::sync::{Notify, oneshot};
+
+use super::connection::{Pair, Role};
+
+/// Redis 7's smallest useful BZPOPMIN timeout.
+const MIN_BLOCK: Duration = Duration::from_millis(1);
+/// BullMQ never blocks longer than this for a scheduled wait; neither do we.
+const MAX_BLOCK: Duration = Duration::from_secs(10);
+/// A BZPOPMIN that overstays its timeout by this much is presumed hung: the socket is
+/// reported broken and the supervisor reconnects.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(1);
+
+/// Why a waiter was woken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wake {
+    /// The marker was popped with this score: 0 means "jobs available now", a future
+    /// timestamp (ms) means "next delayed job due then".
+    Marker(f64),
+    /// The waiter's deadline passed (or the blocking connection failed): poll the queue.
+    Timeout,
+}
+
+struct Waiter {
+    id: u64,
+    deadline: Instant,
+    tx: oneshot::Sender<Wake>,
+}
+
+#[derive(Default)]
+struct State {
+    waiters: HashMap<String, Vec<Waiter>>,
+    next_id: u64,
+    /// Rotation offset for the key order.
+    turn: usize,
+    /// The keys and deadline of the BZPOPMIN in flight, to decide whether a new
+    /// registration must interrupt it.
+    blocking_on: Option<(Vec<String>, Instant)>,
+}
+
+pub struct Dispatcher {
+    pair: Arc<Pair>,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+/// Removes the registration if the waiting worker gives up (close, pause) before a wake.
+pub struct Registration {
+    dispatcher: Arc<Dispatcher>,
+    key: String,
+    id: u64,
+    rx: oneshot::Receiver<Wake>,
+}
+
+impl Registration {
+    pub async fn wait(mut self) -> Wake {
+        (&mut self.rx).await.unwrap_or(Wake::Timeout)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut st = self.dispatcher.state.lock().unwrap();
+        if let Some(list) = st.waiters.get_mut(&self.key) {
+            list.retain(|w| w.id != self.id);
+            if list.is_empty() {
+                st.waiters.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Dispatcher {
+    pub fn start(pair: Arc<Pair>) -> Arc<Self> {
+        let d = Arc::new(Dispatcher {
+            pair,
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+        });
+        let me = Arc::clone(&d);
+        tokio::spawn(async move { me.run().await });
+        d
+    }
+
+    pub fn pair(&self) -> &Arc<Pair> {
+        &self.pair
+    }
+
+    /// Wait for `marker_key` to be popped, or until `timeout` passes.
+    pub fn register(self: &Arc<Self>, marker_key: &str, timeout: Duration) -> Registration {
+        let (tx, rx) = oneshot::channel();
+        let deadline = Instant::now() + timeout;
+        let mut st = self.state.lock().unwrap();
+        st.next_id += 1;
+        let id = st.next_id;
+        let interrupt = match &st.blocking_on {
+            Some((keys, until)) => !keys.iter().any(|k| k == marker_key) || deadline < *until,
+            None => false,
+        };
+        st.waiters
+            .entry(marker_key.to_string())
+            .or_default()
+            .push(Waiter { id, deadline, tx });
+        drop(st);
+        self.changed.notify_one();
+        if interrupt {
+            self.interrupt();
+        }
+        Registration {
+            dispatcher: Arc::clone(self),
+            key: marker_key.to_string(),
+            id,
+            rx,
+        }
+    }
+
+    fn interrupt(&self) {
+        let Some(client_id) = self.pair.blocking_client_id() else {
+            return;
+        };
+        let pair = Arc::clone(&self.pair);
+        tokio::spawn(async move {
+            if let Ok(mut conn) = pair.command().await {
+                // TIMEOUT (the default) makes the BZPOPMIN return nil as if it had timed out.
+                let _: redis::RedisResult<Value> = redis::cmd("CLIENT")
+                    .arg("UNBLOCK")
+                    .arg(client_id)
+                    .query_async(&mut conn)
+                    .await;
+            }
+        });
+    }
+
+    fn wake_key(&self, key: &str, wake: Wake) {
+        let list = self.state.lock().unwrap().waiters.remove(key);
+        for w in list.into_iter().flatten() {
+            let _ = w.tx.send(wake);
+        }
+    }
+
+    /// Wake every waiter whose deadline has passed (all of them if `all`).
+    fn wake_due(&self, all: bool) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut st = self.state.lock().unwrap();
+            st.waiters.retain(|_, list| {
+                let (fire, keep): (Vec<_>, Vec<_>) =
+                    list.drain(..).partition(|w| all || w.deadline <= now);
+                due.extend(fire);
+                *list = keep;
+                !list.is_empty()
+            });
+        }
+        for w in due {
+            let _ = w.tx.send(Wake::Timeout);
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            if self.pair.is_closed() {
+                self.wake_due(true);
+                return;
+            }
+            // What to block on: every key with a live waiter, rotated.
+            let plan = {
+                let mut st = self.state.lock().unwrap();
+                st.waiters.retain(|_, l| {
+                    l.retain(|w| !w.tx.is_closed());
+                    !l.is_empty()
+                });
+                if st.waiters.is_empty() {
+                    st.blocking_on = None;
+                    None
+                } else {
+                    let mut keys: Vec<String> = st.waiters.keys().cloned().collect();
+                    keys.sort();
+                    let turn = st.turn % keys.len();
+                    keys.rotate_left(turn);
+                    st.turn = st.turn.wrapping_add(1);
+                    let deadline = st
+                        .waiters
+                        .values()
+                        .flatten()
+                        .map(|w| w.deadline)
+                        .min()
+                        .expect("non-empty");
+                    st.blocking_on = Some((keys.clone(), deadline));
+                    Some((keys, deadline))
+                }
+            };
+            let Some((keys, deadline)) = plan else {
+                tokio::select! {
+                    _ = self.changed.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            };
+            let timeout = deadline
+                .saturating_duration_since(Instant::now())
+                .clamp(MIN_BLOCK, MAX_BLOCK);
+            let mut conn = match self.pair.blocking().await {
+                Ok(c) => c,
+                Err(_) => {
+                    // Pair closed: release everybody; they will see the error themselves.
+                    self.wake_due(true);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let mut cmd = redis::cmd("BZPOPMIN");
+            for k in &keys {
+                cmd.arg(k);
+            }
+            cmd.arg(format!("{:.3}", timeout.as_secs_f64()));
+            let reply = tokio::time::timeout(
+                timeout + WATCHDOG_GRACE,
+                cmd.query_async::<Value>(&mut conn),
+            )
+            .await;
+            self.state.lock().unwrap().blocking_on = None;
+            match reply {
+                Ok(Ok(Value::Array(items))) if items.len() == 3 => {
+                    let key = value_string(&items[0]);
+                    let score = value_string(&items[2]).parse::<f64>().unwrap_or(0.0);
+                    self.wake_key(&key, Wake::Marker(score));
+                    self.wake_due(false);
+                }
+                Ok(Ok(_)) => self.wake_due(false),
+                Ok(Err(_)) => {
+                    // The socket failed (killed, server restart): waiters poll their queues
+                    // through the command connection instead of waiting for a reconnect.
+                    // The pause keeps a persistent error from becoming a busy loop.
+                    self.wake_due(true);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => {
+                    self.pair.report_broken(Role::Blocking);
+                    self.wake_due(true);
+                }
+            }
+        }
+    }
+}
+
+fn value_string(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Double(d) => d.to_string(),
+        _ => String::new(),
+    }
+}

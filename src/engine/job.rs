@@ -1,0 +1,257 @@
+//! What the engine needs to know about one job: its options as stored in the `opts` JSON
+//! field (written by BullMQ's `Queue.add` or ours), the retry decision and the backoff.
+//!
+//! Parsing is defensive: BullMQ's Lua re-encodes `opts` with cjson, so integers may arrive as
+//! floats, and older producers omit fields.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::scripts::KeepJobs;
+
+/// Keep every finished job (BullMQ's default when neither job nor worker says otherwise).
+pub const KEEP_ALL: KeepJobs = KeepJobs {
+    count: -1,
+    age_secs: None,
+    limit: None,
+};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backoff {
+    pub kind: String,
+    pub delay: u64,
+    pub jitter: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobOpts {
+    pub attempts: u64,
+    pub backoff: Option<Backoff>,
+    pub lifo: bool,
+    pub remove_on_complete: Option<KeepJobs>,
+    pub remove_on_fail: Option<KeepJobs>,
+    pub stack_trace_limit: Option<usize>,
+    pub keep_logs: Option<u64>,
+}
+
+fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// `removeOnComplete` / `removeOnFail` as BullMQ understands them: `true` -> delete now,
+/// `false` -> keep all, n -> keep newest n, `{age, count, limit}` as is.
+pub fn parse_keep(v: &Value) -> Option<KeepJobs> {
+    match v {
+        Value::Bool(true) => Some(KeepJobs {
+            count: 0,
+            age_secs: None,
+            limit: None,
+        }),
+        Value::Bool(false) => Some(KEEP_ALL),
+        Value::Number(_) => {
+            let n = v.as_f64()?;
+            Some(KeepJobs {
+                count: if n < 0.0 { -1 } else { n as i64 },
+                age_secs: None,
+                limit: None,
+            })
+        }
+        Value::Object(o) => {
+            let count = match o.get("count") {
+                Some(c) => c.as_f64().map(|n| n as i64).unwrap_or(-1),
+                // An object with only `age` keeps any number of jobs younger than age.
+                None => -1,
+            };
+            Some(KeepJobs {
+                count,
+                age_secs: o.get("age").and_then(as_u64),
+                limit: o.get("limit").and_then(as_u64),
+            })
+        }
+        _ => None,
+    }
+}
+
+impl JobOpts {
+    pub fn parse(opts_json: Option<&str>) -> Self {
+        let Some(v) = opts_json.and_then(|s| serde_json::from_str::<Value>(s).ok()) else {
+            return JobOpts::default();
+        };
+        let backoff = match v.get("backoff") {
+            Some(Value::Object(b)) => Some(Backoff {
+                kind: b
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("fixed")
+                    .to_string(),
+                delay: b.get("delay").and_then(as_u64).unwrap_or(0),
+                jitter: b
+                    .get("jitter")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0)
+                    .clamp(0.0, 1.0),
+            }),
+            Some(n @ Value::Number(_)) => as_u64(n).map(|delay| Backoff {
+                kind: "fixed".into(),
+                delay,
+                jitter: 0.0,
+            }),
+            _ => None,
+        };
+        JobOpts {
+            attempts: v.get("attempts").and_then(as_u64).unwrap_or(0),
+            backoff,
+            lifo: v.get("lifo").and_then(Value::as_bool).unwrap_or(false),
+            remove_on_complete: v.get("removeOnComplete").and_then(parse_keep),
+            remove_on_fail: v.get("removeOnFail").and_then(parse_keep),
+            stack_trace_limit: v
+                .get("stackTraceLimit")
+                .and_then(as_u64)
+                .map(|n| n as usize),
+            keep_logs: v.get("kl").or_else(|| v.get("keepLogs")).and_then(as_u64),
+        }
+    }
+}
+
+/// Attempts made so far (`atm`, or the legacy `attemptsMade`).
+pub fn attempts_made(fields: &HashMap<String, String>) -> u64 {
+    fields
+        .get("atm")
+        .or_else(|| fields.get("attemptsMade"))
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|f| f as u64)
+        .unwrap_or(0)
+}
+
+/// What to do with a job whose processor threw.
+#[derive(Debug, PartialEq)]
+pub enum RetryDecision {
+    /// No retries left (or unrecoverable): move to failed.
+    Fail,
+    /// Retry now (no backoff or a zero delay).
+    RetryNow,
+    /// Retry after this many ms.
+    RetryAfter(u64),
+}
+
+/// BullMQ's rule: retry iff `atm + 1 < attempts` and the error is recoverable. The delay
+/// comes from the job's backoff; `custom` is what a JS `backoffStrategy` returned for a
+/// non-builtin type (-1 = do not retry).
+pub fn decide_retry(
+    opts: &JobOpts,
+    attempts_made: u64,
+    unrecoverable: bool,
+    custom: Option<i64>,
+    random: f64,
+) -> RetryDecision {
+    if unrecoverable || attempts_made + 1 >= opts.attempts {
+        return RetryDecision::Fail;
+    }
+    let delay = match &opts.backoff {
+        None => 0,
+        Some(b) => match b.kind.as_str() {
+            "fixed" | "exponential" => builtin_backoff(b, attempts_made + 1, random),
+            _ => match custom {
+                Some(d) if d < 0 => return RetryDecision::Fail,
+                Some(d) => d as u64,
+                None => 0,
+            },
+        },
+    };
+    if delay == 0 {
+        RetryDecision::RetryNow
+    } else {
+        RetryDecision::RetryAfter(delay)
+    }
+}
+
+/// Fixed or exponential backoff for the `attempt`-th failure (1-based), with optional jitter:
+/// the delay is drawn from [d*(1-jitter), d].
+pub fn builtin_backoff(b: &Backoff, attempt: u64, random: f64) -> u64 {
+    let base = match b.kind.as_str() {
+        "exponential" => {
+            let exp = attempt.saturating_sub(1).min(52) as i32;
+            (2f64.powi(exp) * b.delay as f64).round()
+        }
+        _ => b.delay as f64,
+    };
+    if b.jitter > 0.0 {
+        (random * base * b.jitter + base * (1.0 - b.jitter)).floor() as u64
+    } else {
+        base as u64
+    }
+}
+
+/// Append `stack` to the stored stacktrace JSON array, keeping the last `limit` entries.
+pub fn append_stacktrace(previous: Option<&str>, stack: Option<&str>, limit: Option<usize>) -> String {
+    let mut list: Vec<Value> = previous
+        .and_then(|p| serde_json::from_str::<Vec<Value>>(p).ok())
+        .unwrap_or_default();
+    if let Some(s) = stack {
+        list.push(Value::String(s.to_string()));
+    }
+    if let Some(limit) = limit {
+        let drop = list.len().saturating_sub(limit);
+        list.drain(..drop);
+    }
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bullmq_opts() {
+        let o = JobOpts::parse(Some(
+            r#"{"attempts":3,"backoff":{"type":"exponential","delay":2000},"removeOnComplete":{"age":86400,"count":1000},"removeOnFail":{"age":604800},"lifo":true}"#,
+        ));
+        assert_eq!(o.attempts, 3);
+        assert_eq!(o.backoff.as_ref().unwrap().kind, "exponential");
+        assert!(o.lifo);
+        assert_eq!(
+            o.remove_on_complete,
+            Some(KeepJobs { count: 1000, age_secs: Some(86400), limit: None })
+        );
+        assert_eq!(
+            o.remove_on_fail,
+            Some(KeepJobs { count: -1, age_secs: Some(604800), limit: None })
+        );
+        let n = JobOpts::parse(Some(r#"{"attempts":2.0,"backoff":500,"removeOnComplete":true}"#));
+        assert_eq!(n.attempts, 2);
+        assert_eq!(n.backoff.unwrap().delay, 500);
+        assert_eq!(n.remove_on_complete.unwrap().count, 0);
+        assert_eq!(JobOpts::parse(Some("not json")), JobOpts::default());
+    }
+
+    #[test]
+    fn retry_rule_and_backoff() {
+        let opts = JobOpts::parse(Some(r#"{"attempts":3,"backoff":{"type":"exponential","delay":200}}"#));
+        assert_eq!(decide_retry(&opts, 0, false, None, 0.5), RetryDecision::RetryAfter(200));
+        assert_eq!(decide_retry(&opts, 1, false, None, 0.5), RetryDecision::RetryAfter(400));
+        assert_eq!(decide_retry(&opts, 2, false, None, 0.5), RetryDecision::Fail);
+        assert_eq!(decide_retry(&opts, 0, true, None, 0.5), RetryDecision::Fail);
+        let none = JobOpts::parse(Some(r#"{"attempts":2}"#));
+        assert_eq!(decide_retry(&none, 0, false, None, 0.5), RetryDecision::RetryNow);
+        let custom = JobOpts::parse(Some(r#"{"attempts":5,"backoff":{"type":"mine"}}"#));
+        assert_eq!(decide_retry(&custom, 0, false, Some(-1), 0.5), RetryDecision::Fail);
+        assert_eq!(decide_retry(&custom, 0, false, Some(70), 0.5), RetryDecision::RetryAfter(70));
+        let jitter = Backoff { kind: "fixed".into(), delay: 1000, jitter: 0.5 };
+        assert_eq!(builtin_backoff(&jitter, 1, 0.0), 500);
+        assert_eq!(builtin_backoff(&jitter, 1, 0.999), 999);
+    }
+
+    #[test]
+    fn stacktrace_is_trimmed() {
+        assert_eq!(append_stacktrace(Some(r#"["a","b"]"#), Some("c"), Some(2)), r#"["b","c"]"#);
+        assert_eq!(append_stacktrace(None, Some("x"), None), r#"["x"]"#);
+        assert_eq!(append_stacktrace(None, Some("x"), Some(0)), "[]");
+    }
+}

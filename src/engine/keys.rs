@@ -1,0 +1,146 @@
+//! Redis key names of one queue, BullMQ's layout (`bullmq-protocol.md` §2). This is the
+//! only place in the engine where key names are built; the Lua scripts build job keys
+//! themselves from `base` (passed to them as "P").
+
+/// Every key of the queue `<prefix>:<name>`.
+#[derive(Clone, Debug)]
+pub struct QueueKeys {
+    pub prefix: String,
+    pub name: String,
+    /// "<prefix>:<name>:"
+    pub base: String,
+    pub wait: String,
+    pub active: String,
+    pub prioritized: String,
+    pub events: String,
+    pub stalled: String,
+    pub limiter: String,
+    pub delayed: String,
+    pub paused: String,
+    pub meta: String,
+    pub pc: String,
+    pub marker: String,
+    pub completed: String,
+    pub failed: String,
+    pub stalled_check: String,
+    pub id: String,
+    pub waiting_children: String,
+}
+
+impl QueueKeys {
+    pub fn new(prefix: &str, name: &str) -> Self {
+        let base = format!("{prefix}:{name}:");
+        let key = |suffix: &str| format!("{base}{suffix}");
+        QueueKeys {
+            prefix: prefix.to_string(),
+            name: name.to_string(),
+            wait: key("wait"),
+            active: key("active"),
+            prioritized: key("prioritized"),
+            events: key("events"),
+            stalled: key("stalled"),
+            limiter: key("limiter"),
+            delayed: key("delayed"),
+            paused: key("paused"),
+            meta: key("meta"),
+            pc: key("pc"),
+            marker: key("marker"),
+            completed: key("completed"),
+            failed: key("failed"),
+            stalled_check: key("stalled-check"),
+            id: key("id"),
+            waiting_children: key("waiting-children"),
+            base,
+        }
+    }
+
+    /// The queue's qualified name `<prefix>:<name>` (BullMQ's `queueKey`, as found in a
+    /// child's `parent` JSON).
+    pub fn qualified_name(&self) -> &str {
+        &self.base[..self.base.len() - 1]
+    }
+
+    /// The job hash.
+    pub fn job(&self, id: &str) -> String {
+        format!("{}{id}", self.base)
+    }
+
+    /// The job's lock (value = the owner's token).
+    pub fn lock(&self, id: &str) -> String {
+        format!("{}{id}:lock", self.base)
+    }
+
+    /// The job's log lines.
+    pub fn logs(&self, id: &str) -> String {
+        format!("{}{id}:logs", self.base)
+    }
+
+    /// A parent's finished children: child job key -> returnvalue JSON.
+    pub fn processed(&self, id: &str) -> String {
+        format!("{}{id}:processed", self.base)
+    }
+
+    /// A parent's unfinished children (full job keys).
+    pub fn dependencies(&self, id: &str) -> String {
+        format!("{}{id}:dependencies", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_keys_follow_bullmq_layout() {
+        let k = QueueKeys::new("bull", "q1");
+        assert_eq!(k.prefix, "bull");
+        assert_eq!(k.name, "q1");
+        assert_eq!(k.base, "bull:q1:");
+        assert_eq!(k.qualified_name(), "bull:q1");
+        let expected = [
+            (&k.wait, "bull:q1:wait"),
+            (&k.active, "bull:q1:active"),
+            (&k.prioritized, "bull:q1:prioritized"),
+            (&k.events, "bull:q1:events"),
+            (&k.stalled, "bull:q1:stalled"),
+            (&k.limiter, "bull:q1:limiter"),
+            (&k.delayed, "bull:q1:delayed"),
+            (&k.paused, "bull:q1:paused"),
+            (&k.meta, "bull:q1:meta"),
+            (&k.pc, "bull:q1:pc"),
+            (&k.marker, "bull:q1:marker"),
+            (&k.completed, "bull:q1:completed"),
+            (&k.failed, "bull:q1:failed"),
+            (&k.stalled_check, "bull:q1:stalled-check"),
+            (&k.id, "bull:q1:id"),
+            (&k.waiting_children, "bull:q1:waiting-children"),
+        ];
+        for (got, want) in expected {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn job_keys_append_the_id_to_the_base() {
+        let k = QueueKeys::new("bull", "q1");
+        assert_eq!(k.job("12"), "bull:q1:12");
+        assert_eq!(k.lock("12"), "bull:q1:12:lock");
+        assert_eq!(k.logs("12"), "bull:q1:12:logs");
+        assert_eq!(k.processed("12"), "bull:q1:12:processed");
+        assert_eq!(k.dependencies("12"), "bull:q1:12:dependencies");
+        // Scheduler iterations and flow children carry colons / uuids in their ids.
+        assert_eq!(
+            k.job("repeat:s1:1700000000000"),
+            "bull:q1:repeat:s1:1700000000000"
+        );
+    }
+
+    #[test]
+    fn custom_prefix_with_hash_tag() {
+        let k = QueueKeys::new("{app}", "mail");
+        assert_eq!(k.base, "{app}:mail:");
+        assert_eq!(k.marker, "{app}:mail:marker");
+        assert_eq!(k.job("7"), "{app}:mail:7");
+        assert_eq!(k.qualified_name(), "{app}:mail");
+    }
+}
