@@ -152,7 +152,10 @@ class Worker extends EventEmitter {
   close(force = false) {
     if (this._closing) return this._closing;
     this._closing = (async () => {
-      if (force) this.cancelAllJobs(new Error('worker closed'));
+      if (force) {
+        this._forced = true;
+        this.cancelAllJobs(new Error('worker closed'));
+      }
       await callAsync(() => this._native.close(Boolean(force)));
       if (this._keepAlive) clearInterval(this._keepAlive);
       this._keepAlive = null;
@@ -177,6 +180,8 @@ class Worker extends EventEmitter {
     }
     job._onProgress = (j, progress) => this.emit('progress', j, progress);
     const controller = new AbortController();
+    // A job handed over while a forced close was under way starts out aborted.
+    if (this._forced) controller.abort(new Error('worker closed'));
     const entry = { job, controller, result: undefined, error: undefined };
     this._inFlight.set(job.id, entry);
     this.emit('active', job, 'waiting');

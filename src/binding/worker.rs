@@ -182,8 +182,7 @@ impl NativeWorker {
             processor: Arc::new(processor),
             events,
         });
-        let inner =
-            within_runtime_if_available(|| Worker::new(&endpoint, cfg, handler)).napi()?;
+        let inner = within_runtime_if_available(|| Worker::new(&endpoint, cfg, handler)).napi()?;
         Ok(NativeWorker { inner })
     }
 
@@ -239,7 +238,10 @@ impl NativeWorker {
 
     #[napi]
     pub async fn update_progress(&self, job_id: String, progress_json: String) -> napi::Result<()> {
-        self.inner.update_progress(&job_id, &progress_json).await.napi()
+        self.inner
+            .update_progress(&job_id, &progress_json)
+            .await
+            .napi()
     }
 
     #[napi]

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::error::{Error, Result};
-use super::util::{now_ms, random_below};
 use super::options::{self, Endpoint, EndpointKey, RetryPolicy};
+use super::util::{now_ms, random_below};
 
 /// Redis older than this lacks commands and script features the protocol relies on.
 pub const MIN_REDIS_VERSION: (u32, u32, u32) = (6, 2, 0);

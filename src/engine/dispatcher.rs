@@ -47,9 +47,10 @@ struct State {
     next_id: u64,
     /// Rotation offset for the key order.
     turn: usize,
-    /// The keys and deadline of the BZPOPMIN in flight, to decide whether a new
+    /// The keys, deadline and generation of the BZPOPMIN in flight, to decide whether a new
     /// registration must interrupt it.
-    blocking_on: Option<(Vec<String>, Instant)>,
+    blocking_on: Option<(Vec<String>, Instant, u64)>,
+    generation: u64,
 }
 
 pub struct Dispatcher {
@@ -108,8 +109,12 @@ impl Dispatcher {
         st.next_id += 1;
         let id = st.next_id;
         let interrupt = match &st.blocking_on {
-            Some((keys, until)) => !keys.iter().any(|k| k == marker_key) || deadline < *until,
-            None => false,
+            Some((keys, until, generation))
+                if !keys.iter().any(|k| k == marker_key) || deadline < *until =>
+            {
+                Some(*generation)
+            }
+            _ => None,
         };
         st.waiters
             .entry(marker_key.to_string())
@@ -117,8 +122,8 @@ impl Dispatcher {
             .push(Waiter { id, deadline, tx });
         drop(st);
         self.changed.notify_one();
-        if interrupt {
-            self.interrupt();
+        if let Some(generation) = interrupt {
+            self.interrupt(generation);
         }
         Registration {
             dispatcher: Arc::clone(self),
@@ -128,27 +133,63 @@ impl Dispatcher {
         }
     }
 
-    fn interrupt(&self) {
-        let Some(client_id) = self.pair.blocking_client_id() else {
-            return;
-        };
-        let pair = Arc::clone(&self.pair);
+    fn in_flight(&self, generation: u64) -> bool {
+        matches!(&self.state.lock().unwrap().blocking_on, Some((_, _, g)) if *g == generation)
+    }
+
+    /// End BZPOPMIN number `generation` early. The two sockets race: an UNBLOCK that reaches
+    /// Redis before the BZPOPMIN itself finds nobody blocked (reply 0), so it is repeated
+    /// until it lands or that BZPOPMIN is over.
+    fn interrupt(self: &Arc<Self>, generation: u64) {
+        let me = Arc::clone(self);
         tokio::spawn(async move {
-            if let Ok(mut conn) = pair.command().await {
+            for _ in 0..500 {
+                if !me.in_flight(generation) {
+                    return;
+                }
+                let (Some(client_id), Ok(mut conn)) =
+                    (me.pair.blocking_client_id(), me.pair.command().await)
+                else {
+                    return;
+                };
                 // TIMEOUT (the default) makes the BZPOPMIN return nil as if it had timed out.
-                let _: redis::RedisResult<Value> = redis::cmd("CLIENT")
+                let unblocked: redis::RedisResult<i64> = redis::cmd("CLIENT")
                     .arg("UNBLOCK")
                     .arg(client_id)
                     .query_async(&mut conn)
                     .await;
+                match unblocked {
+                    Ok(1) => return,
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+                    // Not permitted (ACL) or broken: fall back to the timeout.
+                    Err(_) => return,
+                }
             }
         });
     }
 
-    fn wake_key(&self, key: &str, wake: Wake) {
+    /// Hand a popped marker to the waiters of its queue. If none is left to take it (they
+    /// gave up while the BZPOPMIN was in flight), the marker goes back into Redis: a wake-up
+    /// consumed by nobody would leave a job waiting for the next timeout.
+    fn wake_key(&self, key: &str, member: &str, score: f64) {
         let list = self.state.lock().unwrap().waiters.remove(key);
+        let mut delivered = false;
         for w in list.into_iter().flatten() {
-            let _ = w.tx.send(wake);
+            delivered |= w.tx.send(Wake::Marker(score)).is_ok();
+        }
+        if !delivered {
+            let pair = Arc::clone(&self.pair);
+            let (key, member) = (key.to_string(), member.to_string());
+            tokio::spawn(async move {
+                if let Ok(mut conn) = pair.command().await {
+                    let _: redis::RedisResult<Value> = redis::cmd("ZADD")
+                        .arg(&key)
+                        .arg(score)
+                        .arg(&member)
+                        .query_async(&mut conn)
+                        .await;
+                }
+            });
         }
     }
 
@@ -200,7 +241,8 @@ impl Dispatcher {
                         .map(|w| w.deadline)
                         .min()
                         .expect("non-empty");
-                    st.blocking_on = Some((keys.clone(), deadline));
+                    st.generation += 1;
+                    st.blocking_on = Some((keys.clone(), deadline, st.generation));
                     Some((keys, deadline))
                 }
             };
@@ -237,8 +279,9 @@ impl Dispatcher {
             match reply {
                 Ok(Ok(Value::Array(items))) if items.len() == 3 => {
                     let key = value_string(&items[0]);
+                    let member = value_string(&items[1]);
                     let score = value_string(&items[2]).parse::<f64>().unwrap_or(0.0);
-                    self.wake_key(&key, Wake::Marker(score));
+                    self.wake_key(&key, &member, score);
                     self.wake_due(false);
                 }
                 Ok(Ok(_)) => self.wake_due(false),

@@ -190,7 +190,11 @@ pub fn builtin_backoff(b: &Backoff, attempt: u64, random: f64) -> u64 {
 }
 
 /// Append `stack` to the stored stacktrace JSON array, keeping the last `limit` entries.
-pub fn append_stacktrace(previous: Option<&str>, stack: Option<&str>, limit: Option<usize>) -> String {
+pub fn append_stacktrace(
+    previous: Option<&str>,
+    stack: Option<&str>,
+    limit: Option<usize>,
+) -> String {
     let mut list: Vec<Value> = previous
         .and_then(|p| serde_json::from_str::<Vec<Value>>(p).ok())
         .unwrap_or_default();
@@ -218,13 +222,23 @@ mod tests {
         assert!(o.lifo);
         assert_eq!(
             o.remove_on_complete,
-            Some(KeepJobs { count: 1000, age_secs: Some(86400), limit: None })
+            Some(KeepJobs {
+                count: 1000,
+                age_secs: Some(86400),
+                limit: None
+            })
         );
         assert_eq!(
             o.remove_on_fail,
-            Some(KeepJobs { count: -1, age_secs: Some(604800), limit: None })
+            Some(KeepJobs {
+                count: -1,
+                age_secs: Some(604800),
+                limit: None
+            })
         );
-        let n = JobOpts::parse(Some(r#"{"attempts":2.0,"backoff":500,"removeOnComplete":true}"#));
+        let n = JobOpts::parse(Some(
+            r#"{"attempts":2.0,"backoff":500,"removeOnComplete":true}"#,
+        ));
         assert_eq!(n.attempts, 2);
         assert_eq!(n.backoff.unwrap().delay, 500);
         assert_eq!(n.remove_on_complete.unwrap().count, 0);
@@ -233,24 +247,51 @@ mod tests {
 
     #[test]
     fn retry_rule_and_backoff() {
-        let opts = JobOpts::parse(Some(r#"{"attempts":3,"backoff":{"type":"exponential","delay":200}}"#));
-        assert_eq!(decide_retry(&opts, 0, false, None, 0.5), RetryDecision::RetryAfter(200));
-        assert_eq!(decide_retry(&opts, 1, false, None, 0.5), RetryDecision::RetryAfter(400));
-        assert_eq!(decide_retry(&opts, 2, false, None, 0.5), RetryDecision::Fail);
+        let opts = JobOpts::parse(Some(
+            r#"{"attempts":3,"backoff":{"type":"exponential","delay":200}}"#,
+        ));
+        assert_eq!(
+            decide_retry(&opts, 0, false, None, 0.5),
+            RetryDecision::RetryAfter(200)
+        );
+        assert_eq!(
+            decide_retry(&opts, 1, false, None, 0.5),
+            RetryDecision::RetryAfter(400)
+        );
+        assert_eq!(
+            decide_retry(&opts, 2, false, None, 0.5),
+            RetryDecision::Fail
+        );
         assert_eq!(decide_retry(&opts, 0, true, None, 0.5), RetryDecision::Fail);
         let none = JobOpts::parse(Some(r#"{"attempts":2}"#));
-        assert_eq!(decide_retry(&none, 0, false, None, 0.5), RetryDecision::RetryNow);
+        assert_eq!(
+            decide_retry(&none, 0, false, None, 0.5),
+            RetryDecision::RetryNow
+        );
         let custom = JobOpts::parse(Some(r#"{"attempts":5,"backoff":{"type":"mine"}}"#));
-        assert_eq!(decide_retry(&custom, 0, false, Some(-1), 0.5), RetryDecision::Fail);
-        assert_eq!(decide_retry(&custom, 0, false, Some(70), 0.5), RetryDecision::RetryAfter(70));
-        let jitter = Backoff { kind: "fixed".into(), delay: 1000, jitter: 0.5 };
+        assert_eq!(
+            decide_retry(&custom, 0, false, Some(-1), 0.5),
+            RetryDecision::Fail
+        );
+        assert_eq!(
+            decide_retry(&custom, 0, false, Some(70), 0.5),
+            RetryDecision::RetryAfter(70)
+        );
+        let jitter = Backoff {
+            kind: "fixed".into(),
+            delay: 1000,
+            jitter: 0.5,
+        };
         assert_eq!(builtin_backoff(&jitter, 1, 0.0), 500);
         assert_eq!(builtin_backoff(&jitter, 1, 0.999), 999);
     }
 
     #[test]
     fn stacktrace_is_trimmed() {
-        assert_eq!(append_stacktrace(Some(r#"["a","b"]"#), Some("c"), Some(2)), r#"["b","c"]"#);
+        assert_eq!(
+            append_stacktrace(Some(r#"["a","b"]"#), Some("c"), Some(2)),
+            r#"["b","c"]"#
+        );
         assert_eq!(append_stacktrace(None, Some("x"), None), r#"["x"]"#);
         assert_eq!(append_stacktrace(None, Some("x"), Some(0)), "[]");
     }

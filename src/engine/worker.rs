@@ -330,8 +330,18 @@ impl Worker {
         let mut conn = self.inner.pair.command().await?;
         let now = now_ms();
         let delay = timestamp.saturating_sub(now);
-        scripts::move_to_delayed(&mut conn, self.keys(), job_id, token, now, delay, true, None, None)
-            .await
+        scripts::move_to_delayed(
+            &mut conn,
+            self.keys(),
+            job_id,
+            token,
+            now,
+            delay,
+            true,
+            None,
+            None,
+        )
+        .await
     }
 
     /// Children results of a flow parent: child job key -> returnvalue JSON.
@@ -373,15 +383,24 @@ fn validate(cfg: &WorkerConfig) -> Result<()> {
         return Err(Error::invalid("concurrency", "must be a positive integer"));
     }
     if cfg.lock_duration_ms == 0 {
-        return Err(Error::invalid("lockDuration", "must be a positive integer (ms)"));
+        return Err(Error::invalid(
+            "lockDuration",
+            "must be a positive integer (ms)",
+        ));
     }
     if cfg.stalled_interval_ms == 0 {
-        return Err(Error::invalid("stalledInterval", "must be a positive integer (ms)"));
+        return Err(Error::invalid(
+            "stalledInterval",
+            "must be a positive integer (ms)",
+        ));
     }
     if let Some((max, duration)) = cfg.limiter
         && (max == 0 || duration == 0)
     {
-        return Err(Error::invalid("limiter", "max and duration must be positive"));
+        return Err(Error::invalid(
+            "limiter",
+            "max and duration must be positive",
+        ));
     }
     Ok(())
 }
@@ -587,7 +606,11 @@ impl WorkerInner {
                 unrecoverable: true,
                 custom_backoff: None,
             }
-        } else if self.cfg.max_started_attempts.is_some_and(|max| started > max) {
+        } else if self
+            .cfg
+            .max_started_attempts
+            .is_some_and(|max| started > max)
+        {
             ProcessOutcome::Failed {
                 message: "job started more than allowable limit".into(),
                 stack: None,
@@ -620,7 +643,9 @@ impl WorkerInner {
         match outcome {
             ProcessOutcome::MovedByProcessor => None,
             ProcessOutcome::Completed { returnvalue } => {
-                let keep = opts.remove_on_complete.unwrap_or(self.cfg.remove_on_complete);
+                let keep = opts
+                    .remove_on_complete
+                    .unwrap_or(self.cfg.remove_on_complete);
                 let result = self
                     .with_retries(&job.id, |mut conn| {
                         let keys = &self.keys;
@@ -831,7 +856,7 @@ fn is_connection_error(e: &Error) -> bool {
 struct Runtime {
     workers: Mutex<Vec<Weak<WorkerInner>>>,
     dispatchers: Mutex<Vec<Arc<Dispatcher>>>,
-    stalled: Mutex<HashMap<(EndpointKey, String), JoinHandle<()>>>,
+    stalled: Mutex<HashMap<(EndpointKey, String), (JoinHandle<()>, Arc<Notify>)>>,
     renewer: Mutex<Option<JoinHandle<()>>>,
     listening: OnceLock<()>,
 }
@@ -895,10 +920,17 @@ impl Runtime {
     fn ensure_stalled_checker(&'static self, w: &Arc<WorkerInner>) {
         let key = (w.endpoint_key.clone(), w.keys.base.clone());
         let mut map = self.stalled.lock().unwrap();
-        if map.get(&key).is_some_and(|t| !t.is_finished()) {
+        if let Some((task, kick)) = map.get(&key)
+            && !task.is_finished()
+        {
+            // A worker joining runs a check at once (as BullMQ's does) and may shorten the
+            // interval: wake the loop so it re-reads both.
+            kick.notify_one();
             return;
         }
-        map.insert(key.clone(), tokio::spawn(stalled_loop(key)));
+        let kick = Arc::new(Notify::new());
+        let task = tokio::spawn(stalled_loop(key.clone(), Arc::clone(&kick)));
+        map.insert(key, (task, kick));
     }
 }
 
@@ -965,11 +997,13 @@ async fn renew_locks_loop() {
 /// The stalled check of one queue, shared by every worker of this process consuming it:
 /// runs at once, then every (smallest) `stalledInterval`. The script's guard key makes it
 /// run once per interval across the whole fleet.
-async fn stalled_loop(key: (EndpointKey, String)) {
+async fn stalled_loop(key: (EndpointKey, String), kick: Arc<Notify>) {
     loop {
         let workers: Vec<_> = live_workers()
             .into_iter()
-            .filter(|w| w.endpoint_key == key.0 && w.keys.base == key.1 && !w.cfg.skip_stalled_check)
+            .filter(|w| {
+                w.endpoint_key == key.0 && w.keys.base == key.1 && !w.cfg.skip_stalled_check
+            })
             .collect();
         let Some(first) = workers.first() else {
             return;
@@ -1007,7 +1041,10 @@ async fn stalled_loop(key: (EndpointKey, String)) {
                 Err(_) => {}
             }
         }
-        tokio::time::sleep(Duration::from_millis(interval)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(interval)) => {}
+            _ = kick.notified() => {}
+        }
     }
 }
 
@@ -1090,10 +1127,9 @@ impl WorkerConfig {
         match o.get("drainDelay") {
             None | Some(Value::Null) => {}
             Some(d) => {
-                let secs = d
-                    .as_f64()
-                    .filter(|f| *f > 0.0)
-                    .ok_or_else(|| Error::invalid("drainDelay", "must be a positive number of seconds"))?;
+                let secs = d.as_f64().filter(|f| *f > 0.0).ok_or_else(|| {
+                    Error::invalid("drainDelay", "must be a positive number of seconds")
+                })?;
                 cfg.drain_delay_ms = (secs * 1000.0) as u64;
             }
         }
@@ -1109,7 +1145,10 @@ impl WorkerConfig {
         }
         if let Some(l) = o.get("limiter").filter(|x| !x.is_null()) {
             let max = l.get("max").and_then(Value::as_f64).filter(|f| *f >= 1.0);
-            let duration = l.get("duration").and_then(Value::as_f64).filter(|f| *f >= 1.0);
+            let duration = l
+                .get("duration")
+                .and_then(Value::as_f64)
+                .filter(|f| *f >= 1.0);
             match (max, duration) {
                 (Some(m), Some(d)) => cfg.limiter = Some((m as u64, d as u64)),
                 _ => {
@@ -1158,9 +1197,16 @@ mod tests {
     #[test]
     fn env_concurrency_and_explicit_override() {
         let env = |k: &str| (k == "QUEUE_CONCURRENCY").then(|| "10".to_string());
-        assert_eq!(WorkerConfig::from_json("q", &json!({}), env).unwrap().concurrency, 10);
         assert_eq!(
-            WorkerConfig::from_json("q", &json!({"concurrency": 3}), env).unwrap().concurrency,
+            WorkerConfig::from_json("q", &json!({}), env)
+                .unwrap()
+                .concurrency,
+            10
+        );
+        assert_eq!(
+            WorkerConfig::from_json("q", &json!({"concurrency": 3}), env)
+                .unwrap()
+                .concurrency,
             3
         );
     }
@@ -1173,7 +1219,10 @@ mod tests {
         };
         assert_eq!(bad(json!({"concurrency": 0})), "concurrency");
         assert_eq!(bad(json!({"concurrency": "ten"})), "concurrency");
-        assert_eq!(bad(json!({"limiter": {"max": 0, "duration": 10}})), "limiter");
+        assert_eq!(
+            bad(json!({"limiter": {"max": 0, "duration": 10}})),
+            "limiter"
+        );
         assert_eq!(bad(json!({"removeOnComplete": "yes"})), "removeOnComplete");
         assert_eq!(bad(json!({"drainDelay": -1})), "drainDelay");
         assert!(matches!(

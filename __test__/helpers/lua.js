@@ -1,0 +1,118 @@
+'use strict';
+// Our Lua scripts (src/scripts/*.lua), called from JS with the same KEYS/ARGV the Rust
+// wrappers in src/engine/scripts.rs send. Used by the script specs and by script-worker.js.
+
+const fs = require('fs');
+const path = require('path');
+
+const SCRIPT_DIR = path.join(__dirname, '..', '..', 'src', 'scripts');
+
+function loadScripts() {
+  const out = {};
+  for (const file of fs.readdirSync(SCRIPT_DIR)) {
+    if (file.endsWith('.lua')) out[file.slice(0, -4)] = fs.readFileSync(path.join(SCRIPT_DIR, file), 'utf8');
+  }
+  return out;
+}
+
+const SCRIPTS = loadScripts();
+
+/** The same names as QueueKeys (src/engine/keys.rs). */
+function queueKeys(prefix, name) {
+  const base = `${prefix}:${name}:`;
+  const k = { prefix, name, base };
+  for (const [field, suffix] of Object.entries({
+    wait: 'wait', active: 'active', prioritized: 'prioritized', events: 'events', stalled: 'stalled',
+    limiter: 'limiter', delayed: 'delayed', paused: 'paused', meta: 'meta', pc: 'pc', marker: 'marker',
+    completed: 'completed', failed: 'failed', stalledCheck: 'stalled-check', id: 'id',
+    waitingChildren: 'waiting-children',
+  })) {
+    k[field] = base + suffix;
+  }
+  k.job = (id) => base + id;
+  k.lock = (id) => `${base}${id}:lock`;
+  k.logs = (id) => `${base}${id}:logs`;
+  return k;
+}
+
+function flatToObject(flat) {
+  const o = {};
+  for (let i = 0; i < flat.length; i += 2) o[flat[i]] = flat[i + 1];
+  return o;
+}
+
+/** activate.lua / finish.lua reply -> { ttl, nextDue, jobs: [{ id, fields }] } (or a negative code). */
+function parseFetched(reply) {
+  if (typeof reply === 'number') return reply;
+  const jobs = [];
+  for (let i = 2; i < reply.length; i += 2) jobs.push({ id: reply[i], fields: flatToObject(reply[i + 1]) });
+  return { ttl: reply[0], nextDue: reply[1], jobs };
+}
+
+function fetchArgs(f) {
+  if (!f) return ['0', '0', '0', ''];
+  const [max, duration] = f.limiter || [0, 0];
+  return [f.lockMs ?? 30000, max, duration, f.name || '', ...(f.tokens || [])];
+}
+
+class Scripts {
+  constructor(client) {
+    this.client = client;
+  }
+
+  run(name, keys, argv) {
+    return this.client.eval(SCRIPTS[name], keys.length, ...keys, ...argv.map(String));
+  }
+
+  async activate(k, now, f) {
+    const keys = [k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.paused, k.meta, k.pc, k.marker];
+    return parseFetched(await this.run('activate', keys, [k.base, now, ...fetchArgs(f)]));
+  }
+
+  /**
+   * outcome: { completed: returnvalueJson } | { failed: reason, stacktrace? }
+   * keep: { count, age?, limit? }
+   */
+  async finish(k, id, token, now, outcome, keep = { count: -1 }, attempts = 0, fetch = null) {
+    const completed = 'completed' in outcome;
+    const keys = [k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.paused, k.meta, k.pc,
+      completed ? k.completed : k.failed, k.job(id), k.marker];
+    const argv = [id, now, completed ? 'completed' : 'failed', completed ? outcome.completed : outcome.failed, token,
+      keep.count ?? -1, keep.age || 0, keep.limit || 0, attempts, completed ? '' : outcome.stacktrace || '', k.base,
+      ...fetchArgs(fetch)];
+    return parseFetched(await this.run('finish', keys, argv));
+  }
+
+  retry(k, id, token, now, lifo, reason, stacktrace = '') {
+    const keys = [k.active, k.wait, k.paused, k.job(id), k.meta, k.events, k.delayed, k.prioritized, k.pc, k.marker, k.stalled];
+    return this.run('retry', keys, [k.base, now, lifo ? 'RPUSH' : 'LPUSH', id, token, reason, stacktrace]);
+  }
+
+  delay(k, id, token, now, delayMs, skipAttempt, reason = '', stacktrace = '') {
+    const keys = [k.marker, k.active, k.prioritized, k.delayed, k.job(id), k.events, k.meta, k.stalled, k.wait, k.limiter, k.pc];
+    return this.run('delay', keys, [k.base, now, id, token, delayMs, skipAttempt ? '1' : '0', reason || '', stacktrace || '']);
+  }
+
+  extendLocks(k, durationMs, pairs) {
+    return this.run('extend_locks', [k.stalled], [k.base, durationMs, ...pairs.flat()]);
+  }
+
+  stalled(k, maxStalled, now, intervalMs) {
+    const keys = [k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.paused, k.marker, k.events];
+    return this.run('stalled', keys, [maxStalled, k.base, now, intervalMs]);
+  }
+
+  progress(k, id, json) {
+    return this.run('progress', [k.job(id), k.events, k.meta], [id, json]);
+  }
+
+  addLog(k, id, line, keep) {
+    return this.run('add_log', [k.job(id), k.logs(id)], [id, line, keep ?? '']);
+  }
+
+  updateData(k, id, json) {
+    return this.run('update_data', [k.job(id)], [json]);
+  }
+}
+
+module.exports = { SCRIPTS, SCRIPT_DIR, queueKeys, Scripts, parseFetched, flatToObject };
