@@ -63,25 +63,44 @@ async function startRedis({ port, args = [], password } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qn-redis-'));
   const argv = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args];
   if (password) argv.push('--requirepass', password);
-  const proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let proc;
+  let exited;
   let output = '';
-  proc.stdout.on('data', (d) => (output += d));
-  proc.stderr.on('data', (d) => (output += d));
-  let exited = false;
-  proc.on('exit', () => (exited = true));
-  const deadline = Date.now() + 10000;
-  while (!(await probe(port))) {
-    if (exited || Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`redis-server did not start on port ${port}:\n${output.slice(-2000)}`);
+  async function launch() {
+    proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout.on('data', (d) => (output += d));
+    proc.stderr.on('data', (d) => (output += d));
+    exited = false;
+    proc.on('exit', () => (exited = true));
+    const deadline = Date.now() + 10000;
+    while (!(await probe(port))) {
+      if (exited || Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`redis-server did not start on port ${port}:\n${output.slice(-2000)}`);
+      }
+      await sleep(20);
     }
-    await sleep(20);
   }
+  async function kill() {
+    if (!exited) {
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await gone;
+    }
+  }
+  await launch();
   const clients = [];
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
-    proc,
+    get proc() {
+      return proc;
+    },
+    /** Crash (SIGKILL) and start again on the same port and dir: whatever was SAVEd comes back. */
+    async restart() {
+      await kill();
+      await launch();
+    },
     /** A separate ioredis client for the test's own inspection (never the library's). */
     client() {
       const c = new Redis({ port, host: '127.0.0.1', password, lazyConnect: false, maxRetriesPerRequest: 1 });
@@ -91,11 +110,7 @@ async function startRedis({ port, args = [], password } = {}) {
     },
     async stop() {
       for (const c of clients) c.disconnect();
-      if (!exited) {
-        const gone = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGKILL');
-        await gone;
-      }
+      await kill();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
