@@ -82,6 +82,8 @@ export declare class QueueNativeError extends Error {
 export declare class UnrecoverableError extends Error {}
 export declare class DelayedError extends Error {}
 
+import { EventEmitter } from 'events';
+
 export declare function configure(options?: ConnectionOptions): void;
 export declare function connect(options?: ConnectionOptions, timeoutMs?: number): Promise<void>;
 export declare function health(): Health;
@@ -93,3 +95,94 @@ export declare function onConnection(
 ): void;
 export declare function offConnection(event: string, listener: (...args: any[]) => void): void;
 export declare function command(args: string[], options?: ConnectionOptions): Promise<unknown>;
+
+export type KeepJobs = boolean | number | { age?: number; count?: number; limit?: number };
+
+export interface WorkerOptions {
+  /** Same meaning as configure(); workers with the same endpoint share one pair. */
+  connection?: ConnectionOptions;
+  /** default 'bull' */
+  prefix?: string;
+  /** default: QUEUE_CONCURRENCY env, else 1 */
+  concurrency?: number;
+  /** default true */
+  autorun?: boolean;
+  /** ms, default 30000 */
+  lockDuration?: number;
+  /** ms, default 30000 */
+  stalledInterval?: number;
+  /** default 1 */
+  maxStalledCount?: number;
+  /** seconds, default 5 */
+  drainDelay?: number;
+  removeOnComplete?: KeepJobs;
+  removeOnFail?: KeepJobs;
+  limiter?: { max: number; duration: number };
+  settings?: {
+    backoffStrategy?: (attemptsMade: number, type: string, err: Error, job: Job) => number | Promise<number>;
+  };
+  /** stored as the job's processed-by (`pb`) field */
+  name?: string;
+  /** fail a job (unrecoverably) once it was started more often than this */
+  maxStartedAttempts?: number;
+  /** leave the stalled check to other workers */
+  skipStalledCheck?: boolean;
+}
+
+export declare class Job<T = any, R = any> {
+  readonly id: string;
+  readonly name: string;
+  data: T;
+  opts: Record<string, any>;
+  readonly queueName: string;
+  timestamp: number;
+  processedOn?: number;
+  finishedOn?: number;
+  attemptsMade: number;
+  attemptsStarted: number;
+  stalledCounter: number;
+  progress: number | object;
+  delay: number;
+  priority: number;
+  token?: string;
+  stacktrace: string[];
+  failedReason?: string;
+  returnvalue: R | null;
+  parentKey?: string;
+  parent?: { id: string; queueKey: string };
+  repeatJobKey?: string;
+  deduplicationId?: string;
+  updateProgress(progress: number | object): Promise<void>;
+  log(line: string): Promise<number>;
+  updateData(data: T): Promise<void>;
+  /** Then throw a DelayedError from the processor. */
+  moveToDelayed(timestampMs: number, token?: string): Promise<void>;
+  getChildrenValues<V = any>(): Promise<Record<string, V>>;
+  getDependenciesCount(): Promise<{ processed: number; unprocessed: number }>;
+}
+
+export type Processor<T = any, R = any> = (job: Job<T, R>, token?: string, signal?: AbortSignal) => Promise<R> | R;
+
+export declare class Worker<T = any, R = any> extends EventEmitter {
+  constructor(queueName: string, processor: Processor<T, R>, opts?: WorkerOptions);
+  readonly name: string;
+  readonly opts: WorkerOptions;
+  concurrency: number;
+  run(): Promise<void>;
+  waitUntilReady(timeoutMs?: number): Promise<void>;
+  pause(doNotWaitActive?: boolean): Promise<void>;
+  resume(): void;
+  isRunning(): boolean;
+  isPaused(): boolean;
+  close(force?: boolean): Promise<void>;
+  cancelJob(jobId: string, reason?: unknown): boolean;
+  cancelAllJobs(reason?: unknown): void;
+
+  on(event: 'ready' | 'drained' | 'closed', listener: () => void): this;
+  on(event: 'active', listener: (job: Job<T, R>, prev: string) => void): this;
+  on(event: 'completed', listener: (job: Job<T, R>, result: R, prev: string) => void): this;
+  on(event: 'failed', listener: (job: Job<T, R> | undefined, error: Error, prev: string) => void): this;
+  on(event: 'progress', listener: (job: Job<T, R>, progress: number | object) => void): this;
+  on(event: 'stalled', listener: (jobId: string, prev: string) => void): this;
+  on(event: 'error', listener: (error: QueueNativeError) => void): this;
+}

@@ -76,11 +76,20 @@ async fn hash(conn: &mut MultiplexedConnection, key: &str) -> HashMap<String, St
 }
 
 async fn event_names(conn: &mut MultiplexedConnection, k: &QueueKeys) -> Vec<String> {
-    let reply: redis::streams::StreamRangeReply = conn.xrange_all(&k.events).await.unwrap();
-    reply
-        .ids
-        .iter()
-        .map(|e| e.get::<String>("event").unwrap())
+    // [[id, [field, value, ...]], ...]; the first field of our entries is `event`.
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(&k.events)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .unwrap();
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            assert_eq!(fields[0], "event");
+            fields[1].clone()
+        })
         .collect()
 }
 
@@ -222,9 +231,11 @@ async fn script_codes_become_engine_errors() {
         .await
         .unwrap();
 
-    let complete = |token: &'static str, id: String| {
-        let k = k.clone();
-        let mut conn = conn.clone();
+    let shared = conn.clone();
+    let keys = k.clone();
+    let complete = move |token: &'static str, id: String| {
+        let k = keys.clone();
+        let mut conn = shared.clone();
         async move {
             scripts::finish(
                 &mut conn,

@@ -221,6 +221,7 @@ pub struct Pair {
     /// Set when the pair is shut down or gave up (fatal error): supervisors stop.
     closed: watch::Sender<bool>,
     fatal: Mutex<Option<Error>>,
+    ended: AtomicBool,
     ever_ready: AtomicBool,
     announced_ready: Mutex<bool>,
     warned_policy: AtomicBool,
@@ -242,6 +243,7 @@ impl Pair {
             hub,
             closed: watch::Sender::new(false),
             fatal: Mutex::new(None),
+            ended: AtomicBool::new(false),
             ever_ready: AtomicBool::new(false),
             announced_ready: Mutex::new(false),
             warned_policy: AtomicBool::new(false),
@@ -400,6 +402,23 @@ impl Pair {
         self.hub.emit(&ev);
     }
 
+    /// Make a fresh connection visible. `ready` is announced under the same lock, before
+    /// the connection can be seen (and broken) by anyone, so no ready period goes unannounced.
+    fn publish(&self, role: Role, conn: MultiplexedConnection) {
+        let mut announced = self.announced_ready.lock().unwrap();
+        let other = match role {
+            Role::Command => &self.blocking,
+            Role::Blocking => &self.command,
+        };
+        if other.is_up() && !self.is_closed() && !*announced {
+            *announced = true;
+            self.ever_ready.store(true, Ordering::Relaxed);
+            self.hub
+                .emit(&ConnectionEvent::new(EventKind::Ready, &self.display));
+        }
+        self.slot(role).conn.send_replace(Some(conn));
+    }
+
     fn slot_changed(&self) {
         let mut announced = self.announced_ready.lock().unwrap();
         let ready = self.command.is_up() && self.blocking.is_up() && !self.is_closed();
@@ -430,8 +449,7 @@ impl Pair {
                 Ok((conn, client_id, mut pushes)) => {
                     auth_failures = 0;
                     *slot.client_id.lock().unwrap() = Some(client_id);
-                    slot.conn.send_replace(Some(conn));
-                    self.slot_changed();
+                    self.publish(role, conn);
                     let up_since = Instant::now();
                     let mut conn_rx = slot.conn.subscribe();
                     conn_rx.borrow_and_update();
@@ -498,14 +516,16 @@ impl Pair {
     }
 
     fn close_now(&self) {
-        let was_closed = self.closed.send_replace(true);
-        self.command.conn.send_replace(None);
-        self.blocking.conn.send_replace(None);
-        self.slot_changed();
-        if !was_closed {
+        // `end` goes out before the closed flag is visible, so a listener never sees a
+        // closed status without its `end`.
+        if !self.ended.swap(true, Ordering::SeqCst) {
             self.hub
                 .emit(&ConnectionEvent::new(EventKind::End, &self.display));
         }
+        self.closed.send_replace(true);
+        self.command.conn.send_replace(None);
+        self.blocking.conn.send_replace(None);
+        self.slot_changed();
     }
 
     async fn shutdown(&self) {
@@ -732,6 +752,13 @@ impl Registry {
     /// The pair for this endpoint, created (and connecting in the background) on first use.
     /// Must be called inside a tokio runtime.
     pub fn pair(&self, endpoint: &Endpoint) -> Result<Arc<Pair>> {
+        // Checked before taking the lock: a spawn outside a runtime would panic while holding
+        // it and poison the registry for the rest of the process.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Closed(
+                "connection pairs can only be created inside the tokio runtime".into(),
+            ));
+        }
         let key = endpoint.key();
         let mut state = self.state.lock().unwrap();
         state.shut_down = false;

@@ -851,12 +851,17 @@ fn is_connection_error(e: &Error) -> bool {
     )
 }
 
+/// A queue as the process sees it: its endpoint and its key base.
+type QueueId = (EndpointKey, String);
+/// A queue's stalled-check loop and the bell that makes it check at once.
+type StalledChecker = (JoinHandle<()>, Arc<Notify>);
+
 /// Process-wide worker bookkeeping: the list of workers (for health, lock renewal and
 /// stalled checks), one dispatcher per connection pair, one stalled checker per queue.
 struct Runtime {
     workers: Mutex<Vec<Weak<WorkerInner>>>,
     dispatchers: Mutex<Vec<Arc<Dispatcher>>>,
-    stalled: Mutex<HashMap<(EndpointKey, String), (JoinHandle<()>, Arc<Notify>)>>,
+    stalled: Mutex<HashMap<QueueId, StalledChecker>>,
     renewer: Mutex<Option<JoinHandle<()>>>,
     listening: OnceLock<()>,
 }
@@ -997,7 +1002,7 @@ async fn renew_locks_loop() {
 /// The stalled check of one queue, shared by every worker of this process consuming it:
 /// runs at once, then every (smallest) `stalledInterval`. The script's guard key makes it
 /// run once per interval across the whole fleet.
-async fn stalled_loop(key: (EndpointKey, String), kick: Arc<Notify>) {
+async fn stalled_loop(key: QueueId, kick: Arc<Notify>) {
     loop {
         let workers: Vec<_> = live_workers()
             .into_iter()
