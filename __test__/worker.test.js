@@ -412,3 +412,61 @@ test('a job whose worker process is killed with SIGKILL is recovered by the stal
   expect(job.returnvalue).toEqual({ recovered: 1, stalledBefore: 1 });
   expect(stalled).toEqual(['victim']);
 });
+
+test('after every worker is closed, the process exits by itself (no shutdown() needed)', async () => {
+  const { spawn } = require('child_process');
+  const path = require('path');
+  const a = uniqueQueue('exitA');
+  const b = uniqueQueue('exitB');
+  const qa = producer(6, a);
+  const qb = producer(6, b);
+  await qa.addBulk([{ name: 'x', data: {} }, { name: 'x', data: {} }]);
+  await qb.addBulk([{ name: 'x', data: {} }, { name: 'x', data: {} }]);
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'work-and-exit.js'), String(redis.port), a, b], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  let closedAt;
+  child.stdout.on('data', () => {
+    if (out.includes('closed after') && !closedAt) closedAt = Date.now();
+  });
+  const code = await new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.once('exit', (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+  expect(out).toContain('closed after 4 jobs');
+  expect(code).toBe(0);
+  expect(Date.now() - closedAt).toBeLessThan(5000);
+});
+
+test('locks are renewed: a job longer than lockDuration runs once and never stalls', async () => {
+  const name = uniqueQueue('renew');
+  const q = producer(6, name);
+  let runs = 0;
+  const stalled = [];
+  const w = worker(name, async () => {
+    runs += 1;
+    await sleep(1600);
+    return 'long';
+  }, { lockDuration: 400, stalledInterval: 250 });
+  w.on('stalled', (id) => stalled.push(id));
+  await q.add('long', {}, { jobId: 'long' });
+  await waitFor(() => runs === 1, { what: 'our worker to start the job' });
+  // A BullMQ worker on the same queue runs its own stalled checks meanwhile.
+  const bw = new bullmq[6].Worker(name, async () => 'bull', {
+    connection: connectionFor(redis),
+    stalledInterval: 250,
+    lockDuration: 400,
+  });
+  closers.push(() => bw.close());
+  await finished(q, 1);
+  const job = await q.getJob('long');
+  expect(job.returnvalue).toBe('long');
+  expect(runs).toBe(1);
+  expect(stalled).toEqual([]);
+  expect(job.stalledCounter || 0).toBe(0);
+});

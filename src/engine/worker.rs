@@ -853,6 +853,8 @@ fn is_connection_error(e: &Error) -> bool {
 
 /// A queue as the process sees it: its endpoint and its key base.
 type QueueId = (EndpointKey, String);
+/// A worker and its (job id, token) pairs whose locks are due for renewal.
+type DueLocks = (Arc<WorkerInner>, Vec<(String, String)>);
 /// A queue's stalled-check loop and the bell that makes it check at once.
 type StalledChecker = (JoinHandle<()>, Arc<Notify>);
 
@@ -939,8 +941,9 @@ impl Runtime {
     }
 }
 
-/// One loop for the whole process: every tick, each worker's locks that are older than a
-/// quarter of their duration are extended in one script call per worker.
+/// One loop for the whole process: every tick, the locks older than a quarter of their
+/// duration are extended, all those of one queue (same endpoint, same lock duration) in one
+/// script call, however many workers consume it.
 async fn renew_locks_loop() {
     loop {
         let workers: Vec<_> = live_workers()
@@ -955,6 +958,7 @@ async fn renew_locks_loop() {
             .map(|w| w.cfg.lock_duration_ms)
             .min()
             .unwrap_or(30_000);
+        let mut batches: HashMap<(QueueId, u64), Vec<DueLocks>> = HashMap::new();
         for w in workers {
             let due: Vec<(String, String)> = {
                 let st = w.state.lock().unwrap();
@@ -965,32 +969,45 @@ async fn renew_locks_loop() {
                     .map(|(id, e)| (id.clone(), e.token.clone()))
                     .collect()
             };
-            if due.is_empty() {
-                continue;
+            if !due.is_empty() {
+                let key = (
+                    (w.endpoint_key.clone(), w.keys.base.clone()),
+                    w.cfg.lock_duration_ms,
+                );
+                batches.entry(key).or_default().push((w, due));
             }
-            let Ok(mut conn) = w.pair.command().await else {
+        }
+        for ((_, duration), group) in batches {
+            let first = &group[0].0;
+            let all: Vec<(String, String)> = group
+                .iter()
+                .flat_map(|(_, due)| due.iter().cloned())
+                .collect();
+            let Ok(mut conn) = first.pair.command().await else {
                 continue;
             };
-            match scripts::extend_locks(&mut conn, &w.keys, w.cfg.lock_duration_ms, &due).await {
+            match scripts::extend_locks(&mut conn, &first.keys, duration, &all).await {
                 Ok(failed) => {
-                    let mut st = w.state.lock().unwrap();
-                    for (id, _) in &due {
-                        if let Some(e) = st.active.get_mut(id) {
-                            e.renewed_at = Instant::now();
+                    for (w, due) in &group {
+                        let mut st = w.state.lock().unwrap();
+                        for (id, _) in due {
+                            if let Some(e) = st.active.get_mut(id) {
+                                e.renewed_at = Instant::now();
+                            }
+                        }
+                        drop(st);
+                        for id in failed.iter().filter(|f| due.iter().any(|(d, _)| d == *f)) {
+                            w.emit_error(
+                                &Error::LockLost(format!(
+                                    "could not renew the lock of job {id} in queue {}: it was taken over or expired",
+                                    w.cfg.queue
+                                )),
+                                Some(id),
+                            );
                         }
                     }
-                    drop(st);
-                    for id in failed {
-                        w.emit_error(
-                            &Error::LockLost(format!(
-                                "could not renew the lock of job {id} in queue {}: it was taken over or expired",
-                                w.cfg.queue
-                            )),
-                            Some(&id),
-                        );
-                    }
                 }
-                Err(e) if !is_connection_error(&e) => w.emit_error(&e, None),
+                Err(e) if !is_connection_error(&e) => first.emit_error(&e, None),
                 Err(_) => {}
             }
         }
