@@ -9,8 +9,30 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeQueue {
+  constructor(name: string, optionsJson: string, connectionJson?: string | undefined | null)
+  waitUntilReady(timeoutMs: number): Promise<void>
+  addBulk(jobs: Array<NewJobInput>): Promise<Array<AddedJobOutput>>
+  getJob(id: string): Promise<JobRecordOutput | null>
+  getJobs(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<JobRecordOutput>>
+  counts(types: Array<string>): Promise<Array<number>>
+  isPaused(): Promise<boolean>
+  pause(): Promise<void>
+  resume(): Promise<void>
+  drain(delayed: boolean): Promise<number>
+  clean(grace: number, limit: number, kind: string): Promise<Array<string>>
+  reprocess(id: string, state: string, resetAttemptsMade: boolean, resetAttemptsStarted: boolean): Promise<void>
+  jobLogs(id: string, start: number, end: number, asc: boolean): Promise<JobLogsOutput>
+  updateProgress(jobId: string, progressJson: string): Promise<void>
+  addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
+  updateData(jobId: string, dataJson: string): Promise<void>
+  childrenValues(jobId: string): Promise<Record<string, string>>
+  dependenciesCount(jobId: string): Promise<Array<number>>
+  close(): void
+}
+
 export declare class NativeWorker {
-  constructor(queueName: string, optionsJson: string, connectionJson: string | undefined | null, processor: ProcessorFn, events: EventFn)
+  constructor(queueName: string, optionsJson: string, connectionJson: string | undefined | null, processor: ProcessorFn, events: EventFn, cron: CronFn)
   run(): void
   waitUntilReady(timeoutMs: number): Promise<void>
   close(force: boolean): Promise<void>
@@ -24,8 +46,20 @@ export declare class NativeWorker {
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
   moveToDelayed(jobId: string, token: string, timestamp: number): Promise<void>
+  /** true = moved to waiting-children, false = no pending child (still active). */
+  moveToWaitingChildren(jobId: string, token: string, childKey?: string | undefined | null): Promise<boolean>
+  rateLimit(ms: number): Promise<void>
   childrenValues(jobId: string): Promise<Record<string, string>>
   dependenciesCount(jobId: string): Promise<Array<number>>
+}
+
+export interface AddedJobOutput {
+  id: string
+  timestamp: number
+  /** JSON of `job.opts` as BullMQ shows it. */
+  opts: string
+  delay: number
+  priority: number
 }
 
 export declare function configure(optionsJson?: string | undefined | null): void
@@ -35,10 +69,28 @@ export declare function connect(optionsJson?: string | undefined | null, timeout
 
 export declare function health(): any
 
+export interface JobLogsOutput {
+  logs: Array<string>
+  count: number
+}
+
 export interface JobPayload {
   id: string
   token: string
   fields: Record<string, string>
+}
+
+export interface JobRecordOutput {
+  id: string
+  fields: Record<string, string>
+}
+
+export interface NewJobInput {
+  name: string
+  /** JSON of the data. */
+  data: string
+  /** JSON of the options, merged with the queue's defaultJobOptions. */
+  opts: string
 }
 
 /**
@@ -49,7 +101,7 @@ export declare function onConnectionEvent(callback: ((arg: string) => void)): vo
 
 /** What the facade's processor wrapper resolves with. */
 export interface ProcessorOutcome {
-  /** "completed" | "failed" | "moved" */
+  /** "completed" | "failed" | "moved" | "ratelimited" */
   kind: string
   /** Result JSON ("completed"). */
   value?: string
@@ -83,4 +135,6 @@ export interface WorkerEventPayload {
   code?: string
   message?: string
   willRetry?: boolean
+  /** "failed" of a job the processor never saw (deferred failure): its hash. */
+  fields?: Record<string, string>
 }

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeQueue = nativeBinding.NativeQueue
 module.exports.NativeWorker = nativeBinding.NativeWorker
 module.exports.configure = nativeBinding.configure
 module.exports.connect = nativeBinding.connect

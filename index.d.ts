@@ -81,6 +81,10 @@ export declare class QueueNativeError extends Error {
 }
 export declare class UnrecoverableError extends Error {}
 export declare class DelayedError extends Error {}
+/** Throw after `job.moveToWaitingChildren()` resolved true. */
+export declare class WaitingChildrenError extends Error {}
+/** Throw after `worker.rateLimit(ms)` (message 'bullmq:rateLimitExceeded', as BullMQ's). */
+export declare class RateLimitError extends Error {}
 
 import { EventEmitter } from 'events';
 
@@ -157,6 +161,13 @@ export declare class Job<T = any, R = any> {
   updateData(data: T): Promise<void>;
   /** Then throw a DelayedError from the processor. */
   moveToDelayed(timestampMs: number, token?: string): Promise<void>;
+  /** `<prefix>:<queue>`, as a child's `parent.queue` option names it. */
+  readonly queueQualifiedName: string;
+  /**
+   * true: moved to waiting-children (then throw a WaitingChildrenError); false: no pending
+   * child (only `opts.child`, if given), the job stays active.
+   */
+  moveToWaitingChildren(token?: string, opts?: { child?: { id: string; queue: string } }): Promise<boolean>;
   getChildrenValues<V = any>(): Promise<Record<string, V>>;
   getDependenciesCount(): Promise<{ processed: number; unprocessed: number }>;
 }
@@ -177,6 +188,10 @@ export declare class Worker<T = any, R = any> extends EventEmitter {
   close(force?: boolean): Promise<void>;
   cancelJob(jobId: string, reason?: unknown): boolean;
   cancelAllJobs(reason?: unknown): void;
+  /** Rate-limit the queue for `ms`; then throw `Worker.RateLimitError()` from the processor. */
+  rateLimit(ms: number): Promise<void>;
+  /** BullMQ's factory for the manual rate-limit error. */
+  static RateLimitError(): RateLimitError;
 
   on(event: 'ready' | 'drained' | 'closed', listener: () => void): this;
   on(event: 'active', listener: (job: Job<T, R>, prev: string) => void): this;
@@ -185,4 +200,125 @@ export declare class Worker<T = any, R = any> extends EventEmitter {
   on(event: 'progress', listener: (job: Job<T, R>, progress: number | object) => void): this;
   on(event: 'stalled', listener: (jobId: string, prev: string) => void): this;
   on(event: 'error', listener: (error: QueueNativeError) => void): this;
+}
+
+// Queue: the producer and admin side, on the same process-wide connection pair.
+
+export interface JobsOptions {
+  /** 0 (none, runs before any prioritized job) .. 2097151; lower runs first. */
+  priority?: number;
+  /** ms before the job may run (>= 0). */
+  delay?: number;
+  /** Total tries, the first included (0 or 1: no retry). */
+  attempts?: number;
+  /** A number is `{ type: 'fixed', delay }`. */
+  backoff?: number | { type: 'fixed' | 'exponential' | (string & {}); delay?: number; jitter?: number };
+  /** Run before the jobs already waiting. */
+  lifo?: boolean;
+  /** Custom id: not an integer string, no ':' (unless exactly 3 segments). */
+  jobId?: string;
+  removeOnComplete?: KeepJobs;
+  removeOnFail?: KeepJobs;
+  /** Adds with a taken id return the job that holds it (for `ttl` ms, else until it finishes). */
+  deduplication?: { id: string; ttl?: number };
+  /** Make the job a child of an existing job; `queue` is the parent's `<prefix>:<queue>`. */
+  parent?: { id: string; queue: string };
+  failParentOnFailure?: boolean;
+  continueParentOnFailure?: boolean;
+  ignoreDependencyOnFailure?: boolean;
+  removeDependencyOnFailure?: boolean;
+  /** Creation time (ms) instead of now. */
+  timestamp?: number;
+  keepLogs?: number;
+  stackTraceLimit?: number;
+  /** Refuse data larger than this many bytes (of JSON). */
+  sizeLimit?: number;
+}
+
+export interface QueueOptions {
+  /** Same meaning as configure(); queues and workers with the same endpoint share one pair. */
+  connection?: ConnectionOptions;
+  /** default 'bull' */
+  prefix?: string;
+  /** Merged into every job's options (the job's own options win), as in BullMQ. */
+  defaultJobOptions?: JobsOptions;
+}
+
+export type JobState =
+  | 'waiting'
+  | 'wait'
+  | 'paused'
+  | 'active'
+  | 'prioritized'
+  | 'delayed'
+  | 'completed'
+  | 'failed'
+  | 'waiting-children';
+
+/** A job added or read by a Queue. */
+export interface QueueJob<T = any, R = any> extends Job<T, R> {
+  /** Back to waiting (prioritized if it has a priority), as BullMQ's job.retry(). */
+  retry(
+    state?: 'failed' | 'completed',
+    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
+  ): Promise<void>;
+}
+
+export declare class Queue<T = any, R = any> extends EventEmitter {
+  constructor(name: string, opts?: QueueOptions);
+  readonly name: string;
+  readonly prefix: string;
+  /** `<prefix>:<name>`: what a child's `parent.queue` names. */
+  readonly qualifiedName: string;
+  readonly opts: QueueOptions;
+  readonly defaultJobOptions: JobsOptions;
+  waitUntilReady(timeoutMs?: number): Promise<void>;
+  add(name: string, data: T, opts?: JobsOptions): Promise<QueueJob<T, R>>;
+  /** One round trip for all of them. */
+  addBulk(jobs: Array<{ name: string; data: T; opts?: JobsOptions }>): Promise<QueueJob<T, R>[]>;
+  getJob(id: string): Promise<QueueJob<T, R> | undefined>;
+  getJobs(types?: JobState | JobState[], start?: number, end?: number, asc?: boolean): Promise<QueueJob<T, R>[]>;
+  /** Oldest first. */
+  getWaiting(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  getActive(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  /** Soonest first. */
+  getDelayed(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  getPrioritized(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  getWaitingChildren(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  /** Newest first. */
+  getCompleted(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  /** Newest first. */
+  getFailed(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  /** Without types: active, completed, delayed, failed, prioritized, waiting, waiting-children. */
+  getJobCounts(...types: Array<JobState | JobState[]>): Promise<Record<string, number>>;
+  getJobCountByTypes(...types: JobState[]): Promise<number>;
+  /** waiting + delayed + prioritized + waiting-children */
+  count(): Promise<number>;
+  getWaitingCount(): Promise<number>;
+  getActiveCount(): Promise<number>;
+  getCompletedCount(): Promise<number>;
+  getFailedCount(): Promise<number>;
+  getDelayedCount(): Promise<number>;
+  getPrioritizedCount(): Promise<number>;
+  getWaitingChildrenCount(): Promise<number>;
+  isPaused(): Promise<boolean>;
+  getJobLogs(id: string, start?: number, end?: number, asc?: boolean): Promise<{ logs: string[]; count: number }>;
+  /** Global: every worker (ours and BullMQ's, in any process) stops taking jobs. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Remove waiting and prioritized jobs; delayed ones too with `delayed`. */
+  drain(delayed?: boolean): Promise<void>;
+  /** Remove up to `limit` (0 = all) jobs of `type` older than `grace` ms; the removed ids. */
+  clean(
+    grace: number,
+    limit: number,
+    type?: 'completed' | 'failed' | 'delayed' | 'wait' | 'waiting' | 'prioritized' | 'paused' | 'active',
+  ): Promise<string[]>;
+  /** The queue accepts no more calls; the shared connections stay (shutdown() closes them). */
+  close(): Promise<void>;
+
+  on(event: 'waiting', listener: (job: QueueJob<T, R>) => void): this;
+  on(event: 'error', listener: (error: QueueNativeError) => void): this;
+  on(event: 'paused' | 'resumed' | 'closed', listener: () => void): this;
+  on(event: 'cleaned', listener: (ids: string[], type: string) => void): this;
 }

@@ -3,8 +3,9 @@
 // generated binding (binding.js): see lib/ for each part.
 
 const connection = require('./lib/connection');
-const { QueueNativeError, UnrecoverableError, DelayedError } = require('./lib/errors');
+const { QueueNativeError, UnrecoverableError, DelayedError, WaitingChildrenError, RateLimitError } = require('./lib/errors');
 const { Worker } = require('./lib/worker');
+const { Queue } = require('./lib/queue');
 const { Job } = require('./lib/job');
 
 module.exports = {
@@ -16,8 +17,11 @@ module.exports = {
   offConnection: connection.offConnection,
   command: connection.command,
   Worker,
+  Queue,
   Job,
   QueueNativeError,
   UnrecoverableError,
   DelayedError,
+  WaitingChildrenError,
+  RateLimitError,
 };

@@ -55,7 +55,26 @@ const fetchOne = (k, token = unique('tok'), extra = {}) => s.activate(k, now(), 
 describe('script files', () => {
   test('each script starts with a header naming purpose, KEYS, ARGV, returns and codes', () => {
     const names = Object.keys(SCRIPTS).sort();
-    expect(names).toEqual(['activate', 'add_log', 'delay', 'extend_locks', 'finish', 'progress', 'retry', 'stalled', 'update_data']);
+    expect(names).toEqual([
+      'activate',
+      'add_job',
+      'add_log',
+      'clean',
+      'delay',
+      'drain',
+      'extend_locks',
+      'finish',
+      'get_jobs',
+      'pause',
+      'progress',
+      'reprocess',
+      'requeue',
+      'retry',
+      'scheduler_next',
+      'stalled',
+      'update_data',
+      'waiting_children',
+    ]);
     for (const name of names) {
       const header = SCRIPTS[name].split(']]')[0];
       expect(header.startsWith(`--[[\n  ${name}:`)).toBe(true);
@@ -609,6 +628,115 @@ describe('flows (FlowProducer, bullmq 6)', () => {
     await s.finish(ck, 'c2', 'T', now(), { failed: 'x' }, { count: -1 }, 0);
     expect(await client.zrange(pk.waitingChildren, 0, -1)).toEqual(['P']);
     expect(await client.smembers(`${pk.job('P')}:dependencies`)).toEqual([ck.job('c2')]);
+  });
+});
+
+describe('waiting_children, requeue, scheduler_next', () => {
+  test('waiting_children: moves a parent with pending children, 1 when nothing is pending, codes', async () => {
+    const { queue, k } = await producer(6);
+    await queue.add('parent', {}, { jobId: 'P' });
+    await queue.add('lonely', {}, { jobId: 'L' });
+    await s.activate(k, now(), { tokens: ['T', 'U'] });
+    const child = `${k.base}kid`;
+    await client.sadd(`${k.job('P')}:dependencies`, child);
+    // Another child than the pending one: nothing to wait for.
+    expect(await s.waitingChildren(k, 'P', 'T', now(), `${k.base}other`)).toBe(1);
+    expect(await s.waitingChildren(k, 'P', 'X', now())).toBe(-6);
+    const t = now();
+    expect(await s.waitingChildren(k, 'P', 'T', t, child)).toBe(0);
+    expect(await client.zrange(k.waitingChildren, 0, -1, 'WITHSCORES')).toEqual(['P', String(t)]);
+    expect(await client.lrange(k.active, 0, -1)).toEqual(['L']);
+    expect(await client.exists(k.lock('P'))).toBe(0);
+    expect((await events(k)).slice(-1)).toEqual([{ event: 'waiting-children', jobId: 'P', prev: 'active' }]);
+    expect(await s.waitingChildren(k, 'L', 'U', now())).toBe(1);
+    expect(await client.lrange(k.active, 0, -1)).toEqual(['L']);
+    expect(await s.waitingChildren(k, 'P', 'T', now())).toBe(-2);
+    await client.zadd(`${k.job('L')}:unsuccessful`, 1, child);
+    expect(await s.waitingChildren(k, 'L', 'U', now())).toBe(-9);
+    expect(await s.waitingChildren(k, 'nope', 'U', now())).toBe(-1);
+  });
+
+  test('requeue: back to wait (RPUSH) without an attempt; prioritized at the front; limiter ttl', async () => {
+    const { queue, k } = await producer(6);
+    await queue.add('a', {}, { jobId: 'a' });
+    await queue.add('b', {}, { jobId: 'b' });
+    await queue.add('p', {}, { jobId: 'p', priority: 4 });
+    await s.activate(k, now(), { tokens: ['T', 'U', 'V'] });
+    await client.set(k.limiter, '9007199254740991', 'PX', 5000);
+    await client.del(k.marker);
+    const ttl = await s.requeue(k, 'a', 'T');
+    expect(ttl).toBeGreaterThan(4000);
+    expect(await client.lrange(k.wait, 0, -1)).toEqual(['a']);
+    expect(await client.hget(k.job('a'), 'atm')).toBeNull();
+    expect(await client.hget(k.job('a'), 'ats')).toBe('1');
+    expect(await client.exists(k.lock('a'))).toBe(0);
+    expect(await client.zscore(k.marker, '0')).toBe('0');
+    expect((await events(k)).slice(-1)).toEqual([{ event: 'waiting', jobId: 'a', prev: 'active' }]);
+    await client.del(k.limiter);
+    expect(await s.requeue(k, 'p', 'V')).toBe(0);
+    expect(await client.zrange(k.prioritized, 0, -1, 'WITHSCORES')).toEqual(['p', String(4 * 2 ** 32)]);
+    expect(await s.requeue(k, 'b', 'X')).toBe(-6);
+    expect(await s.requeue(k, 'a', 'T')).toBe(-2);
+    expect(await s.requeue(k, 'a', '0')).toBe(-3);
+    expect(await s.requeue(k, 'nope', 'T')).toBe(-1);
+  });
+
+  test('scheduler_next: every iteration as a BullMQ worker adds it; only the current iteration; duplicates', async () => {
+    const { queue, k } = await producer(6);
+    await queue.upsertJobScheduler('s', { every: 1000 }, { name: 'tick', data: { a: 1 }, opts: { backoff: 20 } });
+    const [first] = await client.lrange(k.wait, 0, -1);
+    const prev = Number(first.split(':')[2]);
+    const f = await fetchOne(k, 'T');
+    expect(f.jobs[0].id).toBe(first);
+    const t = now();
+    const id = await s.schedulerNext(k, 's', first, t);
+    expect(id).toBe(`repeat:s:${prev + 1000}`);
+    expect(await client.zscore(k.repeat, 's')).toBe(String(prev + 1000));
+    expect(await client.hget(`${k.repeat}:s`, 'ic')).toBe('2');
+    expect(await client.get(k.id)).toBe('2');
+    const h = await client.hgetall(k.job(id));
+    expect(h).toMatchObject({ name: 'tick', data: '{"a":1}', rjk: 's', priority: '0', timestamp: String(t),
+      delay: String(prev + 1000 - t) });
+    expect(JSON.parse(h.opts)).toEqual({ backoff: { type: 'fixed', delay: 20 }, attempts: 0, delay: prev + 1000 - t,
+      jobId: id, timestamp: t, repeatJobKey: 's', repeat: { every: 1000, count: 2 } });
+    expect(await client.zrange(k.delayed, 0, -1, 'WITHSCORES')).toEqual([id, String((prev + 1000) * 4096)]);
+    expect((await events(k)).slice(-2)).toEqual([
+      { event: 'added', jobId: id, name: 'tick' },
+      { event: 'delayed', jobId: id, delay: String(prev + 1000) },
+    ]);
+    // The first iteration is no longer the current one: nothing happens.
+    expect(await s.schedulerNext(k, 's', first, t)).toBe(0);
+    // The current one, when its next slot is taken: `duplicated`.
+    await client.hset(k.job(`repeat:s:${prev + 2000}`), 'name', 'squatter');
+    expect(await s.schedulerNext(k, 's', id, t)).toBe(1);
+    expect((await events(k)).slice(-1)).toEqual([{ event: 'duplicated', jobId: `repeat:s:${prev + 2000}` }]);
+    // Late: realigned to the next slot after now (offset kept); a past slot runs at once.
+    await client.del(k.job(`repeat:s:${prev + 2000}`));
+    const late = prev + 5500;
+    const lateId = await s.schedulerNext(k, 's', id, late);
+    expect(lateId).toBe(`repeat:s:${prev + 6000}`);
+    // Gone scheduler.
+    expect(await s.schedulerNext(k, 'missing', 'repeat:missing:1', t)).toBe(0);
+  });
+
+  test('scheduler_next: cron next time from the caller, prevMillis, a due slot goes to wait', async () => {
+    const { queue, k } = await producer(6);
+    await queue.upsertJobScheduler('c', { pattern: '0 0 * * *', tz: 'UTC' }, { name: 'daily' });
+    const [first] = await client.zrange(k.delayed, 0, -1);
+    const t = now();
+    const id = await s.schedulerNext(k, 'c', first, t, String(t - 5));
+    expect(id).toBe(`repeat:c:${t - 5}`);
+    expect(await client.lrange(k.wait, 0, -1)).toEqual([id]);
+    const h = await client.hgetall(k.job(id));
+    expect(h.delay).toBe('0');
+    expect(JSON.parse(h.opts)).toMatchObject({ prevMillis: t - 5, delay: 0, repeat: { pattern: '0 0 * * *', tz: 'UTC', count: 2 } });
+    expect((await events(k)).slice(-2)).toEqual([
+      { event: 'added', jobId: id, name: 'daily' },
+      { event: 'waiting', jobId: id },
+    ]);
+    // A legacy-shaped id that has no scheduler hash with `ic` is refused.
+    await client.zadd(k.repeat, 1, 'n:i::UTC:0 0 * * *');
+    expect(await s.schedulerNext(k, 'n:i::UTC:0 0 * * *', 'repeat:n:i::UTC:0 0 * * *:1', t, String(t), true)).toBe(2);
   });
 });
 

@@ -35,3 +35,47 @@ worker.on('completed', (job, result) => console.log(job.id, result.ok));
 worker.on('failed', (job, err) => console.error(job?.id, err.message));
 worker.concurrency = 5;
 void worker.close();
+
+// Flows and manual rate limits inside a processor.
+import { WaitingChildrenError, RateLimitError } from '..';
+
+const flowWorker: Worker = new Worker('parents', async (job, token) => {
+  if (await job.moveToWaitingChildren(token, { child: { id: '1', queue: job.queueQualifiedName } })) {
+    throw new WaitingChildrenError();
+  }
+  if (job.data.tooFast) {
+    await flowWorker.rateLimit(1000);
+    throw Worker.RateLimitError();
+  }
+  if (job.data.alsoTooFast) throw new RateLimitError();
+  return 'done';
+});
+void flowWorker.close();
+
+// The producer / admin side.
+import { Queue, type JobsOptions, type QueueJob } from '..';
+
+const defaults: JobsOptions = { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600 } };
+const orders = new Queue<OrderEvent, { ok: boolean }>('orders-queue', { prefix: 'bull', defaultJobOptions: defaults });
+orders.on('waiting', (job: QueueJob<OrderEvent>) => console.log(job.id, job.data.type));
+orders.on('error', (err) => console.error(err.code));
+void (async () => {
+  const job = await orders.add('ORDER_CREATED', { type: 'ORDER_CREATED', data: { orderId: '1', total: 5 } }, {
+    priority: 1, delay: 500, jobId: 'order-1', deduplication: { id: 'order-1', ttl: 1000 }, lifo: false,
+  });
+  const jobs = await orders.addBulk([{ name: 'a', data: job.data }, { name: 'b', data: job.data, opts: { parent: { id: 'p', queue: 'bull:parents' } } }]);
+  const counts: Record<string, number> = await orders.getJobCounts('waiting', 'failed');
+  const failed = await orders.getFailed(0, 9);
+  for (const f of failed) {
+    const reason: string | undefined = f.failedReason;
+    console.log(reason, f.stacktrace, f.returnvalue?.ok, f.finishedOn, f.processedOn, f.attemptsMade, f.progress);
+    await f.retry();
+  }
+  const { logs, count } = await orders.getJobLogs(job.id);
+  const removed: string[] = await orders.clean(60_000, 100, 'completed');
+  console.log(jobs.length, counts, logs, count, removed, await orders.isPaused(), await orders.getWaitingCount());
+  await orders.pause();
+  await orders.resume();
+  await orders.drain();
+  await orders.close();
+})();

@@ -11,12 +11,12 @@
 // argv[2] is the JSON config: { mode: 'worker' | 'producer', impl: 'ours' | 'bullmq', port,
 // queues, concurrency, removeOnComplete, expected, latency, kind, count }.
 
-const path = require('path');
 const { performance } = require('perf_hooks');
-const { send, onCommand, percentile, threadCpu, threadDelta } = require('./lib');
+const { send, onCommand, percentile, threadCpu, threadDelta, packageDir } = require('./lib');
 
 const cfg = JSON.parse(process.argv[2]);
-const ROOT = path.join(__dirname, '..');
+// The snapshot of the package taken at the start of the run (see pinAddon in lib.js).
+const ROOT = packageDir();
 const connection = { host: '127.0.0.1', port: cfg.port };
 
 let peakRss = process.memoryUsage().rss;
@@ -46,16 +46,24 @@ function bull() {
 
 async function workerMode() {
   const latencies = [];
+  const latenciesHr = [];
   let completed = 0;
   let failed = 0;
   let t0 = 0;
   let cpu0;
   let threads0;
   let doneSent = false;
+  let goUs = 0;
+  const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 
   // The processor: trivial, async, returns a small object.
   const processor = async (job) => {
-    if (cfg.latency) latencies.push(Date.now() - job.timestamp);
+    if (cfg.latency) {
+      // As specified: processor start - job.timestamp (both whole ms). Also, with sub-ms
+      // resolution, against the producer's wall clock stamped into the data (data.t).
+      latencies.push(Date.now() - job.timestamp);
+      if (job.data && typeof job.data.t === 'number') latenciesHr.push(performance.timeOrigin + performance.now() - job.data.t);
+    }
     return { ok: true, id: job.id };
   };
 
@@ -73,6 +81,9 @@ async function workerMode() {
         completed,
         failed,
         elapsedMs,
+        // CLOCK_MONOTONIC µs, the clock of --cpu-prof timestamps: the measured window
+        goUs,
+        doneUs: monoUs(),
         cpuSec,
         cpuUserSec: cpu.user / 1e6,
         cpuSysSec: cpu.system / 1e6,
@@ -86,6 +97,13 @@ async function workerMode() {
               p95: percentile(latencies, 95),
               p99: percentile(latencies, 99),
               max: percentile(latencies, 100),
+              hr: {
+                n: latenciesHr.length,
+                p50: percentile(latenciesHr, 50),
+                p95: percentile(latenciesHr, 95),
+                p99: percentile(latenciesHr, 99),
+                max: percentile(latenciesHr, 100),
+              },
             }
           : undefined,
       });
@@ -130,6 +148,7 @@ async function workerMode() {
       threads0 = threadCpu();
       cpu0 = process.cpuUsage();
       t0 = performance.now();
+      goUs = monoUs();
       for (const w of workers) w.run().catch(onError);
       if (cfg.latency) setTimeout(() => send({ type: 'started' }), 500);
     } else if (line === 'exit') {

@@ -7,17 +7,20 @@
 //   npm run bench -- --reps 5          more repetitions
 //   npm run bench -- --quick           short smoke run (small job counts, 1 repetition)
 //   npm run bench -- --only c10,latency   only scenarios whose id contains one of these
+//
+// The code under test is pinned for the whole run (a private copy of the facade and the
+// release .node, see pinAddon in lib.js): a debug build is refused unless --allow-debug.
 
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execSync } = require('child_process');
 const { Bench } = require('./runner');
-const { summary, median } = require('./lib');
+const { summary, median, pinAddon, packageDir } = require('./lib');
 const { render } = require('./report');
 
 function parseArgs(argv) {
-  const opts = { reps: 3, quick: false, only: null };
+  const opts = { reps: 3, quick: false, only: null, allowDebug: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
@@ -25,8 +28,9 @@ function parseArgs(argv) {
     else if (a.startsWith('--reps=')) opts.reps = Number(a.slice(7));
     else if (a === '--only') opts.only = argv[++i].split(',');
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',');
+    else if (a === '--allow-debug') opts.allowDebug = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--reps N] [--quick] [--only id1,id2]');
+      console.log('usage: npm run bench -- [--reps N] [--quick] [--only id1,id2] [--allow-debug]\n  QUEUE_NATIVE_ADDON=<release .node> pins another binary');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -91,6 +95,7 @@ const METRICS = [
   'jobsPerSec',
   'redisCpuUsPerJob',
   'redisCallsPerJob',
+  'scriptCallsPerJob',
   'procCpuUsPerJob',
   'peakSockets',
   'rssIdleMB',
@@ -98,6 +103,9 @@ const METRICS = [
   'latency.p50',
   'latency.p95',
   'latency.p99',
+  'latency.hr.p50',
+  'latency.hr.p95',
+  'latency.hr.p99',
 ];
 
 function pick(run, metric) {
@@ -155,8 +163,8 @@ const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').trim().split(' ')
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const binary = path.join(__dirname, '..', 'queue-native.linux-x64-gnu.node');
-  const ours = require('..');
+  const addon = pinAddon({ allowDebug: opts.allowDebug });
+  const ours = require(packageDir());
   const hasQueue = typeof ours.Queue === 'function';
   const started = new Date();
   const result = {
@@ -164,7 +172,9 @@ async function main() {
     command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
     options: opts,
     machine: { ...machine(), loadavgStart: loadavg() },
-    addon: fs.existsSync(binary) ? { file: path.basename(binary), builtAt: fs.statSync(binary).mtime.toISOString(), bytes: fs.statSync(binary).size } : undefined,
+    // Environment that changes how the implementations run (passed to both children).
+    env: Object.fromEntries(['TOKIO_WORKER_THREADS', 'UV_THREADPOOL_SIZE', 'NODE_OPTIONS'].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
+    addon: { file: addon.source, builtAt: addon.builtAt, bytes: addon.bytes, sha256: addon.sha256, debug: addon.debug, git: addon.git },
     scenarios: [],
   };
   const bench = new Bench();
@@ -176,6 +186,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     await bench.stop().catch(() => {});
+    addon.cleanup();
     process.exit(130);
   };
   process.on('SIGINT', onSignal);
@@ -217,6 +228,7 @@ async function main() {
     }
   } finally {
     await bench.stop();
+    addon.cleanup();
   }
   result.machine.loadavgEnd = loadavg();
   result.finishedAt = new Date().toISOString();

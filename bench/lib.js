@@ -2,7 +2,10 @@
 // Shared pieces of the benchmark harness: statistics, Redis INFO parsing, the child process
 // protocol and per-thread CPU accounting. Plain JavaScript (not part of the tsc project).
 
+const crypto = require('crypto');
 const fs = require('fs');
+const os = require('os');
+const path = require('path');
 
 // ---------------------------------------------------------------- statistics
 
@@ -149,7 +152,85 @@ function onCommand(handler) {
   });
 }
 
+// ---------------------------------------------------------------- the addon under test
+
+/** Names of the ELF sections of a shared object (enough to tell a debug build). */
+function elfSections(file) {
+  const buf = fs.readFileSync(file);
+  if (buf.readUInt32BE(0) !== 0x7f454c46 || buf[4] !== 2) return [];
+  const shoff = Number(buf.readBigUInt64LE(0x28));
+  const shentsize = buf.readUInt16LE(0x3a);
+  const shnum = buf.readUInt16LE(0x3c);
+  const shstrndx = buf.readUInt16LE(0x3e);
+  const strOff = Number(buf.readBigUInt64LE(shoff + shstrndx * shentsize + 0x18));
+  const names = [];
+  for (let i = 0; i < shnum; i++) {
+    const nameOff = buf.readUInt32LE(shoff + i * shentsize);
+    const end = buf.indexOf(0, strOff + nameOff);
+    names.push(buf.toString('latin1', strOff + nameOff, end));
+  }
+  return names;
+}
+
+/**
+ * Pin the code under test for the whole run: other people rebuild the repository's .node
+ * (often as a debug build) and edit lib/*.js while a benchmark runs. The facade (index.js,
+ * binding.js, lib/, package.json) and the release binary (QUEUE_NATIVE_ADDON, else the
+ * repository's .node) are copied to a private directory at start; every process of the run
+ * loads that snapshot (QN_BENCH_PACKAGE). A binary with DWARF sections is a debug build:
+ * refused unless allowDebug.
+ */
+function pinAddon({ allowDebug = false } = {}) {
+  const root = path.join(__dirname, '..');
+  const binaryName = 'queue-native.linux-x64-gnu.node';
+  const src = process.env.QUEUE_NATIVE_ADDON || path.join(root, binaryName);
+  if (!fs.existsSync(src)) throw new Error(`addon ${src} not found: run \`npm run build\` first`);
+  const debug = elfSections(src).some((n) => n.startsWith('.debug_'));
+  if (debug && !allowDebug) {
+    throw new Error(
+      `${src} is a debug build (it has .debug_* sections): run \`npm run build\` (release) first, ` +
+        'or point QUEUE_NATIVE_ADDON at a release .node',
+    );
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qn-bench-pkg-'));
+  for (const f of ['index.js', 'binding.js', 'package.json']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
+  fs.cpSync(path.join(root, 'lib'), path.join(dir, 'lib'), { recursive: true });
+  fs.copyFileSync(src, path.join(dir, binaryName));
+  // The facade's own dependencies (cron-parser, ...) resolve from the repository.
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  // binding.js would prefer an override path over the local file: make sure it uses ours.
+  delete process.env.NAPI_RS_NATIVE_LIBRARY_PATH;
+  process.env.QN_BENCH_PACKAGE = dir;
+  const st = fs.statSync(src);
+  let git;
+  try {
+    const { execSync } = require('child_process');
+    const head = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+    const dirty = execSync('git status --porcelain -- src lib index.js binding.js', { cwd: root }).toString().trim();
+    git = { head, dirtySources: dirty ? dirty.split('\n').length : 0 };
+  } catch {
+    git = undefined;
+  }
+  return {
+    source: path.isAbsolute(path.relative(root, src)) || path.relative(root, src).startsWith('..') ? src : path.relative(root, src),
+    package: dir,
+    bytes: st.size,
+    builtAt: st.mtime.toISOString(),
+    sha256: crypto.createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 16),
+    debug,
+    git,
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The package under test: the run's snapshot if there is one, else the repository. */
+function packageDir() {
+  return process.env.QN_BENCH_PACKAGE || path.join(__dirname, '..');
+}
+
 module.exports = {
+  pinAddon,
+  packageDir,
   median,
   percentile,
   summary,

@@ -69,7 +69,12 @@ function render(result) {
   rows.push(`- run: ${result.startedAt} .. ${result.finishedAt}, \`${result.command}\`, ${result.options.reps} repetition(s), interleaved BullMQ/ours`);
   rows.push(`- machine: ${m.nproc} cores (\`nproc\`), ${m.cpuModel}, ${m.memGB} GB; Node ${m.node}; Redis ${m.redis}; Linux ${m.kernel}`);
   rows.push(`- load average (1/5/15 min) at start: ${m.loadavgStart}; at end: ${m.loadavgEnd}`);
-  if (result.addon) rows.push(`- addon: ${result.addon.file} (${(result.addon.bytes / 2 ** 20).toFixed(1)} MB, built ${result.addon.builtAt})`);
+  if (result.env && Object.keys(result.env).length) rows.push(`- environment: ${Object.entries(result.env).map(([k, v]) => `\`${k}=${v}\``).join(', ')}`);
+  if (result.addon) {
+    const a = result.addon;
+    const git = a.git ? `; sources: git ${a.git.head}${a.git.dirtySources ? ` + ${a.git.dirtySources} uncommitted file(s) under src/ lib/` : ''}` : '';
+    rows.push(`- addon: ${a.file} (${a.debug ? '**DEBUG build**' : 'release build'}, ${(a.bytes / 2 ** 20).toFixed(1)} MB, built ${a.builtAt}, sha256 ${a.sha256}…)${git}`);
+  }
   rows.push('- cells: median (min–max) over the repetitions; ratio: ours/BullMQ of the medians (min–max of the per-repetition pairs)', '');
 
   rows.push('## Targets', '', '| Target | Goal | ours/BullMQ (this run) | Verdict |', '|---|---|---|---|');
@@ -84,21 +89,29 @@ function render(result) {
     table(rows, tp, 'jobsPerSec', 'jobs/s');
     rows.push('## Redis CPU per job (µs, INFO cpu sys+user delta / jobs)', '');
     table(rows, tp, 'redisCpuUsPerJob', 'µs');
-    rows.push('## Redis commands per job (INFO commandstats calls delta / jobs)', '');
+    rows.push('## Redis commands per job (INFO commandstats calls delta / jobs; includes the commands run inside scripts)', '');
     table(rows, tp, 'redisCallsPerJob', 'calls');
+    rows.push('## Script calls per job (EVALSHA/EVAL; the round trips that carry the work)', '');
+    table(rows, tp, 'scriptCallsPerJob', 'calls');
     rows.push('## Worker process CPU per job (µs, process.cpuUsage() of the child, all threads)', '');
     table(rows, tp, 'procCpuUsPerJob', 'µs');
     rows.push('## Worker process: peak Redis sockets (sampled CLIENT LIST every 100 ms)', '');
     table(rows, tp, 'peakSockets', 'sockets');
     rows.push('## Worker process: peak RSS (MB, sampled every 50 ms)', '');
     table(rows, tp, 'peakRssMB', 'MB');
+    rows.push('## Worker process: RSS after the workers connected, before the run (MB)', '');
+    table(rows, tp, 'rssIdleMB', 'MB');
   }
   for (const sc of lat) {
-    rows.push(`## Pickup latency (ms, processor start - job.timestamp): ${sc.title}`, '');
+    rows.push(`## Pickup latency (ms, processor start - job.timestamp, whole ms): ${sc.title}`, '');
     rows.push('| Percentile | BullMQ 6 ms | ours ms | ours/BullMQ |', '|---|---:|---:|---:|');
     for (const p of ['p50', 'p95', 'p99']) {
       const s = sc.summary && sc.summary[`latency.${p}`];
       rows.push(s ? `| ${p} | ${cell(s.bullmq)} | ${cell(s.ours)} | ${ratioCell(s)} |` : `| ${p} | n/a | n/a | n/a |`);
+    }
+    for (const p of ['p50', 'p95', 'p99']) {
+      const s = sc.summary && sc.summary[`latency.hr.${p}`];
+      if (s) rows.push(`| ${p}, sub-ms (producer wall clock in data.t) | ${cell(s.bullmq)} | ${cell(s.ours)} | ${ratioCell(s)} |`);
     }
     const so = sc.summary && sc.summary.peakSockets;
     if (so) rows.push(`| peak sockets | ${cell(so.bullmq)} | ${cell(so.ours)} | ${ratioCell(so)} |`);
@@ -108,6 +121,10 @@ function render(result) {
     rows.push("## Producer: ours `Queue` vs BullMQ 6's `Queue` (each in its own child process)", '');
     rows.push('| Scenario | Metric | BullMQ 6 | ours | ours/BullMQ |', '|---|---|---:|---:|---:|');
     for (const sc of prod) {
+      if (sc.errors && sc.errors.length && !sc.summary) {
+        rows.push(`| ${sc.title} | | errors: see Problems | | |`);
+        continue;
+      }
       if (sc.skipped) {
         rows.push(`| ${sc.title} | | ${sc.skipped} | | |`);
         continue;

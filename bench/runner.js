@@ -4,6 +4,7 @@
 // (INFO cpu/commandstats deltas, sampled CLIENT LIST for the child's sockets).
 
 const { spawn } = require('child_process');
+const { performance } = require('perf_hooks');
 const path = require('path');
 const { EventEmitter } = require('events');
 const { startRedis, parseClientList } = require('../__test__/helpers/redis-server');
@@ -13,13 +14,23 @@ const { Queue: BullQueue } = require('bullmq6');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Script invocations (EVALSHA/EVAL and their _RO forms) in a redisDelta. */
+function scriptCalls(redis) {
+  let n = 0;
+  for (const [name, s] of Object.entries(redis.perCommand)) if (/^eval(sha)?(_ro)?$/.test(name)) n += s.calls;
+  return n;
+}
+
 class Child extends EventEmitter {
-  constructor(cfg, nodeArgs = []) {
+  /** `wrap`: a command line to run node under (e.g. strace or perf), for bench/profile.js. */
+  constructor(cfg, nodeArgs = [], wrap = []) {
     super();
     this.cfg = cfg;
     this.messages = [];
     this.exited = false;
-    this.proc = spawn(process.execPath, [...nodeArgs, path.join(__dirname, 'child.js'), JSON.stringify(cfg)], {
+    const argv = [process.execPath, ...nodeArgs, path.join(__dirname, 'child.js'), JSON.stringify(cfg)];
+    const [cmd, ...args] = [...wrap, ...argv];
+    this.proc = spawn(cmd, args, {
       stdio: ['pipe', 'pipe', 'inherit'],
       cwd: path.join(__dirname, '..'),
       env: { ...process.env, QUEUE_CONCURRENCY: '' },
@@ -116,7 +127,7 @@ class Bench {
   }
 
   /** Sample the clients that are not the harness's own, every `everyMs`, keeping the peak. */
-  sampleSockets(baseline, childPid, everyMs = 100) {
+  sampleSockets(baseline, pidOf, everyMs = 100) {
     const s = { peak: 0, peakNamed: 0, samples: 0, names: new Set(), stopped: false };
     const loop = async () => {
       while (!s.stopped) {
@@ -124,7 +135,7 @@ class Bench {
           const list = parseClientList(await this.admin.call('CLIENT', 'LIST'));
           const mine = list.filter((c) => !baseline.has(c.id));
           s.peak = Math.max(s.peak, mine.length);
-          const named = mine.filter((c) => c.name && c.name.startsWith('queue-native:') && c.name.endsWith(`:${childPid}`));
+          const named = mine.filter((c) => c.name && c.name.startsWith('queue-native:') && c.name.endsWith(`:${pidOf()}`));
           s.peakNamed = Math.max(s.peakNamed, named.length);
           for (const c of mine) s.names.add(c.name ? c.name.replace(/:\d+$/, ':<pid>') : '(unnamed)');
           s.samples += 1;
@@ -162,7 +173,7 @@ class Bench {
    * One worker run: flush, preload (throughput) with BullMQ 6's Queue, start the child,
    * measure from 'go' to the last completion. Latency runs produce open-loop instead.
    */
-  async runWorker(impl, sc, { nodeArgs = [], timeoutMs = 600000 } = {}) {
+  async runWorker(impl, sc, { nodeArgs = [], wrap = [], timeoutMs = 600000 } = {}) {
     await this.admin.flushall();
     const names = [];
     for (let i = 0; i < sc.queues; i++) names.push(this.uniqueName(`${sc.id}-${impl}-q${i}`));
@@ -184,8 +195,14 @@ class Bench {
         latency: sc.kind === 'latency',
       },
       nodeArgs,
+      wrap,
     );
-    const sockets = this.sampleSockets(baseline, child.pid);
+    // The node process's pid (differs from child.pid under a wrapper) arrives with 'ready'.
+    let nodePid = child.pid;
+    child.once('msg', (m) => {
+      if (m.type === 'ready') nodePid = m.pid;
+    });
+    const sockets = this.sampleSockets(baseline, () => nodePid);
     let result;
     try {
       const ready = await child.wait('ready', 60000);
@@ -203,13 +220,15 @@ class Bench {
       const jobs = done.completed;
       result = {
         impl,
-        pid: child.pid,
+        pid: ready.pid,
+        window: { goUs: done.goUs, doneUs: done.doneUs },
         jobs,
         failed: done.failed,
         elapsedMs: done.elapsedMs,
         jobsPerSec: (jobs / done.elapsedMs) * 1000,
         redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
         redisCallsPerJob: redis.calls / jobs,
+        scriptCallsPerJob: scriptCalls(redis) / jobs,
         procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
         procCpuUserUsPerJob: (done.cpuUserSec * 1e6) / jobs,
         procCpuSysUsPerJob: (done.cpuSysSec * 1e6) / jobs,
@@ -245,7 +264,7 @@ class Bench {
       const due = start + i * every;
       const wait = due - Date.now();
       if (wait > 0) await sleep(wait);
-      pending.push(queue.add('job', { i }));
+      pending.push(queue.add('job', { i, t: performance.timeOrigin + performance.now() }));
     }
     await Promise.all(pending);
   }
@@ -292,6 +311,7 @@ class Bench {
         jobsPerSec: (jobs / done.elapsedMs) * 1000,
         redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
         redisCallsPerJob: redis.calls / jobs,
+        scriptCallsPerJob: scriptCalls(redis) / jobs,
         procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
         threadsCpuSec: done.threads,
         peakRssMB: done.peakRss / 2 ** 20,

@@ -28,6 +28,28 @@ class DelayedError extends Error {
   }
 }
 
+/** Thrown by a processor after `job.moveToWaitingChildren()` resolved true. */
+class WaitingChildrenError extends Error {
+  constructor(message = 'bullmq:movedToWaitingChildren') {
+    super(message);
+    this.name = 'WaitingChildrenError';
+  }
+}
+
+/** BullMQ's message for a manual rate limit; an error with it (or this name) means one. */
+const RATE_LIMIT_MESSAGE = 'bullmq:rateLimitExceeded';
+
+/**
+ * Thrown by a processor after `worker.rateLimit(ms)`: the job goes back to waiting without
+ * counting the attempt, and the worker fetches nothing until the limit ends.
+ */
+class RateLimitError extends Error {
+  constructor(message = RATE_LIMIT_MESSAGE) {
+    super(message);
+    this.name = 'RateLimitError';
+  }
+}
+
 const CODED = /^(ERR_[A-Z0-9_]+): ([\s\S]*)$/;
 
 // The binding reports engine errors as "CODE: message"; this is the one place that turns
@@ -58,4 +80,15 @@ function invalid(option, reason) {
   return new QueueNativeError('ERR_INVALID_OPTION', `invalid option \`${option}\`: ${reason}`);
 }
 
-module.exports = { QueueNativeError, UnrecoverableError, DelayedError, fromBinding, callSync, callAsync, invalid };
+module.exports = {
+  QueueNativeError,
+  UnrecoverableError,
+  DelayedError,
+  WaitingChildrenError,
+  RateLimitError,
+  RATE_LIMIT_MESSAGE,
+  fromBinding,
+  callSync,
+  callAsync,
+  invalid,
+};

@@ -21,9 +21,10 @@ function lenientJson(text, fallback) {
 
 class Job {
   /** @internal built by the Worker from the engine's payload */
-  constructor(native, queueName, payload) {
+  constructor(native, queueName, payload, prefix = 'bull') {
     const f = payload.fields;
     Object.defineProperty(this, '_native', { value: native, enumerable: false });
+    Object.defineProperty(this, '_prefix', { value: prefix, enumerable: false });
     this.id = payload.id;
     this.name = f.name ?? '';
     this.queueName = queueName;
@@ -74,6 +75,23 @@ class Job {
   /** Move this (active) job to delayed until `timestampMs`; then throw a DelayedError. */
   moveToDelayed(timestampMs, token = this.token) {
     return callAsync(() => this._native.moveToDelayed(this.id, token, Number(timestampMs)));
+  }
+
+  /** `<prefix>:<queue>`: what a child's `parent.queue` option names (BullMQ's field). */
+  get queueQualifiedName() {
+    return `${this._prefix}:${this.queueName}`;
+  }
+
+  /**
+   * Flow parents: move this (active) job to waiting-children while it has pending children
+   * (only `opts.child` = `{ id, queue }`, if given, with `queue` = its queueQualifiedName).
+   * Resolves true when moved: the processor must then throw a WaitingChildrenError; false
+   * when there is nothing to wait for (the job stays active and the processor goes on).
+   */
+  moveToWaitingChildren(token = this.token, opts = {}) {
+    const child = opts && opts.child;
+    const childKey = child ? `${child.queue}:${child.id}` : undefined;
+    return callAsync(() => this._native.moveToWaitingChildren(this.id, String(token), childKey));
   }
 
   /** Flow parents: results of the children, keyed by child job key. */

@@ -5,13 +5,28 @@
 
 const { EventEmitter } = require('events');
 const binding = require('../binding.js');
-const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
+const {
+  QueueNativeError,
+  UnrecoverableError,
+  RateLimitError,
+  RATE_LIMIT_MESSAGE,
+  callSync,
+  callAsync,
+  invalid,
+} = require('./errors');
 const { serializeConnection } = require('./connection');
 const { Job } = require('./job');
+const { cronCallback } = require('./cron');
 
 const BUILTIN_BACKOFF = new Set(['fixed', 'exponential']);
 // Names of errors that mean "the processor moved the job itself" (ours and BullMQ's).
 const MOVED = new Set(['DelayedError', 'WaitingChildrenError', 'WaitingError']);
+
+// A manual rate limit: our RateLimitError or BullMQ's (`Worker.RateLimitError()`), which
+// BullMQ recognises by its message.
+function isRateLimit(name, message) {
+  return name === 'RateLimitError' || message === RATE_LIMIT_MESSAGE;
+}
 // Options that only the JavaScript side uses; everything else goes to the engine.
 const JS_ONLY = new Set(['connection', 'autorun', 'settings']);
 
@@ -77,11 +92,30 @@ class Worker extends EventEmitter {
           connectionJson,
           (payload) => this._process(payload),
           (event) => this._onEngineEvent(event),
+          cronCallback,
         ),
     );
     if (opts.autorun !== false) {
       this.run().catch((err) => this._emitError(err));
     }
+  }
+
+  /** BullMQ's `Worker.RateLimitError()`: throw it after `worker.rateLimit(ms)`. */
+  static RateLimitError() {
+    return new RateLimitError();
+  }
+
+  /**
+   * Rate-limit the queue for `ms` (BullMQ's `worker.rateLimit`): sets the queue's limiter
+   * key, which holds back every worker that knows a max (limiter option or global limit),
+   * and this worker fetches nothing until then. Then throw `Worker.RateLimitError()` from
+   * the processor to put the current job back to waiting without counting the attempt.
+   */
+  rateLimit(ms) {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1) {
+      return Promise.reject(invalid('rateLimit', 'expire time must be a positive number of ms'));
+    }
+    return callAsync(() => this._native.rateLimit(ms));
   }
 
   get concurrency() {
@@ -174,7 +208,7 @@ class Worker extends EventEmitter {
   async _process(payload) {
     let job;
     try {
-      job = new Job(this._native, this.name, payload);
+      job = new Job(this._native, this.name, payload, this.opts.prefix || 'bull');
     } catch (err) {
       return { kind: 'failed', message: err.message, unrecoverable: true };
     }
@@ -205,7 +239,14 @@ class Worker extends EventEmitter {
 
   async _failure(entry, thrown) {
     const { message, stack, name } = describeThrown(thrown);
-    if (MOVED.has(name)) return { kind: 'moved' };
+    if (isRateLimit(name, message)) {
+      this._inFlight.delete(entry.job.id);
+      return { kind: 'ratelimited' };
+    }
+    if (MOVED.has(name)) {
+      this._inFlight.delete(entry.job.id);
+      return { kind: 'moved' };
+    }
     entry.error = toError(thrown);
     const outcome = { kind: 'failed', message, stack, unrecoverable: name === 'UnrecoverableError' };
     const backoff = entry.job.opts.backoff;
@@ -234,9 +275,18 @@ class Worker extends EventEmitter {
         return;
       }
       case 'failed': {
-        const entry = this._inFlight.get(ev.jobId);
+        let entry = this._inFlight.get(ev.jobId);
         this._inFlight.delete(ev.jobId);
-        const err = entry && entry.error ? entry.error : new Error(ev.message);
+        if (!entry && ev.fields) {
+          // A deferred failure: the processor never saw this job, but listeners get it.
+          try {
+            entry = { job: new Job(this._native, this.name, { id: ev.jobId, fields: ev.fields }, this.opts.prefix || 'bull') };
+          } catch {
+            entry = undefined;
+          }
+        }
+        // BullMQ fails a deferred failure with an UnrecoverableError of that message.
+        const err = entry && entry.error ? entry.error : ev.fields ? new UnrecoverableError(ev.message) : new Error(ev.message);
         if (entry) {
           entry.job.failedReason = ev.message;
           entry.job.attemptsMade += 1;

@@ -25,7 +25,7 @@ function queueKeys(prefix, name) {
     wait: 'wait', active: 'active', prioritized: 'prioritized', events: 'events', stalled: 'stalled',
     limiter: 'limiter', delayed: 'delayed', paused: 'paused', meta: 'meta', pc: 'pc', marker: 'marker',
     completed: 'completed', failed: 'failed', stalledCheck: 'stalled-check', id: 'id',
-    waitingChildren: 'waiting-children',
+    waitingChildren: 'waiting-children', repeat: 'repeat',
   })) {
     k[field] = base + suffix;
   }
@@ -112,6 +112,24 @@ class Scripts {
 
   updateData(k, id, json) {
     return this.run('update_data', [k.job(id)], [json]);
+  }
+
+  waitingChildren(k, id, token, now, childKey = '') {
+    const keys = [k.active, k.waitingChildren, k.job(id), `${k.job(id)}:dependencies`, `${k.job(id)}:unsuccessful`,
+      k.stalled, k.events, k.meta];
+    return this.run('waiting_children', keys, [id, token, childKey, now]);
+  }
+
+  requeue(k, id, token) {
+    const keys = [k.active, k.wait, k.stalled, k.paused, k.meta, k.limiter, k.prioritized, k.marker, k.events, k.job(id)];
+    return this.run('requeue', keys, [id, token, k.base]);
+  }
+
+  /** next: ms for a cron scheduler, '' for an every scheduler. */
+  schedulerNext(k, schedulerId, producerId, now, next = '', legacy = false) {
+    const keys = [k.repeat, k.delayed, k.wait, k.paused, k.meta, k.prioritized, k.marker, k.id, k.events, k.pc,
+      k.active, k.job(producerId)];
+    return this.run('scheduler_next', keys, [k.base, now, schedulerId, producerId, next, legacy ? '1' : '0']);
   }
 }
 

@@ -3,4 +3,5 @@
 
 mod connection;
 mod error;
+mod queue;
 mod worker;

@@ -28,7 +28,7 @@ pub struct JobPayload {
 /// What the facade's processor wrapper resolves with.
 #[napi(object)]
 pub struct ProcessorOutcome {
-    /// "completed" | "failed" | "moved"
+    /// "completed" | "failed" | "moved" | "ratelimited"
     pub kind: String,
     /// Result JSON ("completed").
     pub value: Option<String>,
@@ -48,15 +48,21 @@ pub struct WorkerEventPayload {
     pub code: Option<String>,
     pub message: Option<String>,
     pub will_retry: Option<bool>,
+    /// "failed" of a job the processor never saw (deferred failure): its hash.
+    pub fields: Option<HashMap<String, String>>,
 }
 
 type ProcessorFn =
     ThreadsafeFunction<JobPayload, Promise<ProcessorOutcome>, JobPayload, Status, false, true>;
 type EventFn = ThreadsafeFunction<WorkerEventPayload, (), WorkerEventPayload, Status, false, true>;
+/// `(requestJson) => replyJson`: request `{"repeat": {...}, "after": ms}`, reply
+/// `{"next": ms | null}` or `{"error": message}` (the facade runs cron-parser).
+type CronFn = ThreadsafeFunction<String, String, String, Status, false, true>;
 
 struct Handler {
     processor: Arc<ProcessorFn>,
     events: EventFn,
+    cron: Arc<CronFn>,
 }
 
 fn failed(message: String) -> ProcessOutcome {
@@ -90,6 +96,7 @@ impl JobHandler for Handler {
                     returnvalue: outcome.value.unwrap_or_else(|| "null".into()),
                 },
                 "moved" => ProcessOutcome::MovedByProcessor,
+                "ratelimited" => ProcessOutcome::RateLimited,
                 _ => ProcessOutcome::Failed {
                     message: outcome.message.unwrap_or_default(),
                     stack: outcome.stack,
@@ -97,6 +104,33 @@ impl JobHandler for Handler {
                     custom_backoff: outcome.backoff.map(|b| b as i64),
                 },
             }
+        })
+    }
+
+    fn next_cron(
+        &self,
+        repeat_json: String,
+        after_ms: u64,
+    ) -> BoxFuture<std::result::Result<Option<u64>, String>> {
+        let cron = Arc::clone(&self.cron);
+        Box::pin(async move {
+            let repeat: serde_json::Value =
+                serde_json::from_str(&repeat_json).map_err(|e| e.to_string())?;
+            let request = serde_json::json!({ "repeat": repeat, "after": after_ms }).to_string();
+            let reply = cron
+                .call_async(request)
+                .await
+                .map_err(|e| format!("cron could not be computed: {}", e.reason))?;
+            let reply: serde_json::Value =
+                serde_json::from_str(&reply).map_err(|e| e.to_string())?;
+            if let Some(error) = reply.get("error").and_then(serde_json::Value::as_str) {
+                return Err(error.to_string());
+            }
+            Ok(reply
+                .get("next")
+                .and_then(serde_json::Value::as_f64)
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .map(|n| n as u64))
         })
     }
 
@@ -112,11 +146,13 @@ impl JobHandler for Handler {
                 code: None,
                 message: None,
                 will_retry: None,
+                fields: None,
             },
             WorkerEvent::Failed {
                 job_id,
                 reason,
                 will_retry,
+                fields,
             } => WorkerEventPayload {
                 event: "failed".into(),
                 job_id: Some(job_id),
@@ -124,6 +160,7 @@ impl JobHandler for Handler {
                 code: None,
                 message: Some(reason),
                 will_retry: Some(will_retry),
+                fields,
             },
             WorkerEvent::Stalled { job_id } => WorkerEventPayload {
                 event: "stalled".into(),
@@ -132,6 +169,7 @@ impl JobHandler for Handler {
                 code: None,
                 message: None,
                 will_retry: None,
+                fields: None,
             },
             WorkerEvent::Drained => WorkerEventPayload {
                 event: "drained".into(),
@@ -140,6 +178,7 @@ impl JobHandler for Handler {
                 code: None,
                 message: None,
                 will_retry: None,
+                fields: None,
             },
             WorkerEvent::Error {
                 code,
@@ -152,6 +191,7 @@ impl JobHandler for Handler {
                 code: Some(code.to_string()),
                 message: Some(message),
                 will_retry: None,
+                fields: None,
             },
         };
         self.events
@@ -173,6 +213,7 @@ impl NativeWorker {
         connection_json: Option<String>,
         processor: ProcessorFn,
         events: EventFn,
+        cron: CronFn,
     ) -> napi::Result<Self> {
         let value: serde_json::Value = serde_json::from_str(&options_json)
             .map_err(|e| to_napi(Error::invalid("opts", format!("is not serialisable ({e})"))))?;
@@ -181,6 +222,7 @@ impl NativeWorker {
         let handler = Arc::new(Handler {
             processor: Arc::new(processor),
             events,
+            cron: Arc::new(cron),
         });
         let inner = within_runtime_if_available(|| Worker::new(&endpoint, cfg, handler)).napi()?;
         Ok(NativeWorker { inner })
@@ -274,6 +316,31 @@ impl NativeWorker {
             .move_to_delayed(&job_id, &token, timestamp.max(0.0) as u64)
             .await
             .napi()
+    }
+
+    /// true = moved to waiting-children, false = no pending child (still active).
+    #[napi]
+    pub async fn move_to_waiting_children(
+        &self,
+        job_id: String,
+        token: String,
+        child_key: Option<String>,
+    ) -> napi::Result<bool> {
+        self.inner
+            .move_to_waiting_children(&job_id, &token, child_key.as_deref())
+            .await
+            .napi()
+    }
+
+    #[napi]
+    pub async fn rate_limit(&self, ms: f64) -> napi::Result<()> {
+        if !ms.is_finite() || ms < 1.0 {
+            return Err(to_napi(Error::invalid(
+                "rateLimit",
+                "expire time must be a positive number of ms",
+            )));
+        }
+        self.inner.rate_limit(ms as u64).await.napi()
     }
 
     #[napi]

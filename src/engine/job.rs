@@ -208,6 +208,100 @@ pub fn append_stacktrace(
     serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
 }
 
+/// The next iteration of a job scheduler, as decided from the activated iteration's own
+/// `opts.repeat` (what BullMQ's worker reads) before the script is called.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextIteration {
+    /// `limit` iterations reached, or past `endDate`: the scheduler stops iterating.
+    Stop,
+    /// An `every` scheduler: the script computes the next time.
+    Every,
+    /// A cron `pattern` scheduler: the next time is the first match after `after` (ms),
+    /// computed by the JavaScript side from `repeat` (the repeat options, JSON).
+    Cron { repeat: String, after: u64 },
+}
+
+fn js_truthy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    }
+}
+
+fn as_ms(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_f64().map(|f| f.max(0.0) as u64),
+        Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.max(0.0) as u64),
+        _ => None,
+    }
+}
+
+/// BullMQ's checks before scheduling the next iteration: `repeat` must name exactly one of
+/// `every` / `pattern`; `limit` caps the iteration count (`count + 1`); past `endDate` no
+/// more iterations; a cron time is searched from `max(now, prevMillis)`.
+pub fn next_iteration(
+    opts_json: Option<&str>,
+    now: u64,
+) -> std::result::Result<NextIteration, String> {
+    let opts = opts_json
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .unwrap_or(Value::Null);
+    let repeat = opts.get("repeat").cloned().unwrap_or(Value::Null);
+    let every = js_truthy(repeat.get("every"));
+    let pattern = js_truthy(repeat.get("pattern"));
+    if every && pattern {
+        return Err("Both .pattern and .every options are defined for this repeatable job".into());
+    }
+    if !every && !pattern {
+        return Err(
+            "Either .pattern or .every options must be defined for this repeatable job".into(),
+        );
+    }
+    let count = repeat.get("count").and_then(as_ms).unwrap_or(0);
+    if repeat
+        .get("limit")
+        .and_then(as_ms)
+        .is_some_and(|limit| count + 1 > limit)
+    {
+        return Ok(NextIteration::Stop);
+    }
+    if js_truthy(repeat.get("endDate"))
+        && repeat
+            .get("endDate")
+            .and_then(as_ms)
+            .is_some_and(|end| now > end)
+    {
+        return Ok(NextIteration::Stop);
+    }
+    if every {
+        return Ok(NextIteration::Every);
+    }
+    let prev = opts.get("prevMillis").and_then(as_ms).unwrap_or(0);
+    Ok(NextIteration::Cron {
+        repeat: repeat.to_string(),
+        after: now.max(prev),
+    })
+}
+
+/// Whether a job's `rjk` has the shape of a legacy (BullMQ <= 5) repeatable-job key,
+/// `name:id:endDate:tz:<cron pattern | every ms>`: at least five `:`-separated parts, an
+/// empty or numeric endDate, and a last part that holds a space (cron) or only digits.
+pub fn is_legacy_repeat_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.splitn(5, ':').collect();
+    if parts.len() < 5 {
+        return false;
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let end_date = parts[2];
+    let suffix = parts[4];
+    (end_date.is_empty() || digits(end_date))
+        && !suffix.is_empty()
+        && (suffix.contains(' ') || digits(suffix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +388,50 @@ mod tests {
         );
         assert_eq!(append_stacktrace(None, Some("x"), None), r#"["x"]"#);
         assert_eq!(append_stacktrace(None, Some("x"), Some(0)), "[]");
+    }
+
+    #[test]
+    fn scheduler_iteration_rules() {
+        let now = 1_000_000;
+        assert_eq!(
+            next_iteration(Some(r#"{"repeat":{"every":300,"count":1}}"#), now),
+            Ok(NextIteration::Every)
+        );
+        assert_eq!(
+            next_iteration(
+                Some(r#"{"prevMillis":1000500,"repeat":{"pattern":"* * * * * *","count":2,"tz":"UTC"}}"#),
+                now
+            ),
+            Ok(NextIteration::Cron {
+                repeat: r#"{"count":2,"pattern":"* * * * * *","tz":"UTC"}"#.into(),
+                after: 1_000_500
+            })
+        );
+        // limit counts iterations: count + 1 > limit stops.
+        assert_eq!(
+            next_iteration(Some(r#"{"repeat":{"every":10,"count":3,"limit":3}}"#), now),
+            Ok(NextIteration::Stop)
+        );
+        assert_eq!(
+            next_iteration(Some(r#"{"repeat":{"every":10,"count":2,"limit":3}}"#), now),
+            Ok(NextIteration::Every)
+        );
+        assert_eq!(
+            next_iteration(Some(r#"{"repeat":{"every":10,"endDate":999999}}"#), now),
+            Ok(NextIteration::Stop)
+        );
+        assert!(next_iteration(Some(r#"{"repeat":{}}"#), now).is_err());
+        assert!(next_iteration(Some(r#"{"repeat":{"every":1,"pattern":"* * * * *"}}"#), now).is_err());
+        assert!(next_iteration(None, now).is_err());
+    }
+
+    #[test]
+    fn legacy_repeat_keys() {
+        assert!(is_legacy_repeat_key("name:id::UTC:*/5 * * * *"));
+        assert!(is_legacy_repeat_key("name:id:1700000000000::5000"));
+        assert!(!is_legacy_repeat_key("my-scheduler"));
+        assert!(!is_legacy_repeat_key("a:b:c:d"));
+        assert!(!is_legacy_repeat_key("a:b:notanumber:tz:5000"));
+        assert!(!is_legacy_repeat_key("a:b::tz:abc"));
     }
 }

@@ -84,6 +84,46 @@ impl QueueKeys {
     pub fn dependencies(&self, id: &str) -> String {
         format!("{}{id}:dependencies", self.base)
     }
+
+    /// A parent's children that failed with `failParentOnFailure` (zset).
+    pub fn unsuccessful(&self, id: &str) -> String {
+        format!("{}{id}:unsuccessful", self.base)
+    }
+
+    /// The job schedulers (zset: scheduler id -> next run).
+    pub fn repeat(&self) -> String {
+        format!("{}repeat", self.base)
+    }
+
+    /// The key of a job state by BullMQ's state name (`wait`, `paused`, `active`,
+    /// `prioritized`, `delayed`, `completed`, `failed`, `waiting-children`, `repeat`), or
+    /// None for a name that is not a state.
+    pub fn state(&self, state: &str) -> Option<String> {
+        matches!(
+            state,
+            "wait"
+                | "paused"
+                | "active"
+                | "prioritized"
+                | "delayed"
+                | "completed"
+                | "failed"
+                | "waiting-children"
+                | "repeat"
+        )
+        .then(|| format!("{}{state}", self.base))
+    }
+
+    /// The key that deduplication id `id` is claimed under (value = owning job id).
+    pub fn dedup(&self, id: &str) -> String {
+        format!("{}de:{id}", self.base)
+    }
+}
+
+/// The key of job `id` of the queue whose qualified name is `queue_key` (`<prefix>:<queue>`),
+/// e.g. a parent given as `{ id, queue }`.
+pub fn job_key_in(queue_key: &str, id: &str) -> String {
+    format!("{queue_key}:{id}")
 }
 
 #[cfg(test)]
@@ -128,11 +168,27 @@ mod tests {
         assert_eq!(k.logs("12"), "bull:q1:12:logs");
         assert_eq!(k.processed("12"), "bull:q1:12:processed");
         assert_eq!(k.dependencies("12"), "bull:q1:12:dependencies");
+        assert_eq!(k.unsuccessful("12"), "bull:q1:12:unsuccessful");
         // Scheduler iterations and flow children carry colons / uuids in their ids.
         assert_eq!(
             k.job("repeat:s1:1700000000000"),
             "bull:q1:repeat:s1:1700000000000"
         );
+    }
+
+    #[test]
+    fn queue_side_keys() {
+        let k = QueueKeys::new("bull", "q1");
+        assert_eq!(k.repeat(), "bull:q1:repeat");
+        assert_eq!(k.state("wait").as_deref(), Some("bull:q1:wait"));
+        assert_eq!(
+            k.state("waiting-children").as_deref(),
+            Some("bull:q1:waiting-children")
+        );
+        assert_eq!(k.state("meta"), None);
+        assert_eq!(k.state("waiting"), None);
+        assert_eq!(k.dedup("d1"), "bull:q1:de:d1");
+        assert_eq!(job_key_in("bull:parents", "p1"), "bull:parents:p1");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod job;
 pub mod keys;
 pub mod options;
+pub mod queue;
 pub mod scripts;
 pub mod util;
 pub mod worker;

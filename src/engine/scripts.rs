@@ -32,6 +32,12 @@ static ADD_LOG: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../scripts/add_log.lua")));
 static UPDATE_DATA: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../scripts/update_data.lua")));
+static WAITING_CHILDREN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/waiting_children.lua")));
+static REQUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/requeue.lua")));
+static SCHEDULER_NEXT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../scripts/scheduler_next.lua")));
 
 /// How to take jobs: by `activate`, or by the fetch-next of `finish`.
 pub struct FetchOpts<'a> {
@@ -340,6 +346,127 @@ pub async fn update_data(
     inv.key(k.job(job_id)).arg(data_json);
     let reply = invoke(&inv, conn).await?;
     expect_zero(&reply, "update data", k, job_id)
+}
+
+/// Move an active parent to `waiting-children` while it has pending children (the
+/// processor's `moveToWaitingChildren`). With `child_key` (a full job key) only that child
+/// counts. Returns true when the job was moved, false when there was nothing to wait for
+/// (the job stays active and locked).
+pub async fn move_to_waiting_children(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    job_id: &str,
+    token: &str,
+    child_key: Option<&str>,
+    now: u64,
+) -> Result<bool> {
+    let mut inv = WAITING_CHILDREN.prepare_invoke();
+    inv.key(&k.active)
+        .key(&k.waiting_children)
+        .key(k.job(job_id))
+        .key(k.dependencies(job_id))
+        .key(k.unsuccessful(job_id))
+        .key(&k.stalled)
+        .key(&k.events)
+        .key(&k.meta)
+        .arg(job_id)
+        .arg(token)
+        .arg(child_key.unwrap_or(""))
+        .arg(now);
+    let reply = invoke(&inv, conn).await?;
+    match as_int(&reply) {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        Some(code) => Err(code_error(code, "move to waiting-children", k, job_id)),
+        None => Err(unexpected("waiting_children", k, job_id, &reply)),
+    }
+}
+
+/// Put an active job back to waiting without counting the attempt (a manual rate limit).
+/// Returns the rate limiter's remaining window in ms (0 = not limited).
+pub async fn requeue(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    job_id: &str,
+    token: &str,
+) -> Result<u64> {
+    let mut inv = REQUEUE.prepare_invoke();
+    inv.key(&k.active)
+        .key(&k.wait)
+        .key(&k.stalled)
+        .key(&k.paused)
+        .key(&k.meta)
+        .key(&k.limiter)
+        .key(&k.prioritized)
+        .key(&k.marker)
+        .key(&k.events)
+        .key(k.job(job_id))
+        .arg(job_id)
+        .arg(token)
+        .arg(&k.base);
+    let reply = invoke(&inv, conn).await?;
+    match as_int(&reply) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        Some(code) => Err(code_error(code, "move back to wait", k, job_id)),
+        None => Err(unexpected("requeue", k, job_id, &reply)),
+    }
+}
+
+/// What `scheduler_next` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchedulerNext {
+    /// The next iteration was added under this job id.
+    Added(String),
+    /// Nothing to do: the scheduler is gone, or the job is not its current iteration.
+    Nothing,
+    /// The next iteration's slot is already taken (a `duplicated` event was written).
+    Duplicated,
+    /// A legacy repeatable-job key that is not a job scheduler.
+    NotAScheduler,
+}
+
+/// Add the next iteration of job scheduler `scheduler_id` after its iteration `producer_id`
+/// was activated. `next` is the next run (ms) of a cron scheduler; `None` lets the script
+/// compute it for an `every` scheduler. `legacy`: the id has the legacy repeatable-key shape.
+#[allow(clippy::too_many_arguments)]
+pub async fn scheduler_next(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    scheduler_id: &str,
+    producer_id: &str,
+    now: u64,
+    next: Option<u64>,
+    legacy: bool,
+) -> Result<SchedulerNext> {
+    let mut inv = SCHEDULER_NEXT.prepare_invoke();
+    inv.key(k.repeat())
+        .key(&k.delayed)
+        .key(&k.wait)
+        .key(&k.paused)
+        .key(&k.meta)
+        .key(&k.prioritized)
+        .key(&k.marker)
+        .key(&k.id)
+        .key(&k.events)
+        .key(&k.pc)
+        .key(&k.active)
+        .key(k.job(producer_id))
+        .arg(&k.base)
+        .arg(now)
+        .arg(scheduler_id)
+        .arg(producer_id)
+        .arg(next.map(|n| n.to_string()).unwrap_or_default())
+        .arg(if legacy { "1" } else { "0" });
+    let reply = invoke(&inv, conn).await?;
+    match &reply {
+        Value::Int(0) => Ok(SchedulerNext::Nothing),
+        Value::Int(1) => Ok(SchedulerNext::Duplicated),
+        Value::Int(2) => Ok(SchedulerNext::NotAScheduler),
+        other => match as_text(other) {
+            Some(id) if !matches!(other, Value::Int(_)) => Ok(SchedulerNext::Added(id)),
+            _ => Err(unexpected("scheduler_next", k, producer_id, other)),
+        },
+    }
 }
 
 async fn invoke(inv: &ScriptInvocation<'_>, conn: &mut MultiplexedConnection) -> Result<Value> {

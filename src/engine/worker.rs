@@ -20,12 +20,15 @@ use tokio::task::JoinHandle;
 use super::connection::{self, ConnectionEvent, EventKind, Pair};
 use super::dispatcher::{Dispatcher, Wake};
 use super::error::{Error, Result};
-use super::job::{self, JobOpts, RetryDecision};
+use super::job::{self, JobOpts, NextIteration, RetryDecision};
 use super::keys::QueueKeys;
 use super::options::{Endpoint, EndpointKey};
-use super::scripts::{self, FetchOpts, Fetched, KeepJobs, Outcome, RawJob};
+use super::scripts::{self, FetchOpts, Fetched, KeepJobs, Outcome, RawJob, SchedulerNext};
 use super::util::{now_ms, random_unit, uuid_v4};
 
+/// The limiter value of a manual rate limit (`Number.MAX_SAFE_INTEGER`, as BullMQ sets it):
+/// above any max, so every worker that knows a max sees the queue as limited.
+const RATE_LIMITED: u64 = 9_007_199_254_740_991;
 /// Longest single sleep while rate limited (BullMQ's maximumRateLimitDelay).
 const MAX_RATE_LIMIT_SLEEP: Duration = Duration::from_secs(30);
 /// Pause after a failed Redis call in the fetch loop before trying again.
@@ -92,8 +95,12 @@ pub enum ProcessOutcome {
         /// What a custom `backoffStrategy` returned, for non-builtin backoff types.
         custom_backoff: Option<i64>,
     },
-    /// The processor moved the job itself (`moveToDelayed` + DelayedError): nothing to write.
+    /// The processor moved the job itself (`moveToDelayed` + DelayedError,
+    /// `moveToWaitingChildren` + WaitingChildrenError): nothing to write.
     MovedByProcessor,
+    /// The processor hit a manual rate limit (RateLimitError): the job goes back to waiting
+    /// without counting the attempt, and this worker fetches nothing until the limit ends.
+    RateLimited,
 }
 
 #[derive(Clone, Debug)]
@@ -103,10 +110,13 @@ pub enum WorkerEvent {
         returnvalue: String,
     },
     /// Every failed attempt, as BullMQ does; `will_retry` tells whether it goes round again.
+    /// `fields`: the job hash as activated, when the processor never saw the job (a
+    /// deferred failure), so that the listener still gets a job.
     Failed {
         job_id: String,
         reason: String,
         will_retry: bool,
+        fields: Option<HashMap<String, String>>,
     },
     Stalled {
         job_id: String,
@@ -124,6 +134,19 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub trait JobHandler: Send + Sync + 'static {
     fn process(&self, job: ActiveJob) -> BoxFuture<ProcessOutcome>;
     fn emit(&self, event: WorkerEvent);
+    /// The next run (epoch ms) of a cron job scheduler: the first match of the repeat
+    /// options' `pattern` (with `tz`, `startDate`, `endDate`, as BullMQ passes them to
+    /// cron-parser) after `after_ms`; `Ok(None)` when there is none. `repeat_json` is the
+    /// activated iteration's `opts.repeat`. The engine has no cron parser: the binding asks
+    /// the JavaScript side. Errors (an invalid pattern) are reported, not retried.
+    fn next_cron(
+        &self,
+        repeat_json: String,
+        after_ms: u64,
+    ) -> BoxFuture<std::result::Result<Option<u64>, String>> {
+        let _ = (repeat_json, after_ms);
+        Box::pin(async { Err("this worker cannot compute cron schedules".to_string()) })
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -141,6 +164,9 @@ pub struct WorkerHealth {
 struct ActiveEntry {
     token: String,
     renewed_at: Instant,
+    /// The processor already moved the job out of `active` (delayed, waiting-children):
+    /// its lock is gone and must not be renewed.
+    released: bool,
 }
 
 #[derive(Default)]
@@ -341,7 +367,58 @@ impl Worker {
             None,
             None,
         )
-        .await
+        .await?;
+        self.inner.released(job_id, token);
+        Ok(())
+    }
+
+    /// The processor's own `job.moveToWaitingChildren(token, {child})`: true when the job
+    /// moved to waiting-children (the processor then throws WaitingChildrenError), false
+    /// when it has no pending child (it stays active). `child_key` is a full job key.
+    pub async fn move_to_waiting_children(
+        &self,
+        job_id: &str,
+        token: &str,
+        child_key: Option<&str>,
+    ) -> Result<bool> {
+        let mut conn = self.inner.pair.command().await?;
+        let moved = scripts::move_to_waiting_children(
+            &mut conn,
+            self.keys(),
+            job_id,
+            token,
+            child_key,
+            now_ms(),
+        )
+        .await?;
+        if moved {
+            self.inner.released(job_id, token);
+        }
+        Ok(moved)
+    }
+
+    /// A manual rate limit (`worker.rateLimit(ms)`): the queue's limiter key is set to
+    /// BullMQ's "limit reached" value for `ms`, which stops activations in every worker that
+    /// knows a max (a limiter option or a global limit); this worker also stops fetching
+    /// until then.
+    pub async fn rate_limit(&self, ms: u64) -> Result<()> {
+        if ms == 0 {
+            return Err(Error::invalid(
+                "rateLimit",
+                "expire time must be a positive number of ms",
+            ));
+        }
+        let mut conn = self.inner.pair.command().await?;
+        redis::cmd("SET")
+            .arg(&self.keys().limiter)
+            .arg(RATE_LIMITED)
+            .arg("PX")
+            .arg(ms)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| Error::from_redis(&e, None))?;
+        self.inner.limit_for(ms);
+        Ok(())
     }
 
     /// Children results of a flow parent: child job key -> returnvalue JSON.
@@ -445,6 +522,24 @@ impl WorkerInner {
         self.active_count.send_replace(st.active.len());
     }
 
+    /// The processor moved job `id` out of `active` itself: stop renewing its lock.
+    fn released(&self, id: &str, token: &str) {
+        let mut st = self.state.lock().unwrap();
+        if let Some(e) = st.active.get_mut(id).filter(|e| e.token == token) {
+            e.released = true;
+        }
+    }
+
+    /// Fetch nothing for `ms` (at most one maximumRateLimitDelay at a time, as BullMQ: the
+    /// fetch after it asks Redis again). Never shortens a longer local limit.
+    fn limit_for(&self, ms: u64) {
+        let until = Instant::now() + Duration::from_millis(ms).min(MAX_RATE_LIMIT_SLEEP);
+        let mut st = self.state.lock().unwrap();
+        if st.limit_until.is_none_or(|u| u < until) {
+            st.limit_until = Some(until);
+        }
+    }
+
     /// Remember what an empty fetch said about the queue.
     fn note_empty(&self, f: &Fetched) {
         let mut st = self.state.lock().unwrap();
@@ -497,7 +592,10 @@ impl WorkerInner {
                     }
                     continue;
                 }
-                self.state.lock().unwrap().limit_until = None;
+                let mut st = self.state.lock().unwrap();
+                st.limit_until = None;
+                // As BullMQ after a rate-limit wait: ask Redis directly before blocking.
+                st.drained = false;
             }
             if drained {
                 let now = now_ms();
@@ -543,6 +641,7 @@ impl WorkerInner {
                                 ActiveEntry {
                                     token: token.clone(),
                                     renewed_at: Instant::now(),
+                                    released: false,
                                 },
                             );
                         }
@@ -579,6 +678,7 @@ impl WorkerInner {
                     ActiveEntry {
                         token: token.clone(),
                         renewed_at: Instant::now(),
+                        released: false,
                     },
                 );
             }
@@ -590,6 +690,9 @@ impl WorkerInner {
     /// Run one job through the processor and write its outcome. Returns the next job when
     /// the finishing call fetched one for this slot.
     async fn handle_job(&self, job: RawJob, token: &str) -> Option<RawJob> {
+        if let Some(scheduler) = job.fields.get("rjk") {
+            self.schedule_next(&job, scheduler).await;
+        }
         let opts = JobOpts::parse(job.fields.get("opts").map(String::as_str));
         let made = job::attempts_made(&job.fields);
         let started: u64 = job
@@ -598,6 +701,7 @@ impl WorkerInner {
             .and_then(|s| s.parse::<f64>().ok())
             .map(|f| f as u64)
             .unwrap_or(0);
+        let mut not_run = true;
         let outcome = if let Some(reason) = job.fields.get("defa") {
             // A deferred failure (stalled too often, failed child): fail without running.
             ProcessOutcome::Failed {
@@ -618,6 +722,7 @@ impl WorkerInner {
                 custom_backoff: None,
             }
         } else {
+            not_run = false;
             self.handler
                 .process(ActiveJob {
                     id: job.id.clone(),
@@ -629,8 +734,9 @@ impl WorkerInner {
         let (can_fetch, forced) = {
             let st = self.state.lock().unwrap();
             let conc = self.concurrency.load(Ordering::Relaxed);
+            let limited = st.limit_until.is_some_and(|u| u > Instant::now());
             (
-                !st.closing && !st.paused && st.active.len() <= conc,
+                !st.closing && !st.paused && !limited && st.active.len() <= conc,
                 st.forced,
             )
         };
@@ -642,6 +748,21 @@ impl WorkerInner {
         let fetch = can_fetch.then(|| self.fetch_opts(&fetch_tokens));
         match outcome {
             ProcessOutcome::MovedByProcessor => None,
+            ProcessOutcome::RateLimited => {
+                let result = self
+                    .with_retries(&job.id, |mut conn| {
+                        let keys = &self.keys;
+                        let id = &job.id;
+                        async move { scripts::requeue(&mut conn, keys, id, token).await }
+                    })
+                    .await;
+                match result {
+                    Ok(ttl) if ttl > 0 => self.limit_for(ttl),
+                    Ok(_) => {}
+                    Err(e) => self.emit_error(&e, Some(&job.id)),
+                }
+                None
+            }
             ProcessOutcome::Completed { returnvalue } => {
                 let keep = opts
                     .remove_on_complete
@@ -779,6 +900,7 @@ impl WorkerInner {
                             job_id: job.id.clone(),
                             reason: message,
                             will_retry,
+                            fields: not_run.then(|| job.fields.clone()),
                         });
                         fetched.and_then(|f| self.take_fetched(f, fetch.is_some()))
                     }
@@ -788,6 +910,55 @@ impl WorkerInner {
                     }
                 }
             }
+        }
+    }
+
+    /// A job-scheduler iteration was activated: add the next iteration before the processor
+    /// runs, as BullMQ's worker does (protocol §9.11). Failures are reported as `error`
+    /// events and the job still runs.
+    async fn schedule_next(&self, job: &RawJob, scheduler: &str) {
+        let fail = |reason: String| {
+            self.emit_error(
+                &Error::InvalidOption {
+                    option: "repeat".into(),
+                    reason: format!(
+                        "failed to add the next iteration of job scheduler {scheduler} in queue {}: {reason}",
+                        self.cfg.queue
+                    ),
+                },
+                Some(&job.id),
+            )
+        };
+        let now = now_ms();
+        let next = match job::next_iteration(job.fields.get("opts").map(String::as_str), now) {
+            Ok(NextIteration::Stop) => return,
+            Ok(NextIteration::Every) => None,
+            Ok(NextIteration::Cron { repeat, after }) => {
+                match self.handler.next_cron(repeat, after).await {
+                    Ok(Some(next)) => Some(next.max(after)),
+                    Ok(None) => return,
+                    Err(reason) => return fail(reason),
+                }
+            }
+            Err(reason) => return fail(reason),
+        };
+        let legacy = job::is_legacy_repeat_key(scheduler);
+        let result = self
+            .with_retries(&job.id, |mut conn| {
+                let keys = &self.keys;
+                let id = &job.id;
+                async move {
+                    scripts::scheduler_next(&mut conn, keys, scheduler, id, now_ms(), next, legacy)
+                        .await
+                }
+            })
+            .await;
+        match result {
+            Ok(SchedulerNext::NotAScheduler) => fail(format!(
+                "{scheduler} is a legacy repeatable job key, which BullMQ 6 no longer supports (migrate it to a job scheduler)"
+            )),
+            Ok(_) => {}
+            Err(e) => self.emit_error(&e, Some(&job.id)),
         }
     }
 
@@ -965,7 +1136,7 @@ async fn renew_locks_loop() {
                 let age = Duration::from_millis(w.cfg.lock_duration_ms / 4);
                 st.active
                     .iter()
-                    .filter(|(_, e)| e.renewed_at.elapsed() >= age)
+                    .filter(|(_, e)| !e.released && e.renewed_at.elapsed() >= age)
                     .map(|(id, e)| (id.clone(), e.token.clone()))
                     .collect()
             };

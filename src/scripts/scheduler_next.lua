@@ -1,0 +1,285 @@
+--[[
+  scheduler_next: add the next iteration of a job scheduler when one of its iterations is
+  activated (BullMQ's worker does this before running the processor; its updateJobScheduler).
+
+  Acts only while the scheduler exists (member of `repeat`) and the activated job is its
+  current iteration (`repeat:<id>:<score in repeat>`). The next run time is computed here
+  for an `every` scheduler (prev + every, realigned to the scheduler's offset when late),
+  and given by the caller for a cron `pattern` scheduler. The new job `repeat:<id>:<next>`
+  copies the template name and data from the scheduler hash and the activated job's opts
+  (as BullMQ's worker rebuilds them: attempts defaulted to 0, a numeric backoff normalised,
+  nulls dropped, repeat.count + 1, repeat.offset kept only for `every` with a non-zero
+  offset, repeat.immediately dropped) with jobId, delay, timestamp, prevMillis (cron only)
+  and repeatJobKey set. It is delayed by next - now, or waiting when that is <= 0. The
+  scheduler's score in `repeat` becomes next and its `ic` is incremented; `id` is INCRed.
+
+  KEYS
+    1 repeat        zset (scheduler id -> next run ms); scheduler hash = KEYS[1] .. ":" .. id
+    2 delayed       zset
+    3 wait          list
+    4 paused        list (v5 layout only)
+    5 meta          hash
+    6 prioritized   zset
+    7 marker        zset
+    8 id            string (job id counter)
+    9 events        stream
+   10 pc            string (priority counter)
+   11 active        list
+   12 job           hash of the activated iteration (P .. producer id)
+
+  ARGV
+    1 P             "<prefix>:<queue>:"
+    2 now           ms
+    3 scheduler id  (the activated job's `rjk`)
+    4 producer id   the activated job's id
+    5 next          ms of the next run of a cron scheduler, "" for an `every` scheduler
+    6 legacy        "1" when the id has the shape of a legacy repeatable key
+                    (name:id:endDate:tz:pattern): then act only if the scheduler hash has `ic`
+
+  Returns
+    the new iteration's job id;
+    0  nothing to do (scheduler gone, the job is not its current iteration, no next time);
+    1  the next slot is already taken (event `duplicated`);
+    2  legacy repeatable key that is not a job scheduler (nothing done).
+    Events: `added jobId name`, then `delayed jobId delay=<due ms>` or `waiting jobId`.
+
+  Error codes: none.
+]]
+local rcall = redis.call
+
+-- helper: readMeta
+-- Loads the queue flags kept in meta into q. With store, a missing events cap is written
+-- back with its default (BullMQ's finishing scripts do the same).
+local function readMeta(q, store)
+  local m = rcall("HMGET", q.meta, "paused", "concurrency", "max", "duration", "version",
+    "opts.maxLenEvents")
+  q.paused = m[1] ~= false
+  q.cap = tonumber(m[2])
+  q.max = tonumber(m[3])
+  q.duration = tonumber(m[4])
+  q.v5 = type(m[5]) == "string" and string.sub(m[5], 1, 8) == "bullmq:5"
+  q.evCap = tonumber(m[6]) or 10000
+  if store and not m[6] then
+    rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
+  end
+  return q
+end
+-- end helper
+
+-- helper: isMaxed
+local function isMaxed(q)
+  return q.cap ~= nil and rcall("LLEN", q.active) >= q.cap
+end
+-- end helper
+
+-- helper: emit
+local function emit(q, ...)
+  rcall("XADD", q.events, "MAXLEN", "~", q.evCap, "*", ...)
+end
+-- end helper
+
+-- helper: wake
+-- Tells blocked workers that a job can be taken now, unless nobody may take it.
+local function wake(q)
+  if not (q.paused or isMaxed(q)) then
+    rcall("ZADD", q.marker, 0, "0")
+  end
+end
+-- end helper
+
+-- helper: enqueue
+-- Makes a job waiting: into `prioritized` when it has a priority, otherwise onto the list
+-- waiting jobs live in (`paused` only for a paused queue managed by a v5 Queue).
+local function enqueue(q, id, priority, pushCmd)
+  if priority > 0 then
+    local seq = rcall("INCR", q.pc) % 4294967296
+    rcall("ZADD", q.prioritized, priority * 4294967296 + seq, id)
+  elseif q.paused and q.v5 then
+    rcall(pushCmd, q.pausedList, id)
+  else
+    rcall(pushCmd, q.wait, id)
+  end
+end
+-- end helper
+
+-- helper: nextDue
+-- Due time (ms) of the earliest delayed job, 0 when there is none.
+local function nextDue(q)
+  local first = rcall("ZRANGE", q.delayed, 0, 0, "WITHSCORES")
+  if first[2] then
+    return math.floor(tonumber(first[2]) / 4096)
+  end
+  return 0
+end
+-- end helper
+
+-- helper: delayedScore
+-- Score for a job due at `due` ms: due * 4096 plus an insertion sequence within that ms.
+local function delayedScore(q, due)
+  local low = due * 4096
+  local high = low + 4095
+  local last = rcall("ZREVRANGEBYSCORE", q.delayed, high, low, "WITHSCORES", "LIMIT", 0, 1)
+  if last[2] then
+    return math.min(tonumber(last[2]) + 1, high)
+  end
+  return low
+end
+-- end helper
+
+-- helper: markDelayed
+-- Points the delay marker at the earliest delayed job, unless the queue is paused.
+local function markDelayed(q)
+  local due = nextDue(q)
+  if due > 0 and not q.paused then
+    rcall("ZADD", q.marker, due, "1")
+  end
+end
+-- end helper
+
+-- JavaScript truthiness of a decoded JSON value.
+local function truthy(v)
+  return v ~= nil and v ~= false and v ~= 0 and v ~= "" and v ~= cjson.null
+end
+
+-- Decoded JSON without its nulls (BullMQ's msgpack round trip drops them).
+local function dropNulls(t)
+  for k, v in pairs(t) do
+    if v == cjson.null then
+      t[k] = nil
+    elseif type(v) == "table" then
+      dropNulls(v)
+    end
+  end
+  return t
+end
+
+-- The next run of an `every` scheduler after prev: prev + every, or, when that is already
+-- past, the next slot aligned to the offset.
+local function everyNext(prev, every, now, offset)
+  offset = tonumber(offset) or 0
+  local nextMillis = prev + every
+  if nextMillis < now then
+    local aligned = math.floor(now / every) * every + offset
+    if aligned <= now then
+      nextMillis = aligned + every
+    else
+      nextMillis = aligned
+    end
+  end
+  return math.floor(nextMillis)
+end
+
+local repeatKey, schedulerId, producerId = KEYS[1], ARGV[3], ARGV[4]
+local prev = rcall("ZSCORE", repeatKey, schedulerId)
+if not prev then
+  return 0
+end
+prev = tonumber(prev)
+local schedulerKey = repeatKey .. ":" .. schedulerId
+if ARGV[6] == "1" and rcall("HEXISTS", schedulerKey, "ic") == 0 then
+  return 2
+end
+if producerId ~= "repeat:" .. schedulerId .. ":" .. prev then
+  return 0
+end
+local attrs = rcall("HMGET", schedulerKey, "name", "data", "every", "offset")
+
+local opts = {}
+local rawOpts = rcall("HGET", KEYS[12], "opts")
+if rawOpts then
+  local ok, decoded = pcall(cjson.decode, rawOpts)
+  if ok and type(decoded) == "table" then
+    opts = dropNulls(decoded)
+  end
+end
+opts["repeatJobKey"] = nil
+if opts["attempts"] == nil then
+  opts["attempts"] = 0
+end
+if type(opts["backoff"]) == "number" then
+  opts["backoff"] = { type = "fixed", delay = opts["backoff"] }
+end
+local rep = opts["repeat"]
+if type(rep) ~= "table" then
+  rep = {}
+  opts["repeat"] = rep
+end
+rep["immediately"] = nil
+if truthy(rep["count"]) and tonumber(rep["count"]) then
+  rep["count"] = tonumber(rep["count"]) + 1
+else
+  rep["count"] = 1
+end
+if not (truthy(rep["every"]) and truthy(rep["offset"])) then
+  rep["offset"] = nil
+end
+for _, field in ipairs({ "startDate", "endDate" }) do
+  if not truthy(rep[field]) then
+    rep[field] = nil
+  end
+end
+
+local now = tonumber(ARGV[2])
+local nextMillis = tonumber(ARGV[5])
+local every = tonumber(attrs[3]) or tonumber(rep["every"])
+if every and every > 0 then
+  nextMillis = everyNext(prev, every, now, attrs[4] or rep["offset"] or 0)
+end
+if not nextMillis then
+  return 0
+end
+
+local q = readMeta({
+  prefix = ARGV[1], wait = KEYS[3], active = KEYS[11], prioritized = KEYS[6],
+  delayed = KEYS[2], pausedList = KEYS[4], meta = KEYS[5], pc = KEYS[10],
+  marker = KEYS[7], events = KEYS[9]
+}, true)
+local nextId = "repeat:" .. schedulerId .. ":" .. nextMillis
+local nextKey = schedulerKey .. ":" .. nextMillis
+if rcall("EXISTS", nextKey) == 1 then
+  emit(q, "event", "duplicated", "jobId", nextId)
+  return 1
+end
+
+rcall("ZADD", repeatKey, nextMillis, schedulerId)
+rcall("HINCRBY", schedulerKey, "ic", 1)
+rcall("INCR", KEYS[8])
+
+local delay = nextMillis - now
+if delay < 0 then
+  delay = 0
+end
+opts["jobId"] = nextId
+opts["delay"] = delay
+opts["timestamp"] = now
+if ARGV[5] ~= "" then
+  opts["prevMillis"] = nextMillis
+else
+  opts["prevMillis"] = nil
+end
+opts["repeatJobKey"] = schedulerId
+
+local name = attrs[1] or ""
+local priority = tonumber(opts["priority"]) or 0
+local fields = { "name", name, "data", attrs[2] or "{}", "opts", cjson.encode(opts),
+  "timestamp", now, "delay", delay, "priority", priority, "rjk", schedulerId }
+if type(opts["de"]) == "table" and opts["de"]["id"] ~= nil then
+  fields[#fields + 1] = "deid"
+  fields[#fields + 1] = opts["de"]["id"]
+end
+rcall("HSET", nextKey, unpack(fields))
+emit(q, "event", "added", "jobId", nextId, "name", name)
+if delay > 0 then
+  rcall("ZADD", q.delayed, delayedScore(q, nextMillis), nextId)
+  emit(q, "event", "delayed", "jobId", nextId, "delay", nextMillis)
+  markDelayed(q)
+else
+  local pushCmd = "LPUSH"
+  if opts["lifo"] == true then
+    pushCmd = "RPUSH"
+  end
+  enqueue(q, nextId, priority, pushCmd)
+  wake(q)
+  emit(q, "event", "waiting", "jobId", nextId)
+end
+return nextId

@@ -1,0 +1,106 @@
+--[[
+  waiting_children: move an active parent job to `waiting-children` while it still has
+  pending children (the processor's `job.moveToWaitingChildren()`, which then throws
+  WaitingChildrenError). A parent whose children are all done stays active.
+
+  KEYS
+    1 active            list
+    2 waiting-children  zset (score = now)
+    3 job               hash (P .. jobId)
+    4 dependencies      set  (job key .. ":dependencies": full keys of pending children)
+    5 unsuccessful      zset (job key .. ":unsuccessful": children that failed with fpof)
+    6 stalled           set
+    7 events            stream
+    8 meta              hash (events cap)
+
+  ARGV
+    1 jobId
+    2 token         lock token ("0" = no lock check)
+    3 child key     full job key of the one child to wait for, or "" = any pending child
+    4 now           ms
+
+  Returns
+    0  moved: lock released, out of `active`, into `waiting-children`, event
+       `waiting-children jobId prev=active`
+    1  nothing to wait for (the child, or every child, is done): nothing changed
+
+  Error codes
+    -1 job missing, -9 failed children, -2 lock missing, -6 lock held by another token,
+    -3 not in active.
+]]
+local rcall = redis.call
+
+-- helper: readMeta
+-- Loads the queue flags kept in meta into q. With store, a missing events cap is written
+-- back with its default (BullMQ's finishing scripts do the same).
+local function readMeta(q, store)
+  local m = rcall("HMGET", q.meta, "paused", "concurrency", "max", "duration", "version",
+    "opts.maxLenEvents")
+  q.paused = m[1] ~= false
+  q.cap = tonumber(m[2])
+  q.max = tonumber(m[3])
+  q.duration = tonumber(m[4])
+  q.v5 = type(m[5]) == "string" and string.sub(m[5], 1, 8) == "bullmq:5"
+  q.evCap = tonumber(m[6]) or 10000
+  if store and not m[6] then
+    rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
+  end
+  return q
+end
+-- end helper
+
+-- helper: emit
+local function emit(q, ...)
+  rcall("XADD", q.events, "MAXLEN", "~", q.evCap, "*", ...)
+end
+-- end helper
+
+-- helper: unlock
+-- Releases the job's lock for its owner: 0 when released (or token "0" = no lock in use),
+-- -2 when there is no lock, -6 when another token holds it.
+local function unlock(jobKey, token, stalledKey, id)
+  if token == "0" then
+    return 0
+  end
+  local held = rcall("GET", jobKey .. ":lock")
+  if not held then
+    return -2
+  end
+  if held ~= token then
+    return -6
+  end
+  rcall("DEL", jobKey .. ":lock")
+  rcall("SREM", stalledKey, id)
+  return 0
+end
+-- end helper
+
+local jobKey, jobId, token, child = KEYS[3], ARGV[1], ARGV[2], ARGV[3]
+
+if rcall("EXISTS", jobKey) == 0 then
+  return -1
+end
+if rcall("ZCARD", KEYS[5]) > 0 then
+  return -9
+end
+local pending
+if child ~= "" then
+  pending = rcall("SISMEMBER", KEYS[4], child) == 1
+else
+  pending = rcall("SCARD", KEYS[4]) > 0
+end
+if not pending then
+  return 1
+end
+
+local code = unlock(jobKey, token, KEYS[6], jobId)
+if code < 0 then
+  return code
+end
+if rcall("LREM", KEYS[1], -1, jobId) == 0 then
+  return -3
+end
+local q = readMeta({ events = KEYS[7], meta = KEYS[8] }, false)
+rcall("ZADD", KEYS[2], tonumber(ARGV[4]), jobId)
+emit(q, "event", "waiting-children", "jobId", jobId, "prev", "active")
+return 0
