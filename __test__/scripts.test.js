@@ -681,6 +681,13 @@ describe('waiting_children, requeue, scheduler_next', () => {
     expect(await s.requeue(k, 'nope', 'T')).toBe(-1);
   });
 
+  // The options a BullMQ worker sends for the next iteration (msgpack, as BullMQ packs them).
+  const { Packr } = require('msgpackr');
+  const packer = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+  const nextOpts = (sid, t, repeat, extra = {}) => packer.pack({
+    attempts: 0, ...extra, repeat, jobId: `repeat:${sid}:undefined`, delay: 0, timestamp: t, repeatJobKey: sid,
+  });
+
   test('scheduler_next: every iteration as a BullMQ worker adds it; only the current iteration; duplicates', async () => {
     const { queue, k } = await producer(6);
     await queue.upsertJobScheduler('s', { every: 1000 }, { name: 'tick', data: { a: 1 }, opts: { backoff: 20 } });
@@ -689,7 +696,8 @@ describe('waiting_children, requeue, scheduler_next', () => {
     const f = await fetchOne(k, 'T');
     expect(f.jobs[0].id).toBe(first);
     const t = now();
-    const id = await s.schedulerNext(k, 's', first, t);
+    const packed = nextOpts('s', t, { every: 1000, count: 2, offset: undefined }, { backoff: { type: 'fixed', delay: 20 } });
+    const id = await s.schedulerNext(k, 's', first, t, '', false, packed);
     expect(id).toBe(`repeat:s:${prev + 1000}`);
     expect(await client.zscore(k.repeat, 's')).toBe(String(prev + 1000));
     expect(await client.hget(`${k.repeat}:s`, 'ic')).toBe('2');
@@ -699,24 +707,27 @@ describe('waiting_children, requeue, scheduler_next', () => {
       delay: String(prev + 1000 - t) });
     expect(JSON.parse(h.opts)).toEqual({ backoff: { type: 'fixed', delay: 20 }, attempts: 0, delay: prev + 1000 - t,
       jobId: id, timestamp: t, repeatJobKey: 's', repeat: { every: 1000, count: 2 } });
+    // The stored text is cjson's encoding of the table cmsgpack built: what BullMQ stores.
+    expect(h.opts).toBe(await client.eval(`local o = cmsgpack.unpack(ARGV[1]); o.delay = tonumber(ARGV[2]);
+      o.jobId = ARGV[3]; return cjson.encode(o)`, 0, packed, prev + 1000 - t, id));
     expect(await client.zrange(k.delayed, 0, -1, 'WITHSCORES')).toEqual([id, String((prev + 1000) * 4096)]);
     expect((await events(k)).slice(-2)).toEqual([
       { event: 'added', jobId: id, name: 'tick' },
       { event: 'delayed', jobId: id, delay: String(prev + 1000) },
     ]);
     // The first iteration is no longer the current one: nothing happens.
-    expect(await s.schedulerNext(k, 's', first, t)).toBe(0);
+    expect(await s.schedulerNext(k, 's', first, t, '', false, packed)).toBe(0);
     // The current one, when its next slot is taken: `duplicated`.
     await client.hset(k.job(`repeat:s:${prev + 2000}`), 'name', 'squatter');
-    expect(await s.schedulerNext(k, 's', id, t)).toBe(1);
+    expect(await s.schedulerNext(k, 's', id, t, '', false, packed)).toBe(1);
     expect((await events(k)).slice(-1)).toEqual([{ event: 'duplicated', jobId: `repeat:s:${prev + 2000}` }]);
     // Late: realigned to the next slot after now (offset kept); a past slot runs at once.
     await client.del(k.job(`repeat:s:${prev + 2000}`));
     const late = prev + 5500;
-    const lateId = await s.schedulerNext(k, 's', id, late);
+    const lateId = await s.schedulerNext(k, 's', id, late, '', false, packed);
     expect(lateId).toBe(`repeat:s:${prev + 6000}`);
     // Gone scheduler.
-    expect(await s.schedulerNext(k, 'missing', 'repeat:missing:1', t)).toBe(0);
+    expect(await s.schedulerNext(k, 'missing', 'repeat:missing:1', t, '', false, packed)).toBe(0);
   });
 
   test('scheduler_next: cron next time from the caller, prevMillis, a due slot goes to wait', async () => {
@@ -724,7 +735,8 @@ describe('waiting_children, requeue, scheduler_next', () => {
     await queue.upsertJobScheduler('c', { pattern: '0 0 * * *', tz: 'UTC' }, { name: 'daily' });
     const [first] = await client.zrange(k.delayed, 0, -1);
     const t = now();
-    const id = await s.schedulerNext(k, 'c', first, t, String(t - 5));
+    const packed = nextOpts('c', t, { pattern: '0 0 * * *', tz: 'UTC', count: 2 }, { prevMillis: t - 5 });
+    const id = await s.schedulerNext(k, 'c', first, t, t - 5, false, packed);
     expect(id).toBe(`repeat:c:${t - 5}`);
     expect(await client.lrange(k.wait, 0, -1)).toEqual([id]);
     const h = await client.hgetall(k.job(id));
@@ -736,7 +748,7 @@ describe('waiting_children, requeue, scheduler_next', () => {
     ]);
     // A legacy-shaped id that has no scheduler hash with `ic` is refused.
     await client.zadd(k.repeat, 1, 'n:i::UTC:0 0 * * *');
-    expect(await s.schedulerNext(k, 'n:i::UTC:0 0 * * *', 'repeat:n:i::UTC:0 0 * * *:1', t, String(t), true)).toBe(2);
+    expect(await s.schedulerNext(k, 'n:i::UTC:0 0 * * *', 'repeat:n:i::UTC:0 0 * * *:1', t, t, true, packed)).toBe(2);
   });
 });
 

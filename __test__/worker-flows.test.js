@@ -328,8 +328,8 @@ describe('job schedulers', () => {
   // Everything a run leaves, with what legitimately differs between two runs normalised:
   // iteration ids `repeat:<id>:<ms>` become `repeat:<id>:+<ms since the first iteration>`,
   // times inside iteration opts and the `delay` of iterations become placeholders, and the
-  // scheduler's every-offset (the phase of the upsert time) too. The opts JSON is compared
-  // by value: cjson's key order depends on how the Lua table was built.
+  // scheduler's every-offset (the phase of the upsert time) too. The opts JSON is compared as
+  // text (key order included: cjson's order depends on how the Lua table was built).
   async function schedulerView(prefix) {
     let text = JSON.stringify(await snapshot(inspect, prefix));
     const first = {};
@@ -342,9 +342,8 @@ describe('job schedulers', () => {
       if (entry.type === 'hash' && /:repeat:[^:]+:\+\d+$/.test(key)) {
         const h = entry.value;
         if (h.delay !== undefined) h.delay = '<delay>';
-        const opts = JSON.parse(h.opts);
-        for (const f of ['timestamp', 'prevMillis', 'delay']) if (f in opts) opts[f] = `<${f}>`;
-        h.opts = opts;
+        // Compared as text: the same keys in the same order, only the times replaced.
+        h.opts = h.opts.replace(/"(timestamp|prevMillis|delay)":\d+/g, '"$1":"<$1>"');
       } else if (entry.type === 'hash' && /:repeat:[^:]+$/.test(key) && entry.value.offset !== undefined && entry.value.every) {
         entry.value.offset = '<offset>';
       } else if (entry.type === 'stream') {
@@ -401,10 +400,12 @@ describe('job schedulers', () => {
   });
 
   test('pattern (cron, with seconds): iterations every second, the same ones a BullMQ Worker produces', async () => {
-    const upsert = (q) => q.upsertJobScheduler('c', { pattern: '*/1 * * * * *', tz: 'Europe/Berlin' }, {
-      name: 'cron',
-      data: { b: 2 },
-    });
+    const upsert = async (q) => {
+      // Not right at a second boundary, where BullMQ's Queue adds the first iteration as
+      // waiting instead of delayed (the producer's timing, not the worker's).
+      while (Date.now() % 1000 < 100 || Date.now() % 1000 > 700) await sleep(10);
+      await q.upsertJobScheduler('c', { pattern: '*/1 * * * * *', tz: 'Europe/Berlin' }, { name: 'cron', data: { b: 2 } });
+    };
     const [ours, theirs] = await Promise.all([
       runScheduler('ours', uniquePrefix('cro'), upsert, 3),
       runScheduler('bull', uniquePrefix('crb'), upsert, 3),

@@ -51,6 +51,20 @@ function parseArgs(argv) {
 }
 
 const cleanups = [];
+// Last resort, whatever ends the process: kill what we started and remove our temp dir
+// (synchronously, as 'exit' handlers must).
+const exitCleanups = [];
+process.on('exit', () => {
+  for (const f of exitCleanups) {
+    try {
+      f();
+    } catch {
+      // best effort
+    }
+  }
+});
+// A reader that goes away (`npm run demo | head`) must not stop the cleanup.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 let exiting = false;
 
 async function cleanup() {
@@ -298,6 +312,10 @@ async function startPrivateRedis() {
   proc.stderr.on('data', (d) => (output += d));
   let exited = false;
   proc.on('exit', () => (exited = true));
+  exitCleanups.push(() => {
+    if (!exited) proc.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   cleanups.push(async () => {
     if (!exited) {
       const gone = new Promise((r) => proc.once('exit', r));
@@ -421,6 +439,9 @@ function runVariant(impl, { orders, endpoint, sampler, prefix }) {
     );
     const killer = () => child.kill('SIGKILL');
     cleanups.push(killer);
+    exitCleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

@@ -468,3 +468,117 @@ async fn rate_limit_ttl_is_reported_when_nothing_can_start() {
         second.rate_limit_ttl
     );
 }
+
+#[tokio::test]
+async fn waiting_children_requeue_and_scheduler_next() {
+    let server = RedisServer::start();
+    let mut conn = connect(&server).await;
+    let k = QueueKeys::new("bull", "rs-flows");
+    let ids = add_jobs(&mut conn, &k, &["parent", "limited"]).await;
+    let toks = tokens(&["tp", "tl"]);
+    let opts = FetchOpts {
+        lock_duration_ms: 10_000,
+        limiter: None,
+        name: None,
+        tokens: &toks,
+    };
+    scripts::activate(&mut conn, &k, now(), &opts)
+        .await
+        .unwrap();
+
+    // Nothing pending: stays active. A pending child: moved.
+    let moved = scripts::move_to_waiting_children(&mut conn, &k, &ids[0], "tp", None, now())
+        .await
+        .unwrap();
+    assert!(!moved);
+    let child = k.job("kid");
+    let _: () = conn.sadd(k.dependencies(&ids[0]), &child).await.unwrap();
+    let err = scripts::move_to_waiting_children(&mut conn, &k, &ids[0], "other", None, now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ERR_LOCK_LOST");
+    let moved =
+        scripts::move_to_waiting_children(&mut conn, &k, &ids[0], "tp", Some(&child), now())
+            .await
+            .unwrap();
+    assert!(moved);
+    let score: Option<u64> = conn.zscore(&k.waiting_children, &ids[0]).await.unwrap();
+    assert!(score.is_some());
+
+    // Back to wait without an attempt; the limiter's ttl comes back.
+    let _: () = redis::cmd("SET")
+        .arg(&k.limiter)
+        .arg("9007199254740991")
+        .arg("PX")
+        .arg(3000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ttl = scripts::requeue(&mut conn, &k, &ids[1], "tl")
+        .await
+        .unwrap();
+    assert!(ttl > 2000 && ttl <= 3000, "{ttl}");
+    let wait: Vec<String> = conn.lrange(&k.wait, 0, -1).await.unwrap();
+    assert_eq!(wait, [ids[1].clone()]);
+    let err = scripts::requeue(&mut conn, &k, &ids[1], "tl")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ERR_LOCK_LOST");
+
+    // A job scheduler: the current iteration adds the next one; others do nothing.
+    let t = now();
+    let _: () = conn.zadd(k.repeat(), "s", t).await.unwrap();
+    let sched = format!("{}:s", k.repeat());
+    let _: () = conn
+        .hset_multiple(&sched, &[("name", "tick"), ("every", "500"), ("ic", "1")])
+        .await
+        .unwrap();
+    let producer = format!("repeat:s:{t}");
+    let _: () = conn
+        .hset(
+            k.job(&producer),
+            "opts",
+            r#"{"repeat":{"every":500,"count":1}}"#,
+        )
+        .await
+        .unwrap();
+    let opts = queue_native::engine::job::next_iteration_opts(
+        Some(r#"{"repeat":{"every":500,"count":1}}"#),
+        "s",
+        t,
+        None,
+    );
+    let next = scripts::scheduler_next(&mut conn, &k, "s", &producer, t, None, false, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        scripts::SchedulerNext::Added(format!("repeat:s:{}", t + 500))
+    );
+    let again = scripts::scheduler_next(&mut conn, &k, "s", &producer, t, None, false, &opts)
+        .await
+        .unwrap();
+    assert_eq!(again, scripts::SchedulerNext::Nothing);
+    let gone = scripts::scheduler_next(
+        &mut conn,
+        &k,
+        "nope",
+        "repeat:nope:1",
+        t,
+        Some(t),
+        false,
+        &opts,
+    )
+    .await
+    .unwrap();
+    assert_eq!(gone, scripts::SchedulerNext::Nothing);
+    let h = hash(&mut conn, &k.job(&format!("repeat:s:{}", t + 500))).await;
+    assert_eq!(h["name"], "tick");
+    assert_eq!(h["rjk"], "s");
+    let stored: serde_json::Value = serde_json::from_str(&h["opts"]).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"attempts": 0, "repeat": {"every": 500, "count": 2},
+            "jobId": format!("repeat:s:{}", t + 500), "delay": 500, "timestamp": t, "repeatJobKey": "s"})
+    );
+}

@@ -125,11 +125,15 @@ class Scripts {
     return this.run('requeue', keys, [id, token, k.base]);
   }
 
-  /** next: ms for a cron scheduler, '' for an every scheduler. */
-  schedulerNext(k, schedulerId, producerId, now, next = '', legacy = false) {
+  /**
+   * next: ms for a cron scheduler, '' for an every scheduler; opts: the next iteration's
+   * options as a msgpack Buffer (what job::next_iteration_opts builds).
+   */
+  schedulerNext(k, schedulerId, producerId, now, next, legacy, opts) {
     const keys = [k.repeat, k.delayed, k.wait, k.paused, k.meta, k.prioritized, k.marker, k.id, k.events, k.pc,
       k.active, k.job(producerId)];
-    return this.run('scheduler_next', keys, [k.base, now, schedulerId, producerId, next, legacy ? '1' : '0']);
+    return this.client.eval(SCRIPTS.scheduler_next, keys.length, ...keys, k.base, String(now), schedulerId, producerId,
+      String(next ?? ''), legacy ? '1' : '0', opts);
   }
 }
 

@@ -428,6 +428,7 @@ pub enum SchedulerNext {
 /// Add the next iteration of job scheduler `scheduler_id` after its iteration `producer_id`
 /// was activated. `next` is the next run (ms) of a cron scheduler; `None` lets the script
 /// compute it for an `every` scheduler. `legacy`: the id has the legacy repeatable-key shape.
+/// `opts`: the next iteration's options as a msgpack map (`job::next_iteration_opts`).
 #[allow(clippy::too_many_arguments)]
 pub async fn scheduler_next(
     conn: &mut MultiplexedConnection,
@@ -437,6 +438,7 @@ pub async fn scheduler_next(
     now: u64,
     next: Option<u64>,
     legacy: bool,
+    opts: &[u8],
 ) -> Result<SchedulerNext> {
     let mut inv = SCHEDULER_NEXT.prepare_invoke();
     inv.key(k.repeat())
@@ -456,7 +458,8 @@ pub async fn scheduler_next(
         .arg(scheduler_id)
         .arg(producer_id)
         .arg(next.map(|n| n.to_string()).unwrap_or_default())
-        .arg(if legacy { "1" } else { "0" });
+        .arg(if legacy { "1" } else { "0" })
+        .arg(opts);
     let reply = invoke(&inv, conn).await?;
     match &reply {
         Value::Int(0) => Ok(SchedulerNext::Nothing),

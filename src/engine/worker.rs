@@ -704,9 +704,10 @@ impl WorkerInner {
         let mut not_run = true;
         let outcome = if let Some(reason) = job.fields.get("defa") {
             // A deferred failure (stalled too often, failed child): fail without running.
+            // BullMQ fails it with an UnrecoverableError, whose stack joins the stacktrace.
             ProcessOutcome::Failed {
                 message: reason.clone(),
-                stack: None,
+                stack: Some(unrecoverable_stack(reason)),
                 unrecoverable: true,
                 custom_backoff: None,
             }
@@ -717,7 +718,7 @@ impl WorkerInner {
         {
             ProcessOutcome::Failed {
                 message: "job started more than allowable limit".into(),
-                stack: None,
+                stack: Some(unrecoverable_stack("job started more than allowable limit")),
                 unrecoverable: true,
                 custom_backoff: None,
             }
@@ -943,12 +944,20 @@ impl WorkerInner {
             Err(reason) => return fail(reason),
         };
         let legacy = job::is_legacy_repeat_key(scheduler);
+        let now = now_ms();
+        let opts = job::next_iteration_opts(
+            job.fields.get("opts").map(String::as_str),
+            scheduler,
+            now,
+            next,
+        );
         let result = self
             .with_retries(&job.id, |mut conn| {
                 let keys = &self.keys;
                 let id = &job.id;
+                let opts = &opts;
                 async move {
-                    scripts::scheduler_next(&mut conn, keys, scheduler, id, now_ms(), next, legacy)
+                    scripts::scheduler_next(&mut conn, keys, scheduler, id, now, next, legacy, opts)
                         .await
                 }
             })
@@ -1008,6 +1017,12 @@ impl WorkerInner {
             }
         }
     }
+}
+
+/// The stacktrace entry of a job the worker fails without running it (BullMQ stores the stack
+/// of the UnrecoverableError it creates there).
+fn unrecoverable_stack(reason: &str) -> String {
+    format!("UnrecoverableError: {reason}\n    at queue-native worker (the job was not run)")
 }
 
 fn is_connection_error(e: &Error) -> bool {

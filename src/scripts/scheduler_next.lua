@@ -6,12 +6,11 @@
   current iteration (`repeat:<id>:<score in repeat>`). The next run time is computed here
   for an `every` scheduler (prev + every, realigned to the scheduler's offset when late),
   and given by the caller for a cron `pattern` scheduler. The new job `repeat:<id>:<next>`
-  copies the template name and data from the scheduler hash and the activated job's opts
-  (as BullMQ's worker rebuilds them: attempts defaulted to 0, a numeric backoff normalised,
-  nulls dropped, repeat.count + 1, repeat.offset kept only for `every` with a non-zero
-  offset, repeat.immediately dropped) with jobId, delay, timestamp, prevMillis (cron only)
-  and repeatJobKey set. It is delayed by next - now, or waiting when that is <= 0. The
-  scheduler's score in `repeat` becomes next and its `ic` is incremented; `id` is INCRed.
+  takes name and data from the scheduler hash and its options from ARGV 7: the msgpack map
+  BullMQ's worker would send (built by the engine from the activated job's opts, keys in
+  BullMQ's order, so that `cjson.encode` writes the same text); this script sets its `jobId`
+  and `delay`. It is delayed by next - now, or waiting when that is <= 0. The scheduler's
+  score in `repeat` becomes next and its `ic` is incremented; `id` is INCRed.
 
   KEYS
     1 repeat        zset (scheduler id -> next run ms); scheduler hash = KEYS[1] .. ":" .. id
@@ -35,6 +34,8 @@
     5 next          ms of the next run of a cron scheduler, "" for an `every` scheduler
     6 legacy        "1" when the id has the shape of a legacy repeatable key
                     (name:id:endDate:tz:pattern): then act only if the scheduler hash has `ic`
+    7 opts          msgpack map of the next iteration's options (with `jobId` and `delay`
+                    keys, whose values are replaced here)
 
   Returns
     the new iteration's job id;
@@ -136,23 +137,6 @@ local function markDelayed(q)
 end
 -- end helper
 
--- JavaScript truthiness of a decoded JSON value.
-local function truthy(v)
-  return v ~= nil and v ~= false and v ~= 0 and v ~= "" and v ~= cjson.null
-end
-
--- Decoded JSON without its nulls (BullMQ's msgpack round trip drops them).
-local function dropNulls(t)
-  for k, v in pairs(t) do
-    if v == cjson.null then
-      t[k] = nil
-    elseif type(v) == "table" then
-      dropNulls(v)
-    end
-  end
-  return t
-end
-
 -- The next run of an `every` scheduler after prev: prev + every, or, when that is already
 -- past, the next slot aligned to the offset.
 local function everyNext(prev, every, now, offset)
@@ -184,40 +168,8 @@ if producerId ~= "repeat:" .. schedulerId .. ":" .. prev then
 end
 local attrs = rcall("HMGET", schedulerKey, "name", "data", "every", "offset")
 
-local opts = {}
-local rawOpts = rcall("HGET", KEYS[12], "opts")
-if rawOpts then
-  local ok, decoded = pcall(cjson.decode, rawOpts)
-  if ok and type(decoded) == "table" then
-    opts = dropNulls(decoded)
-  end
-end
-opts["repeatJobKey"] = nil
-if opts["attempts"] == nil then
-  opts["attempts"] = 0
-end
-if type(opts["backoff"]) == "number" then
-  opts["backoff"] = { type = "fixed", delay = opts["backoff"] }
-end
-local rep = opts["repeat"]
-if type(rep) ~= "table" then
-  rep = {}
-  opts["repeat"] = rep
-end
-rep["immediately"] = nil
-if truthy(rep["count"]) and tonumber(rep["count"]) then
-  rep["count"] = tonumber(rep["count"]) + 1
-else
-  rep["count"] = 1
-end
-if not (truthy(rep["every"]) and truthy(rep["offset"])) then
-  rep["offset"] = nil
-end
-for _, field in ipairs({ "startDate", "endDate" }) do
-  if not truthy(rep[field]) then
-    rep[field] = nil
-  end
-end
+local opts = cmsgpack.unpack(ARGV[7])
+local rep = opts["repeat"] or {}
 
 local now = tonumber(ARGV[2])
 local nextMillis = tonumber(ARGV[5])
@@ -249,15 +201,8 @@ local delay = nextMillis - now
 if delay < 0 then
   delay = 0
 end
-opts["jobId"] = nextId
 opts["delay"] = delay
-opts["timestamp"] = now
-if ARGV[5] ~= "" then
-  opts["prevMillis"] = nextMillis
-else
-  opts["prevMillis"] = nil
-end
-opts["repeatJobKey"] = schedulerId
+opts["jobId"] = nextId
 
 local name = attrs[1] or ""
 local priority = tonumber(opts["priority"]) or 0
@@ -275,7 +220,7 @@ if delay > 0 then
   markDelayed(q)
 else
   local pushCmd = "LPUSH"
-  if opts["lifo"] == true then
+  if opts["lifo"] then
     pushCmd = "RPUSH"
   end
   enqueue(q, nextId, priority, pushCmd)

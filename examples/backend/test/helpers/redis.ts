@@ -50,6 +50,25 @@ export async function waitFor<T>(
   }
 }
 
+/** One PING on a fresh socket: enough to tell "up" from "not yet". */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
 export interface PrivateRedis {
   port: number;
   /** A client of the test's own, for inspection (never the backend's). */
@@ -66,22 +85,13 @@ export async function startRedis(): Promise<PrivateRedis> {
   });
   let exited = false;
   proc.on('exit', () => (exited = true));
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
   await waitFor(
-    async () => {
+    () => {
       if (exited) throw new Error(`redis-server exited while starting on port ${port}`);
-      try {
-        if (probe.status !== 'ready') await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        probe.disconnect();
-        return false;
-      }
+      return ping(port);
     },
     { timeout: 10_000, what: `redis-server on port ${port}` },
   );
-  probe.disconnect();
   const clients: Redis[] = [];
   return {
     port,

@@ -43,7 +43,7 @@ export class EventPublisherService {
     try {
       const job = await queueService.addJob(queue, type, envelope, {
         ...DEFAULT_JOB_OPTIONS,
-        // priority (experiment),
+        priority,
         ...(request.jobId ? { jobId: request.jobId } : {}),
         ...(request.delay ? { delay: request.delay } : {}),
       });
