@@ -30,7 +30,11 @@ function parseArgs(argv) {
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',');
     else if (a === '--allow-debug') opts.allowDebug = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--reps N] [--quick] [--only id1,id2] [--allow-debug]\n  QUEUE_NATIVE_ADDON=<release .node> pins another binary');
+      console.log(
+        'usage: npm run bench -- [--reps N] [--quick] [--only id1,id2] [--allow-debug]\n' +
+          '       node bench/index.js --render bench/results/<timestamp>.json\n' +
+          '  QUEUE_NATIVE_ADDON=<release .node> benchmarks that binary instead of the repository\'s',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -162,6 +166,11 @@ function machine() {
 const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
 
 async function main() {
+  // `node bench/index.js --render <result.json>`: print the tables of a saved run again.
+  if (process.argv[2] === '--render') {
+    console.log(render(JSON.parse(fs.readFileSync(process.argv[3], 'utf8'))));
+    return;
+  }
   const opts = parseArgs(process.argv.slice(2));
   const addon = pinAddon({ allowDebug: opts.allowDebug });
   const ours = require(packageDir());

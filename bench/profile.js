@@ -108,7 +108,11 @@ function summariseProfile(file, window) {
     const n = byId.get(id);
     const cf = n.callFrame;
     const url = cf.url || '';
-    const short = url.replace(/^file:\/\//, '').replace(path.join(__dirname, '..') + '/', '');
+    // Paths inside the run's snapshot of the package (or the repository) become lib/..., index.js
+    const short = url
+      .replace(/^file:\/\//, '')
+      .replace(path.join(__dirname, '..') + '/', '')
+      .replace(/^.*\/qn-bench-pkg-[^/]+\//, '');
     const key = `${cf.functionName || '(anonymous)'} ${short ? `${short}:${cf.lineNumber + 1}` : '(native)'}`;
     fns.set(key, (fns.get(key) || 0) + us);
     const cat = category(cf.functionName, short);

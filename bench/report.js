@@ -104,17 +104,23 @@ function render(result) {
   }
   for (const sc of lat) {
     rows.push(`## Pickup latency (ms, processor start - job.timestamp, whole ms): ${sc.title}`, '');
-    rows.push('| Percentile | BullMQ 6 ms | ours ms | ours/BullMQ |', '|---|---:|---:|---:|');
+    rows.push('| Metric | BullMQ 6 | ours | ours/BullMQ |', '|---|---:|---:|---:|');
     for (const p of ['p50', 'p95', 'p99']) {
       const s = sc.summary && sc.summary[`latency.${p}`];
-      rows.push(s ? `| ${p} | ${cell(s.bullmq)} | ${cell(s.ours)} | ${ratioCell(s)} |` : `| ${p} | n/a | n/a | n/a |`);
+      rows.push(s ? `| ${p} ms | ${cell(s.bullmq)} | ${cell(s.ours)} | ${ratioCell(s)} |` : `| ${p} ms | n/a | n/a | n/a |`);
     }
     for (const p of ['p50', 'p95', 'p99']) {
       const s = sc.summary && sc.summary[`latency.hr.${p}`];
-      if (s) rows.push(`| ${p}, sub-ms (producer wall clock in data.t) | ${cell(s.bullmq)} | ${cell(s.ours)} | ${ratioCell(s)} |`);
+      if (s) rows.push(`| ${p} ms, sub-ms resolution (producer's clock in data.t) | ${cell(s.bullmq)} | ${cell(s.ours)} | ${ratioCell(s)} |`);
     }
-    const so = sc.summary && sc.summary.peakSockets;
-    if (so) rows.push(`| peak sockets | ${cell(so.bullmq)} | ${cell(so.ours)} | ${ratioCell(so)} |`);
+    for (const [metric, label] of [
+      ['peakSockets', 'peak sockets'],
+      ['procCpuUsPerJob', 'worker process CPU µs/job (at 200 jobs/s)'],
+      ['peakRssMB', 'worker peak RSS MB'],
+    ]) {
+      const s = sc.summary && sc.summary[metric];
+      if (s) rows.push(`| ${label} | ${cell(s.bullmq)} | ${cell(s.ours)} | ${ratioCell(s)} |`);
+    }
     rows.push('');
   }
   if (prod.length) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the shared oracle-diff tool (BullMQ's own Worker vs ours, same scenarios, compared key
-# by key in Redis) for BullMQ 6 and 5. The tool lives outside this repository
-# (ORACLE_DIFF_DIR, default ../shared/tools/oracle-diff next to the checkout, else
+# by key in Redis) for BullMQ 6 and 5: its built-in scenarios and, when no arguments are
+# given, the project's own in __test__/fixtures/oracle-flows.js. The tool lives outside this
+# repository (ORACLE_DIFF_DIR, default ../shared/tools/oracle-diff next to the checkout, else
 # /work/shared/tools/oracle-diff); without it this script says so and exits 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +19,13 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$src/." "$work/"
 chmod -R u+w "$work"
 (cd "$work" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1)
+# Without arguments: the built-in scenarios plus the project's own (flows, manual rate limit).
+extra=()
+if [ $# -eq 0 ] && [ -f __test__/fixtures/oracle-flows.js ]; then
+  extra=(--all --scenario-file __test__/fixtures/oracle-flows.js)
+fi
 status=0
 for major in 6 5; do
-  node "$work/oracle-diff.js" --impl . --bullmq "$major" "$@" || status=$?
+  node "$work/oracle-diff.js" --impl . --bullmq "$major" "${extra[@]}" "$@" || status=$?
 done
 exit $status

@@ -1051,6 +1051,9 @@ struct Runtime {
     dispatchers: Mutex<Vec<Arc<Dispatcher>>>,
     stalled: Mutex<HashMap<QueueId, StalledChecker>>,
     renewer: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the renewal loop at once: a worker that just started may need a shorter tick
+    /// than the one the loop is sleeping (a 400 ms lock must not wait out a 3.75 s tick).
+    renew_kick: Notify,
     listening: OnceLock<()>,
 }
 
@@ -1061,6 +1064,7 @@ fn runtime() -> &'static Runtime {
         dispatchers: Mutex::new(Vec::new()),
         stalled: Mutex::new(HashMap::new()),
         renewer: Mutex::new(None),
+        renew_kick: Notify::new(),
         listening: OnceLock::new(),
     });
     rt.listening.get_or_init(|| {
@@ -1105,6 +1109,7 @@ impl Runtime {
     fn ensure_renewer(&'static self) {
         let mut slot = self.renewer.lock().unwrap();
         if slot.as_ref().is_some_and(|t| !t.is_finished()) {
+            self.renew_kick.notify_one();
             return;
         }
         *slot = Some(tokio::spawn(renew_locks_loop()));
@@ -1131,13 +1136,23 @@ impl Runtime {
 /// duration are extended, all those of one queue (same endpoint, same lock duration) in one
 /// script call, however many workers consume it.
 async fn renew_locks_loop() {
-    loop {
-        let workers: Vec<_> = live_workers()
+    let started = || -> Vec<Arc<WorkerInner>> {
+        live_workers()
             .into_iter()
             .filter(|w| w.state.lock().unwrap().started)
-            .collect();
+            .collect()
+    };
+    loop {
+        let mut workers = started();
         if workers.is_empty() {
-            return;
+            // Decide to stop under the slot's lock: a worker starting meanwhile either is seen
+            // here or finds the slot empty and starts a new loop.
+            let mut slot = runtime().renewer.lock().unwrap();
+            workers = started();
+            if workers.is_empty() {
+                *slot = None;
+                return;
+            }
         }
         let min_lock = workers
             .iter()
@@ -1198,7 +1213,10 @@ async fn renew_locks_loop() {
             }
         }
         let tick = Duration::from_millis((min_lock / 8).clamp(25, 5_000));
-        tokio::time::sleep(tick).await;
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = runtime().renew_kick.notified() => {}
+        }
     }
 }
 
