@@ -32,7 +32,12 @@ export declare class NativeQueue {
 }
 
 export declare class NativeWorker {
-  constructor(queueName: string, optionsJson: string, connectionJson: string | undefined | null, processor: ProcessorFn, events: EventFn, cron: CronFn)
+  constructor(queueName: string, optionsJson: string, connectionJson: string | undefined | null, deliver: DeliverFn, cron: CronFn)
+  /**
+   * The outcome of job `seq` of a delivery (called by the facade when its processor
+   * wrapper settles). Unknown or repeated sequence numbers are ignored.
+   */
+  complete(seq: number, outcome: ProcessorOutcome): void
   run(): void
   waitUntilReady(timeoutMs: number): Promise<void>
   close(force: boolean): Promise<void>
@@ -67,6 +72,15 @@ export declare function configure(optionsJson?: string | undefined | null): void
 /** Open (or reuse) the pair for these options and wait until both sockets are up. */
 export declare function connect(optionsJson?: string | undefined | null, timeoutMs?: number | undefined | null): Promise<void>
 
+/**
+ * One call into JavaScript: the jobs to run and the events to emit that piled up since the
+ * last call (events first: they happened before).
+ */
+export interface Delivery {
+  events?: Array<WorkerEventPayload>
+  jobs?: Array<JobPayload>
+}
+
 export declare function health(): any
 
 export interface JobLogsOutput {
@@ -75,6 +89,8 @@ export interface JobLogsOutput {
 }
 
 export interface JobPayload {
+  /** Handed back with the outcome (`NativeWorker.complete`). */
+  seq: number
   id: string
   token: string
   fields: Record<string, string>

@@ -90,8 +90,7 @@ class Worker extends EventEmitter {
           queueName,
           optsJson,
           connectionJson,
-          (payload) => this._process(payload),
-          (event) => this._onEngineEvent(event),
+          (delivery) => this._deliver(delivery),
           cronCallback,
         ),
     );
@@ -169,7 +168,7 @@ class Worker extends EventEmitter {
   /** Fire the AbortSignal of an in-flight job. */
   cancelJob(jobId, reason) {
     const entry = this._inFlight.get(String(jobId));
-    if (!entry) return false;
+    if (!entry || !entry.controller) return false;
     entry.controller.abort(reason === undefined ? new Error(`job ${jobId} cancelled`) : reason);
     return true;
   }
@@ -205,6 +204,20 @@ class Worker extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
+  // One call from the engine: events that piled up, then jobs to run (see Bridge in
+  // src/binding/worker.rs). Each job's outcome goes back through native.complete().
+  _deliver(delivery) {
+    if (delivery.events) this._onEngineEvents(delivery.events);
+    if (delivery.jobs) for (const payload of delivery.jobs) this._run(payload);
+  }
+
+  _run(payload) {
+    this._process(payload).then(
+      (outcome) => this._native.complete(payload.seq, outcome),
+      (err) => this._native.complete(payload.seq, { kind: 'failed', message: describeThrown(err).message }),
+    );
+  }
+
   async _process(payload) {
     let job;
     try {
@@ -213,15 +226,18 @@ class Worker extends EventEmitter {
       return { kind: 'failed', message: err.message, unrecoverable: true };
     }
     job._onProgress = (j, progress) => this.emit('progress', j, progress);
-    const controller = new AbortController();
+    // An AbortController costs more than the rest of the hand-over; a processor declared with
+    // one or two parameters cannot see the signal, so it gets none (length 0 may be variadic).
+    const arity = this._processor.length;
+    const controller = arity >= 3 || arity === 0 ? new AbortController() : null;
     // A job handed over while a forced close was under way starts out aborted.
-    if (this._forced) controller.abort(new Error('worker closed'));
+    if (this._forced && controller) controller.abort(new Error('worker closed'));
     const entry = { job, controller, result: undefined, error: undefined };
     this._inFlight.set(job.id, entry);
     this.emit('active', job, 'waiting');
     let result;
     try {
-      result = await this._processor(job, payload.token, controller.signal);
+      result = await this._processor(job, payload.token, controller ? controller.signal : undefined);
     } catch (thrown) {
       return this._failure(entry, thrown);
     }
@@ -261,6 +277,10 @@ class Worker extends EventEmitter {
       }
     }
     return outcome;
+  }
+
+  _onEngineEvents(events) {
+    for (const ev of events) this._onEngineEvent(ev);
   }
 
   _onEngineEvent(ev) {

@@ -3,13 +3,15 @@
 //! so that only plain outcomes cross back.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::Status;
-use napi::bindgen_prelude::{Promise, within_runtime_if_available};
+use napi::bindgen_prelude::within_runtime_if_available;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+use tokio::sync::oneshot;
 
 use super::connection::resolve;
 use super::error::{IntoNapi, to_napi};
@@ -20,9 +22,19 @@ use crate::engine::worker::{
 
 #[napi(object)]
 pub struct JobPayload {
+    /// Handed back with the outcome (`NativeWorker.complete`).
+    pub seq: u32,
     pub id: String,
     pub token: String,
     pub fields: HashMap<String, String>,
+}
+
+/// One call into JavaScript: the jobs to run and the events to emit that piled up since the
+/// last call (events first: they happened before).
+#[napi(object)]
+pub struct Delivery {
+    pub events: Option<Vec<WorkerEventPayload>>,
+    pub jobs: Option<Vec<JobPayload>>,
 }
 
 /// What the facade's processor wrapper resolves with.
@@ -52,16 +64,94 @@ pub struct WorkerEventPayload {
     pub fields: Option<HashMap<String, String>>,
 }
 
-type ProcessorFn =
-    ThreadsafeFunction<JobPayload, Promise<ProcessorOutcome>, JobPayload, Status, false, true>;
-type EventFn = ThreadsafeFunction<WorkerEventPayload, (), WorkerEventPayload, Status, false, true>;
+type DeliverFn = ThreadsafeFunction<Delivery, (), Delivery, Status, false, true>;
 /// `(requestJson) => replyJson`: request `{"repeat": {...}, "after": ms}`, reply
 /// `{"next": ms | null}` or `{"error": message}` (the facade runs cron-parser).
 type CronFn = ThreadsafeFunction<String, String, String, Status, false, true>;
 
+/// The JavaScript side of one worker: what is waiting to be delivered, and the jobs whose
+/// outcome is awaited.
+///
+/// Jobs and events are coalesced: the first item schedules one flush, and everything queued
+/// before it runs goes in the same call. At concurrency N a batch activation becomes one
+/// wake-up of the JS thread instead of N, and a job fetched by the finishing call of the one
+/// before travels together with that job's `completed`. Outcomes come back through a plain
+/// synchronous call (`complete`) rather than a Promise per job, which napi would have to
+/// wrap in two new JS callbacks each time.
+struct Bridge {
+    deliver: DeliverFn,
+    outbox: Mutex<Outbox>,
+    waiting: Mutex<HashMap<u32, oneshot::Sender<ProcessorOutcome>>>,
+    next_seq: AtomicU32,
+}
+
+#[derive(Default)]
+struct Outbox {
+    events: Vec<WorkerEventPayload>,
+    jobs: Vec<JobPayload>,
+    flush_scheduled: bool,
+}
+
+impl Bridge {
+    fn enqueue(self: &Arc<Self>, push: impl FnOnce(&mut Outbox)) {
+        let schedule = {
+            let mut outbox = self.outbox.lock().unwrap();
+            push(&mut outbox);
+            !std::mem::replace(&mut outbox.flush_scheduled, true)
+        };
+        if !schedule {
+            return;
+        }
+        let me = Arc::clone(self);
+        let flush = async move {
+            // Let the tasks that are about to queue something (the other jobs of a batch, the
+            // job a finishing call fetched) do so first.
+            tokio::task::yield_now().await;
+            me.flush();
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(flush);
+            }
+            Err(_) => within_runtime_if_available(|| {
+                tokio::spawn(flush);
+            }),
+        }
+    }
+
+    fn flush(&self) {
+        let (events, jobs) = {
+            let mut outbox = self.outbox.lock().unwrap();
+            outbox.flush_scheduled = false;
+            (
+                std::mem::take(&mut outbox.events),
+                std::mem::take(&mut outbox.jobs),
+            )
+        };
+        if events.is_empty() && jobs.is_empty() {
+            return;
+        }
+        let seqs: Vec<u32> = jobs.iter().map(|j| j.seq).collect();
+        let delivery = Delivery {
+            events: (!events.is_empty()).then_some(events),
+            jobs: (!jobs.is_empty()).then_some(jobs),
+        };
+        if self
+            .deliver
+            .call(delivery, ThreadsafeFunctionCallMode::NonBlocking)
+            != Status::Ok
+        {
+            // JavaScript is gone (environment shutting down): release the waiting jobs.
+            let mut waiting = self.waiting.lock().unwrap();
+            for seq in seqs {
+                waiting.remove(&seq);
+            }
+        }
+    }
+}
+
 struct Handler {
-    processor: Arc<ProcessorFn>,
-    events: EventFn,
+    bridge: Arc<Bridge>,
     cron: Arc<CronFn>,
 }
 
@@ -76,20 +166,21 @@ fn failed(message: String) -> ProcessOutcome {
 
 impl JobHandler for Handler {
     fn process(&self, job: ActiveJob) -> BoxFuture<ProcessOutcome> {
-        let processor = Arc::clone(&self.processor);
+        let bridge = Arc::clone(&self.bridge);
         Box::pin(async move {
+            let seq = bridge.next_seq.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            bridge.waiting.lock().unwrap().insert(seq, tx);
             let payload = JobPayload {
+                seq,
                 id: job.id,
                 token: job.token,
                 fields: job.fields,
             };
-            let promise = match processor.call_async(payload).await {
-                Ok(p) => p,
-                Err(e) => return failed(format!("processor could not be called: {}", e.reason)),
-            };
-            let outcome = match promise.await {
+            bridge.enqueue(|o| o.jobs.push(payload));
+            let outcome = match rx.await {
                 Ok(o) => o,
-                Err(e) => return failed(format!("processor wrapper failed: {}", e.reason)),
+                Err(_) => return failed("processor could not be called".into()),
             };
             match outcome.kind.as_str() {
                 "completed" => ProcessOutcome::Completed {
@@ -194,14 +285,14 @@ impl JobHandler for Handler {
                 fields: None,
             },
         };
-        self.events
-            .call(payload, ThreadsafeFunctionCallMode::NonBlocking);
+        self.bridge.enqueue(|o| o.events.push(payload));
     }
 }
 
 #[napi]
 pub struct NativeWorker {
     inner: Worker,
+    bridge: Arc<Bridge>,
 }
 
 #[napi]
@@ -211,21 +302,34 @@ impl NativeWorker {
         queue_name: String,
         options_json: String,
         connection_json: Option<String>,
-        processor: ProcessorFn,
-        events: EventFn,
+        deliver: DeliverFn,
         cron: CronFn,
     ) -> napi::Result<Self> {
         let value: serde_json::Value = serde_json::from_str(&options_json)
             .map_err(|e| to_napi(Error::invalid("opts", format!("is not serialisable ({e})"))))?;
         let cfg = WorkerConfig::from_json(&queue_name, &value, |k| std::env::var(k).ok()).napi()?;
         let endpoint = resolve(connection_json.as_deref()).napi()?;
+        let bridge = Arc::new(Bridge {
+            deliver,
+            outbox: Mutex::new(Outbox::default()),
+            waiting: Mutex::new(HashMap::new()),
+            next_seq: AtomicU32::new(0),
+        });
         let handler = Arc::new(Handler {
-            processor: Arc::new(processor),
-            events,
+            bridge: Arc::clone(&bridge),
             cron: Arc::new(cron),
         });
         let inner = within_runtime_if_available(|| Worker::new(&endpoint, cfg, handler)).napi()?;
-        Ok(NativeWorker { inner })
+        Ok(NativeWorker { inner, bridge })
+    }
+
+    /// The outcome of job `seq` of a delivery (called by the facade when its processor
+    /// wrapper settles). Unknown or repeated sequence numbers are ignored.
+    #[napi]
+    pub fn complete(&self, seq: u32, outcome: ProcessorOutcome) {
+        if let Some(tx) = self.bridge.waiting.lock().unwrap().remove(&seq) {
+            let _ = tx.send(outcome);
+        }
     }
 
     #[napi]
