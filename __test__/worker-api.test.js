@@ -268,3 +268,21 @@ test('a Redis restart mid-run loses no job and wedges no worker', async () => {
     await own.stop();
   }
 }, 60000);
+
+test('close() during a Redis outage does not wait for the connection to come back', async () => {
+  const own = await startRedis();
+  const name = uniqueQueue('outage');
+  const w = new qn.Worker(name, async () => {}, {
+    connection: { port: own.port, retry: { initialDelay: 50, maxDelay: 200 } },
+    drainDelay: 0.2,
+  });
+  w.on('error', () => {});
+  await w.waitUntilReady();
+  await own.stop();
+  await sleep(300);
+  const started = Date.now();
+  await w.close();
+  // Bounded by the fetch loop noticing the close, not by the outage.
+  expect(Date.now() - started).toBeLessThan(3000);
+  expect(w.isRunning()).toBe(false);
+});

@@ -195,6 +195,7 @@ pub struct WorkerInner {
     wake: Notify,
     active_count: watch::Sender<usize>,
     closed: watch::Sender<bool>,
+    closing: watch::Sender<bool>,
     token_base: String,
     token_seq: AtomicU64,
     completed: AtomicU64,
@@ -233,6 +234,7 @@ impl Worker {
             wake: Notify::new(),
             active_count: watch::Sender::new(0),
             closed: watch::Sender::new(false),
+            closing: watch::Sender::new(false),
             token_base: uuid_v4(),
             token_seq: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -317,6 +319,7 @@ impl Worker {
             st.closing = true;
             st.forced |= force;
         }
+        me.closing.send_replace(true);
         me.wake.notify_one();
         if !force {
             me.wait_idle().await;
@@ -483,6 +486,11 @@ fn validate(cfg: &WorkerConfig) -> Result<()> {
 }
 
 impl WorkerInner {
+    async fn closing_requested(&self) {
+        let mut rx = self.closing.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
     fn next_token(&self) -> String {
         format!(
             "{}:{}",
@@ -620,7 +628,13 @@ impl WorkerInner {
                 continue;
             }
             let tokens: Vec<String> = (0..free).map(|_| self.next_token()).collect();
-            let fetched = match self.pair.command().await {
+            // During an outage the connection may be far away: a close must not wait for it.
+            // Only the wait is raced; a script call, once sent, is always seen through.
+            let conn = tokio::select! {
+                c = self.pair.command() => c,
+                _ = self.closing_requested() => break,
+            };
+            let fetched = match conn {
                 Ok(mut conn) => {
                     scripts::activate(&mut conn, &self.keys, now_ms(), &self.fetch_opts(&tokens))
                         .await
