@@ -6,12 +6,71 @@ const fs = require('fs');
 const path = require('path');
 
 const SCRIPT_DIR = path.join(__dirname, '..', '..', 'src', 'scripts');
+const INCLUDE_DIR = path.join(SCRIPT_DIR, 'include');
+const DIRECTIVE = '--@include';
+
+function readLuaDir(dir) {
+  const out = {};
+  for (const file of fs.readdirSync(dir)) {
+    if (file.endsWith('.lua')) out[file.slice(0, -4)] = fs.readFileSync(path.join(dir, file), 'utf8');
+  }
+  return out;
+}
+
+/** The names a text's `--@include a, b` lines ask for, in order. */
+function directives(name, source) {
+  const out = [];
+  for (const line of source.split('\n')) {
+    if (!line.startsWith(DIRECTIVE)) continue;
+    for (const raw of line.slice(DIRECTIVE.length).split(',')) {
+      const item = raw.trim();
+      if (!/^[A-Za-z0-9_]+$/.test(item)) throw new Error(`${name}: malformed \`${DIRECTIVE}\` line \`${line}\``);
+      out.push(item);
+    }
+  }
+  return out;
+}
+
+/** source with its directive lines dropped, the first one replaced by inlined. */
+function splice(source, inlined) {
+  let out = '';
+  let done = false;
+  for (const line of source.split(/(?<=\n)/)) {
+    if (line.startsWith(DIRECTIVE)) {
+      if (!done) out += inlined;
+      done = true;
+    } else {
+      out += line;
+    }
+  }
+  return out;
+}
+
+/**
+ * The script text Redis runs: the includes it asks for (src/scripts/include/*.lua) inlined at its
+ * first directive line, each once, after what it needs. The same as assemble in src/engine/lua.rs.
+ */
+function assemble(name, source, includes) {
+  const wanted = directives(name, source);
+  if (!wanted.length) return source;
+  const order = [];
+  const visit = (inc, chain) => {
+    if (order.includes(inc)) return;
+    if (chain.includes(inc)) throw new Error(`${name}: include cycle ${chain.join(' -> ')} -> ${inc}`);
+    if (!Object.prototype.hasOwnProperty.call(includes, inc)) {
+      throw new Error(`${name}: unknown include \`${inc}\` (no src/scripts/include/${inc}.lua)`);
+    }
+    for (const dep of directives(`include/${inc}.lua`, includes[inc])) visit(dep, [...chain, inc]);
+    order.push(inc);
+  };
+  for (const inc of wanted) visit(inc, []);
+  return splice(source, order.map((inc) => splice(includes[inc], '')).join('\n'));
+}
 
 function loadScripts() {
+  const includes = readLuaDir(INCLUDE_DIR);
   const out = {};
-  for (const file of fs.readdirSync(SCRIPT_DIR)) {
-    if (file.endsWith('.lua')) out[file.slice(0, -4)] = fs.readFileSync(path.join(SCRIPT_DIR, file), 'utf8');
-  }
+  for (const [name, source] of Object.entries(readLuaDir(SCRIPT_DIR))) out[name] = assemble(name, source, includes);
   return out;
 }
 
@@ -137,4 +196,4 @@ class Scripts {
   }
 }
 
-module.exports = { SCRIPTS, SCRIPT_DIR, queueKeys, Scripts, parseFetched, flatToObject };
+module.exports = { SCRIPTS, SCRIPT_DIR, assemble, queueKeys, Scripts, parseFetched, flatToObject };

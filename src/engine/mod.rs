@@ -6,6 +6,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod job;
 pub mod keys;
+pub mod lua;
 pub mod options;
 pub mod queue;
 pub mod scripts;

@@ -22,22 +22,23 @@ pub use opts::{MAX_PRIORITY, OVal, PreparedJob, prepare};
 use super::connection::{self, Pair};
 use super::error::{Error, Result};
 use super::keys::QueueKeys;
+use super::lua;
 use super::options::Endpoint;
 use super::scripts;
 use super::util::now_ms;
 
 static ADD_JOB: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/add_job.lua")));
+    LazyLock::new(|| lua::script("add_job", include_str!("../scripts/add_job.lua")));
 static PAUSE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/pause.lua")));
+    LazyLock::new(|| lua::script("pause", include_str!("../scripts/pause.lua")));
 static DRAIN: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/drain.lua")));
+    LazyLock::new(|| lua::script("drain", include_str!("../scripts/drain.lua")));
 static CLEAN: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/clean.lua")));
+    LazyLock::new(|| lua::script("clean", include_str!("../scripts/clean.lua")));
 static REPROCESS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/reprocess.lua")));
+    LazyLock::new(|| lua::script("reprocess", include_str!("../scripts/reprocess.lua")));
 static GET_JOBS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/get_jobs.lua")));
+    LazyLock::new(|| lua::script("get_jobs", include_str!("../scripts/get_jobs.lua")));
 
 /// Legacy v5 `paused` jobs moved back into `wait` per resume call (BullMQ's batch size).
 const RESUME_BATCH: u64 = 7000;

@@ -1,6 +1,7 @@
 //! Typed calls of our Lua scripts (`src/scripts/*.lua`, documented in `docs/PROTOCOL.md`).
 //!
-//! Each script is compiled into the binary and wrapped in a `redis::Script` once; calls go
+//! Each script is compiled into the binary, assembled with its includes
+//! (`src/scripts/include/`, see [`super::lua`]) and wrapped in a `redis::Script` once; calls go
 //! out as `EVALSHA` with an automatic `EVAL` fallback when the server does not know the
 //! script yet (after a restart or `SCRIPT FLUSH`). Negative reply codes become engine errors
 //! naming the job, the queue and the condition.
@@ -13,31 +14,40 @@ use redis::{Script, ScriptInvocation, Value};
 
 use super::error::{Error, Result};
 use super::keys::QueueKeys;
+use super::lua;
 
 static ACTIVATE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/activate.lua")));
+    LazyLock::new(|| lua::script("activate", include_str!("../scripts/activate.lua")));
 static FINISH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/finish.lua")));
+    LazyLock::new(|| lua::script("finish", include_str!("../scripts/finish.lua")));
 static RETRY: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/retry.lua")));
+    LazyLock::new(|| lua::script("retry", include_str!("../scripts/retry.lua")));
 static DELAY: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/delay.lua")));
+    LazyLock::new(|| lua::script("delay", include_str!("../scripts/delay.lua")));
 static EXTEND_LOCKS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/extend_locks.lua")));
+    LazyLock::new(|| lua::script("extend_locks", include_str!("../scripts/extend_locks.lua")));
 static STALLED: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/stalled.lua")));
+    LazyLock::new(|| lua::script("stalled", include_str!("../scripts/stalled.lua")));
 static PROGRESS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/progress.lua")));
+    LazyLock::new(|| lua::script("progress", include_str!("../scripts/progress.lua")));
 static ADD_LOG: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/add_log.lua")));
+    LazyLock::new(|| lua::script("add_log", include_str!("../scripts/add_log.lua")));
 static UPDATE_DATA: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/update_data.lua")));
-static WAITING_CHILDREN: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/waiting_children.lua")));
+    LazyLock::new(|| lua::script("update_data", include_str!("../scripts/update_data.lua")));
+static WAITING_CHILDREN: LazyLock<Script> = LazyLock::new(|| {
+    lua::script(
+        "waiting_children",
+        include_str!("../scripts/waiting_children.lua"),
+    )
+});
 static REQUEUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/requeue.lua")));
-static SCHEDULER_NEXT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/scheduler_next.lua")));
+    LazyLock::new(|| lua::script("requeue", include_str!("../scripts/requeue.lua")));
+static SCHEDULER_NEXT: LazyLock<Script> = LazyLock::new(|| {
+    lua::script(
+        "scheduler_next",
+        include_str!("../scripts/scheduler_next.lua"),
+    )
+});
 
 /// How to take jobs: by `activate`, or by the fetch-next of `finish`.
 pub struct FetchOpts<'a> {

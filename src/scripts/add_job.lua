@@ -48,86 +48,7 @@
   Error codes
     -5 parent job missing, -7 the custom id belongs to a job with another (live) parent.
 ]]
-local rcall = redis.call
-
--- helper: readMeta
--- Loads the queue flags kept in meta into q. With store, a missing events cap is written
--- back with its default (BullMQ's finishing scripts do the same).
-local function readMeta(q, store)
-  local m = rcall("HMGET", q.meta, "paused", "concurrency", "max", "duration", "version",
-    "opts.maxLenEvents")
-  q.paused = m[1] ~= false
-  q.cap = tonumber(m[2])
-  q.max = tonumber(m[3])
-  q.duration = tonumber(m[4])
-  q.v5 = type(m[5]) == "string" and string.sub(m[5], 1, 8) == "bullmq:5"
-  q.evCap = tonumber(m[6]) or 10000
-  if store and not m[6] then
-    rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
-  end
-  return q
-end
--- end helper
-
--- helper: isMaxed
-local function isMaxed(q)
-  return q.cap ~= nil and rcall("LLEN", q.active) >= q.cap
-end
--- end helper
-
--- helper: emit
-local function emit(q, ...)
-  rcall("XADD", q.events, "MAXLEN", "~", q.evCap, "*", ...)
-end
--- end helper
-
--- helper: wake
--- Tells blocked workers that a job can be taken now, unless nobody may take it.
-local function wake(q)
-  if not (q.paused or isMaxed(q)) then
-    rcall("ZADD", q.marker, 0, "0")
-  end
-end
--- end helper
-
--- helper: enqueue
--- Makes a job waiting: into `prioritized` when it has a priority, otherwise onto the list
--- waiting jobs live in (`paused` only for a paused queue managed by a v5 Queue).
-local function enqueue(q, id, priority, pushCmd)
-  if priority > 0 then
-    local seq = rcall("INCR", q.pc) % 4294967296
-    rcall("ZADD", q.prioritized, priority * 4294967296 + seq, id)
-  elseif q.paused and q.v5 then
-    rcall(pushCmd, q.pausedList, id)
-  else
-    rcall(pushCmd, q.wait, id)
-  end
-end
--- end helper
-
--- helper: nextDue
--- Due time (ms) of the earliest delayed job, 0 when there is none.
-local function nextDue(q)
-  local first = rcall("ZRANGE", q.delayed, 0, 0, "WITHSCORES")
-  if first[2] then
-    return math.floor(tonumber(first[2]) / 4096)
-  end
-  return 0
-end
--- end helper
-
--- helper: delayedScore
--- Score for a job due at `due` ms: due * 4096 plus an insertion sequence within that ms.
-local function delayedScore(q, due)
-  local low = due * 4096
-  local high = low + 4095
-  local last = rcall("ZREVRANGEBYSCORE", q.delayed, high, low, "WITHSCORES", "LIMIT", 0, 1)
-  if last[2] then
-    return math.min(tonumber(last[2]) + 1, high)
-  end
-  return low
-end
--- end helper
+--@include rcall, read_meta, emit, wake, enqueue, delayed_score, queue_at
 
 -- Points the delay marker at the earliest delayed job (score = its due time, fraction
 -- included), paused or not, as BullMQ's producer does.
@@ -136,15 +57,6 @@ local function delayMarker(markerKey, delayedKey)
   if first[2] then
     rcall("ZADD", markerKey, tonumber(first[2]) / 4096, "1")
   end
-end
-
--- The queue whose key prefix is P (a parent may live in another queue).
-local function queueAt(P)
-  return readMeta({
-    prefix = P, wait = P .. "wait", active = P .. "active", prioritized = P .. "prioritized",
-    events = P .. "events", delayed = P .. "delayed", pausedList = P .. "paused",
-    meta = P .. "meta", pc = P .. "pc", marker = P .. "marker"
-  }, false)
 end
 
 -- A parent waiting for children whose last dependency is gone runs again: delayed by its

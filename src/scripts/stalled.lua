@@ -28,62 +28,7 @@
 
   Error codes: none.
 ]]
-local rcall = redis.call
-
--- helper: readMeta
--- Loads the queue flags kept in meta into q. With store, a missing events cap is written
--- back with its default (BullMQ's finishing scripts do the same).
-local function readMeta(q, store)
-  local m = rcall("HMGET", q.meta, "paused", "concurrency", "max", "duration", "version",
-    "opts.maxLenEvents")
-  q.paused = m[1] ~= false
-  q.cap = tonumber(m[2])
-  q.max = tonumber(m[3])
-  q.duration = tonumber(m[4])
-  q.v5 = type(m[5]) == "string" and string.sub(m[5], 1, 8) == "bullmq:5"
-  q.evCap = tonumber(m[6]) or 10000
-  if store and not m[6] then
-    rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
-  end
-  return q
-end
--- end helper
-
--- helper: isMaxed
-local function isMaxed(q)
-  return q.cap ~= nil and rcall("LLEN", q.active) >= q.cap
-end
--- end helper
-
--- helper: emit
-local function emit(q, ...)
-  rcall("XADD", q.events, "MAXLEN", "~", q.evCap, "*", ...)
-end
--- end helper
-
--- helper: wake
--- Tells blocked workers that a job can be taken now, unless nobody may take it.
-local function wake(q)
-  if not (q.paused or isMaxed(q)) then
-    rcall("ZADD", q.marker, 0, "0")
-  end
-end
--- end helper
-
--- helper: enqueue
--- Makes a job waiting: into `prioritized` when it has a priority, otherwise onto the list
--- waiting jobs live in (`paused` only for a paused queue managed by a v5 Queue).
-local function enqueue(q, id, priority, pushCmd)
-  if priority > 0 then
-    local seq = rcall("INCR", q.pc) % 4294967296
-    rcall("ZADD", q.prioritized, priority * 4294967296 + seq, id)
-  elseif q.paused and q.v5 then
-    rcall(pushCmd, q.pausedList, id)
-  else
-    rcall(pushCmd, q.wait, id)
-  end
-end
--- end helper
+--@include rcall, read_meta, emit, wake, enqueue
 
 if rcall("EXISTS", KEYS[4]) == 1 then
   return {}

@@ -28,52 +28,7 @@
     -1 job missing, -9 failed children, -2 lock missing, -6 lock held by another token,
     -3 not in active.
 ]]
-local rcall = redis.call
-
--- helper: readMeta
--- Loads the queue flags kept in meta into q. With store, a missing events cap is written
--- back with its default (BullMQ's finishing scripts do the same).
-local function readMeta(q, store)
-  local m = rcall("HMGET", q.meta, "paused", "concurrency", "max", "duration", "version",
-    "opts.maxLenEvents")
-  q.paused = m[1] ~= false
-  q.cap = tonumber(m[2])
-  q.max = tonumber(m[3])
-  q.duration = tonumber(m[4])
-  q.v5 = type(m[5]) == "string" and string.sub(m[5], 1, 8) == "bullmq:5"
-  q.evCap = tonumber(m[6]) or 10000
-  if store and not m[6] then
-    rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
-  end
-  return q
-end
--- end helper
-
--- helper: emit
-local function emit(q, ...)
-  rcall("XADD", q.events, "MAXLEN", "~", q.evCap, "*", ...)
-end
--- end helper
-
--- helper: unlock
--- Releases the job's lock for its owner: 0 when released (or token "0" = no lock in use),
--- -2 when there is no lock, -6 when another token holds it.
-local function unlock(jobKey, token, stalledKey, id)
-  if token == "0" then
-    return 0
-  end
-  local held = rcall("GET", jobKey .. ":lock")
-  if not held then
-    return -2
-  end
-  if held ~= token then
-    return -6
-  end
-  rcall("DEL", jobKey .. ":lock")
-  rcall("SREM", stalledKey, id)
-  return 0
-end
--- end helper
+--@include rcall, read_meta, emit, unlock
 
 local jobKey, jobId, token, child = KEYS[3], ARGV[1], ARGV[2], ARGV[3]
 

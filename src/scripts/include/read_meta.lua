@@ -1,0 +1,20 @@
+-- readMeta: loads the queue flags kept in meta (paused, concurrency, limiter, version, events cap) into q.
+--@include rcall
+-- helper: readMeta
+-- Loads the queue flags kept in meta into q. With store, a missing events cap is written
+-- back with its default (BullMQ's finishing scripts do the same).
+local function readMeta(q, store)
+  local m = rcall("HMGET", q.meta, "paused", "concurrency", "max", "duration", "version",
+    "opts.maxLenEvents")
+  q.paused = m[1] ~= false
+  q.cap = tonumber(m[2])
+  q.max = tonumber(m[3])
+  q.duration = tonumber(m[4])
+  q.v5 = type(m[5]) == "string" and string.sub(m[5], 1, 8) == "bullmq:5"
+  q.evCap = tonumber(m[6]) or 10000
+  if store and not m[6] then
+    rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
+  end
+  return q
+end
+-- end helper
