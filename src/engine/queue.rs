@@ -24,7 +24,7 @@ use super::error::{Error, Result};
 use super::keys::QueueKeys;
 use super::lua;
 use super::options::Endpoint;
-use super::scripts;
+use super::scripts::{self, as_int, as_text, field_map, invoke, string_list};
 use super::util::now_ms;
 
 static ADD_JOB: LazyLock<Script> =
@@ -570,24 +570,13 @@ impl Queue {
     /// Children results of a flow parent: child job key -> returnvalue JSON.
     pub async fn children_values(&self, id: &str) -> Result<HashMap<String, String>> {
         let mut conn = self.conn().await?;
-        redis::cmd("HGETALL")
-            .arg(self.keys.processed(id))
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)
+        scripts::children_values(&mut conn, &self.keys, id).await
     }
 
     /// Pending and processed children counts of a flow parent.
     pub async fn dependencies_count(&self, id: &str) -> Result<(u64, u64)> {
         let mut conn = self.conn().await?;
-        redis::pipe()
-            .cmd("SCARD")
-            .arg(self.keys.dependencies(id))
-            .cmd("HLEN")
-            .arg(self.keys.processed(id))
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err)
+        scripts::dependencies_count(&mut conn, &self.keys, id).await
     }
 
     fn unexpected(&self, script: &str, reply: &Value) -> Error {
@@ -600,49 +589,6 @@ impl Queue {
 
 fn redis_err(e: redis::RedisError) -> Error {
     Error::from_redis(&e, None)
-}
-
-async fn invoke(inv: &ScriptInvocation<'_>, conn: &mut MultiplexedConnection) -> Result<Value> {
-    inv.invoke_async(conn).await.map_err(redis_err)
-}
-
-fn as_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Int(n) => Some(*n),
-        _ => None,
-    }
-}
-
-fn as_text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
-}
-
-fn string_list(v: &Value) -> Option<Vec<String>> {
-    match v {
-        Value::Array(items) | Value::Set(items) => items.iter().map(as_text).collect(),
-        Value::Nil => Some(Vec::new()),
-        _ => None,
-    }
-}
-
-/// A flat `[field, value, ...]` array (HGETALL inside Lua) into a map.
-fn field_map(v: &Value) -> Option<HashMap<String, String>> {
-    match v {
-        Value::Array(items) if items.len() % 2 == 0 => items
-            .chunks(2)
-            .map(|pair| Some((as_text(&pair[0])?, as_text(&pair[1])?)))
-            .collect(),
-        Value::Map(pairs) => pairs
-            .iter()
-            .map(|(f, val)| Some((as_text(f)?, as_text(val)?)))
-            .collect(),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

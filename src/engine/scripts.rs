@@ -358,6 +358,35 @@ pub async fn update_data(
     expect_zero(&reply, "update data", k, job_id)
 }
 
+/// Children results of a flow parent: child job key -> returnvalue JSON.
+pub async fn children_values(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    job_id: &str,
+) -> Result<HashMap<String, String>> {
+    redis::cmd("HGETALL")
+        .arg(k.processed(job_id))
+        .query_async(conn)
+        .await
+        .map_err(|e| Error::from_redis(&e, None))
+}
+
+/// Pending and processed children counts of a flow parent.
+pub async fn dependencies_count(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    job_id: &str,
+) -> Result<(u64, u64)> {
+    redis::pipe()
+        .cmd("SCARD")
+        .arg(k.dependencies(job_id))
+        .cmd("HLEN")
+        .arg(k.processed(job_id))
+        .query_async(conn)
+        .await
+        .map_err(|e| Error::from_redis(&e, None))
+}
+
 /// Move an active parent to `waiting-children` while it has pending children (the
 /// processor's `moveToWaitingChildren`). With `child_key` (a full job key) only that child
 /// counts. Returns true when the job was moved, false when there was nothing to wait for
@@ -482,7 +511,10 @@ pub async fn scheduler_next(
     }
 }
 
-async fn invoke(inv: &ScriptInvocation<'_>, conn: &mut MultiplexedConnection) -> Result<Value> {
+pub(crate) async fn invoke(
+    inv: &ScriptInvocation<'_>,
+    conn: &mut MultiplexedConnection,
+) -> Result<Value> {
     inv.invoke_async(conn)
         .await
         .map_err(|e| Error::from_redis(&e, None))
@@ -551,7 +583,7 @@ fn expect_zero(reply: &Value, op: &str, k: &QueueKeys, id: &str) -> Result<()> {
     }
 }
 
-fn as_int(v: &Value) -> Option<i64> {
+pub(crate) fn as_int(v: &Value) -> Option<i64> {
     match v {
         Value::Int(n) => Some(*n),
         Value::Double(d) => Some(*d as i64),
@@ -559,7 +591,7 @@ fn as_int(v: &Value) -> Option<i64> {
     }
 }
 
-fn as_text(v: &Value) -> Option<String> {
+pub(crate) fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
         Value::SimpleString(s) => Some(s.clone()),
@@ -578,7 +610,7 @@ fn as_u64(v: &Value) -> Option<u64> {
     }
 }
 
-fn string_list(v: &Value) -> Option<Vec<String>> {
+pub(crate) fn string_list(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::Array(items) | Value::Set(items) => items.iter().map(as_text).collect(),
         Value::Nil => Some(Vec::new()),
@@ -587,7 +619,7 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
 }
 
 /// A flat `[field, value, ...]` array (HGETALL inside Lua) into a map.
-fn field_map(v: &Value) -> Option<HashMap<String, String>> {
+pub(crate) fn field_map(v: &Value) -> Option<HashMap<String, String>> {
     match v {
         Value::Array(items) => {
             if items.len() % 2 != 0 {

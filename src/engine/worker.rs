@@ -427,25 +427,13 @@ impl Worker {
     /// Children results of a flow parent: child job key -> returnvalue JSON.
     pub async fn children_values(&self, job_id: &str) -> Result<HashMap<String, String>> {
         let mut conn = self.inner.pair.command().await?;
-        redis::cmd("HGETALL")
-            .arg(self.keys().processed(job_id))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::from_redis(&e, None))
+        scripts::children_values(&mut conn, self.keys(), job_id).await
     }
 
     /// Pending and processed children counts of a flow parent.
     pub async fn dependencies_count(&self, job_id: &str) -> Result<(u64, u64)> {
         let mut conn = self.inner.pair.command().await?;
-        let (pending, processed): (u64, u64) = redis::pipe()
-            .cmd("SCARD")
-            .arg(self.keys().dependencies(job_id))
-            .cmd("HLEN")
-            .arg(self.keys().processed(job_id))
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::from_redis(&e, None))?;
-        Ok((pending, processed))
+        scripts::dependencies_count(&mut conn, self.keys(), job_id).await
     }
 }
 
