@@ -34,10 +34,11 @@ export declare class NativeQueue {
 export declare class NativeWorker {
   constructor(queueName: string, optionsJson: string, connectionJson: string | undefined | null, deliver: DeliverFn, cron: CronFn)
   /**
-   * The outcome of job `seq` of a delivery (called by the facade when its processor
-   * wrapper settles). Unknown or repeated sequence numbers are ignored.
+   * The outcomes of jobs of earlier deliveries (`seqs[i]` settled with `outcomes[i]`),
+   * called by the facade with everything that settled in one tick. Unknown or repeated
+   * sequence numbers are ignored.
    */
-  complete(seq: number, outcome: ProcessorOutcome): void
+  completeMany(seqs: Array<number>, outcomes: Array<ProcessorOutcome>): void
   run(): void
   waitUntilReady(timeoutMs: number): Promise<void>
   close(force: boolean): Promise<void>
@@ -89,7 +90,7 @@ export interface JobLogsOutput {
 }
 
 export interface JobPayload {
-  /** Handed back with the outcome (`NativeWorker.complete`). */
+  /** Handed back with the outcome (`NativeWorker.completeMany`). */
   seq: number
   id: string
   token: string

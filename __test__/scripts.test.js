@@ -309,6 +309,39 @@ describe('finish', () => {
     ]);
   });
 
+  test('several jobs in one call: each checked and applied on its own, one fetched job per token', async () => {
+    const { queue, k } = await producer(6);
+    for (const n of ['a', 'b', 'c', 'd', 'e']) await queue.add(n, { n });
+    const f0 = await s.activate(k, now(), { lockMs: 30000, tokens: ['T1', 'T2', 'T3'] });
+    expect(f0.jobs.map((j) => j.id)).toEqual(['1', '2', '3']);
+    const t = now();
+    const r = await s.finishMany(k, t, [
+      { id: '1', token: 'T1', outcome: { completed: '"one"' }, keep: { count: 0 } },
+      { id: '2', token: 'WRONG', outcome: { completed: 'null' } },
+      { id: '3', token: 'T3', outcome: { failed: 'bad', stacktrace: '["Error: bad"]' }, attempts: 1 },
+      { id: 'missing', token: 'T9', outcome: { completed: 'null' } },
+    ], { lockMs: 30000, tokens: ['T1', 'T3', 'T9'], name: 'w' });
+    // Job 2 keeps its lock and its place; the others are done whatever it did.
+    expect(r.codes).toEqual([0, -6, 0, -1]);
+    expect(await client.exists(k.job('1'))).toBe(0);
+    expect(await client.lrange(k.active, 0, -1)).toEqual(expect.arrayContaining(['2', '4', '5']));
+    expect(await client.llen(k.active)).toBe(3);
+    expect(await client.get(k.lock('2'))).toBe('T2');
+    expect(await client.hgetall(k.job('3'))).toMatchObject({ failedReason: 'bad', finishedOn: String(t), atm: '1' });
+    expect(await client.zscore(k.failed, '3')).toBe(String(t));
+    // Only two jobs were left: the tokens are used in order.
+    expect(r.jobs.map((j) => j.id)).toEqual(['4', '5']);
+    expect(await client.get(k.lock('4'))).toBe('T1');
+    expect(await client.get(k.lock('5'))).toBe('T3');
+    // The reply carries what the job hash holds after activation.
+    for (const j of r.jobs) {
+      expect(j.fields).toEqual(await client.hgetall(k.job(j.id)));
+      expect(j.fields).toMatchObject({ ats: '1', pb: 'w', processedOn: String(t) });
+    }
+    const tail = (await events(k)).slice(-5).map((e) => `${e.event}:${e.jobId || ''}`);
+    expect(tail).toEqual(['completed:1', 'failed:3', 'retries-exhausted:3', 'active:4', 'active:5']);
+  });
+
   test('no drained while delayed jobs are pending and a fetch was asked (as BullMQ)', async () => {
     const { queue, k } = await producer(6);
     await queue.add('now', {});

@@ -72,6 +72,16 @@ class Worker extends EventEmitter {
     this._processor = processor;
     this._backoffStrategy = settings.backoffStrategy;
     this._inFlight = new Map();
+    // Outcomes settled in the same tick go back in one completeMany() call (see _settle).
+    this._settledSeqs = [];
+    this._settledOutcomes = [];
+    this._flushSettled = () => {
+      const seqs = this._settledSeqs;
+      const outcomes = this._settledOutcomes;
+      this._settledSeqs = [];
+      this._settledOutcomes = [];
+      this._native.completeMany(seqs, outcomes);
+    };
     this._closing = null;
     this._keepAlive = null;
     this._runPromise = null;
@@ -205,7 +215,7 @@ class Worker extends EventEmitter {
   }
 
   // One call from the engine: events that piled up, then jobs to run (see Bridge in
-  // src/binding/worker.rs). Each job's outcome goes back through native.complete().
+  // src/binding/worker.rs). Each job's outcome goes back through _settle.
   _deliver(delivery) {
     if (delivery.events) this._onEngineEvents(delivery.events);
     if (delivery.jobs) for (const payload of delivery.jobs) this._run(payload);
@@ -213,9 +223,18 @@ class Worker extends EventEmitter {
 
   _run(payload) {
     this._process(payload).then(
-      (outcome) => this._native.complete(payload.seq, outcome),
-      (err) => this._native.complete(payload.seq, { kind: 'failed', message: describeThrown(err).message }),
+      (outcome) => this._settle(payload.seq, outcome),
+      (err) => this._settle(payload.seq, { kind: 'failed', message: describeThrown(err).message }),
     );
+  }
+
+  // The jobs of one delivery usually settle in the same microtask run: their outcomes cross
+  // in one call, so the engine sees them together and writes them with one finishing script
+  // call (src/engine/worker.rs, FinishQueue).
+  _settle(seq, outcome) {
+    if (this._settledSeqs.length === 0) queueMicrotask(this._flushSettled);
+    this._settledSeqs.push(seq);
+    this._settledOutcomes.push(outcome);
   }
 
   async _process(payload) {

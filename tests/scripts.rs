@@ -582,3 +582,61 @@ async fn waiting_children_requeue_and_scheduler_next() {
             "jobId": format!("repeat:s:{}", t + 500), "delay": 500, "timestamp": t, "repeatJobKey": "s"})
     );
 }
+
+#[tokio::test]
+async fn finish_many_reports_each_job_and_hands_out_fetched_jobs_in_token_order() {
+    use queue_native::engine::scripts::FinishJob;
+    let server = RedisServer::start();
+    let mut conn = connect(&server).await;
+    let k = QueueKeys::new("bull", "rs-finish-many");
+    let ids = add_jobs(&mut conn, &k, &["a", "b", "c", "d"]).await;
+    let toks = tokens(&["t1", "t2"]);
+    let opts = FetchOpts {
+        lock_duration_ms: 10_000,
+        limiter: None,
+        name: None,
+        tokens: &toks,
+    };
+    scripts::activate(&mut conn, &k, now(), &opts)
+        .await
+        .unwrap();
+
+    let jobs = [
+        FinishJob {
+            job_id: &ids[0],
+            token: "t1",
+            outcome: Outcome::Completed { returnvalue: "1" },
+            keep: KEEP_ALL,
+            attempts: 0,
+        },
+        FinishJob {
+            job_id: &ids[1],
+            token: "not-t2",
+            outcome: Outcome::Completed { returnvalue: "2" },
+            keep: KEEP_ALL,
+            attempts: 0,
+        },
+    ];
+    let next = tokens(&["t1", "t3"]);
+    let fetch = FetchOpts {
+        tokens: &next,
+        ..opts
+    };
+    let done = scripts::finish_many(&mut conn, &k, now(), &jobs, Some(&fetch))
+        .await
+        .unwrap();
+    assert!(done.results[0].is_ok());
+    assert!(
+        matches!(&done.results[1], Err(Error::LockLost(m)) if m.contains(&ids[1])),
+        "{:?}",
+        done.results[1]
+    );
+    let got: Vec<&str> = done.fetched.jobs.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(got, [ids[2].as_str(), ids[3].as_str()]);
+    let lock: String = conn.get(k.lock(&ids[3])).await.unwrap();
+    assert_eq!(lock, "t3");
+    let rv: Option<String> = conn.hget(k.job(&ids[0]), "returnvalue").await.unwrap();
+    assert_eq!(rv.as_deref(), Some("1"));
+    let rv: Option<String> = conn.hget(k.job(&ids[1]), "returnvalue").await.unwrap();
+    assert_eq!(rv, None);
+}

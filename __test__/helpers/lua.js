@@ -133,13 +133,23 @@ class Scripts {
    * keep: { count, age?, limit? }
    */
   async finish(k, id, token, now, outcome, keep = { count: -1 }, attempts = 0, fetch = null) {
-    const completed = 'completed' in outcome;
+    const r = await this.finishMany(k, now, [{ id, token, outcome, keep, attempts }], fetch);
+    return r.codes[0] < 0 ? r.codes[0] : { ttl: r.ttl, nextDue: r.nextDue, jobs: r.jobs };
+  }
+
+  /** jobs: [{ id, token, outcome, keep?, attempts? }] -> { codes, ttl, nextDue, jobs } */
+  async finishMany(k, now, jobs, fetch = null) {
     const keys = [k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.paused, k.meta, k.pc,
-      completed ? k.completed : k.failed, k.job(id), k.marker];
-    const argv = [id, now, completed ? 'completed' : 'failed', completed ? outcome.completed : outcome.failed, token,
-      keep.count ?? -1, keep.age || 0, keep.limit || 0, attempts, completed ? '' : outcome.stacktrace || '', k.base,
-      ...fetchArgs(fetch)];
-    return parseFetched(await this.run('finish', keys, argv));
+      k.completed, k.failed, k.marker];
+    const [lock, max, duration, name, ...tokens] = fetchArgs(fetch);
+    const argv = [now, k.base, lock, max, duration, name, jobs.length];
+    for (const { id, token, outcome, keep = { count: -1 }, attempts = 0 } of jobs) {
+      const completed = 'completed' in outcome;
+      argv.push(id, completed ? 'completed' : 'failed', completed ? outcome.completed : outcome.failed, token,
+        keep.count ?? -1, keep.age || 0, keep.limit || 0, attempts, completed ? '' : outcome.stacktrace || '');
+    }
+    const [codes, ...rest] = await this.run('finish', keys, [...argv, ...tokens]);
+    return { codes, ...parseFetched(rest) };
   }
 
   retry(k, id, token, now, lifo, reason, stacktrace = '') {

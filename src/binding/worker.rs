@@ -22,7 +22,7 @@ use crate::engine::worker::{
 
 #[napi(object)]
 pub struct JobPayload {
-    /// Handed back with the outcome (`NativeWorker.complete`).
+    /// Handed back with the outcome (`NativeWorker.completeMany`).
     pub seq: u32,
     pub id: String,
     pub token: String,
@@ -76,7 +76,7 @@ type CronFn = ThreadsafeFunction<String, String, String, Status, false, true>;
 /// before it runs goes in the same call. At concurrency N a batch activation becomes one
 /// wake-up of the JS thread instead of N, and a job fetched by the finishing call of the one
 /// before travels together with that job's `completed`. Outcomes come back through a plain
-/// synchronous call (`complete`) rather than a Promise per job, which napi would have to
+/// synchronous call (`completeMany`, one per tick) rather than a Promise per job, which napi would have to
 /// wrap in two new JS callbacks each time.
 struct Bridge {
     deliver: DeliverFn,
@@ -103,20 +103,12 @@ impl Bridge {
             return;
         }
         let me = Arc::clone(self);
-        let flush = async move {
+        spawn(async move {
             // Let the tasks that are about to queue something (the other jobs of a batch, the
             // job a finishing call fetched) do so first.
             tokio::task::yield_now().await;
             me.flush();
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(flush);
-            }
-            Err(_) => within_runtime_if_available(|| {
-                tokio::spawn(flush);
-            }),
-        }
+        });
     }
 
     fn flush(&self) {
@@ -147,6 +139,18 @@ impl Bridge {
                 waiting.remove(&seq);
             }
         }
+    }
+}
+
+/// Spawn on the addon's runtime, from its threads or from JavaScript's.
+fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(task);
+        }
+        Err(_) => within_runtime_if_available(|| {
+            tokio::spawn(task);
+        }),
     }
 }
 
@@ -323,13 +327,32 @@ impl NativeWorker {
         Ok(NativeWorker { inner, bridge })
     }
 
-    /// The outcome of job `seq` of a delivery (called by the facade when its processor
-    /// wrapper settles). Unknown or repeated sequence numbers are ignored.
+    /// The outcomes of jobs of earlier deliveries (`seqs[i]` settled with `outcomes[i]`),
+    /// called by the facade with everything that settled in one tick. Unknown or repeated
+    /// sequence numbers are ignored.
     #[napi]
-    pub fn complete(&self, seq: u32, outcome: ProcessorOutcome) {
-        if let Some(tx) = self.bridge.waiting.lock().unwrap().remove(&seq) {
-            let _ = tx.send(outcome);
+    pub fn complete_many(&self, seqs: Vec<u32>, outcomes: Vec<ProcessorOutcome>) {
+        let settled: Vec<_> = {
+            let mut waiting = self.bridge.waiting.lock().unwrap();
+            seqs.into_iter()
+                .zip(outcomes)
+                .filter_map(|(seq, outcome)| Some((waiting.remove(&seq)?, outcome)))
+                .collect()
+        };
+        // Woken one by one from this thread, the first job's task could start (and write its
+        // result alone) before the others are woken. Woken together from the runtime's
+        // thread, they all queue their results before the finishing call leaves.
+        if settled.len() == 1 {
+            for (tx, outcome) in settled {
+                let _ = tx.send(outcome);
+            }
+            return;
         }
+        spawn(async move {
+            for (tx, outcome) in settled {
+                let _ = tx.send(outcome);
+            }
+        });
     }
 
     #[napi]

@@ -126,9 +126,29 @@ pub async fn activate(
         .key(&k.marker)
         .arg(&k.base)
         .arg(now);
-    push_fetch_args(&mut inv, Some(opts));
+    for token in push_fetch_head(&mut inv, Some(opts)) {
+        inv.arg(token);
+    }
     let reply = invoke(&inv, conn).await?;
     parse_fetched(&reply).map_err(|e| unexpected("activate", k, "", e))
+}
+
+/// One job of a [`finish_many`] call.
+pub struct FinishJob<'a> {
+    pub job_id: &'a str,
+    /// Lock token; `"0"` skips the lock check.
+    pub token: &'a str,
+    pub outcome: Outcome<'a>,
+    pub keep: KeepJobs,
+    /// The job's `opts.attempts` (for `retries-exhausted`).
+    pub attempts: u64,
+}
+
+/// What a [`finish_many`] call did: one result per job, in order, and the jobs fetched.
+#[derive(Debug)]
+pub struct Finished {
+    pub results: Vec<Result<()>>,
+    pub fetched: Fetched,
 }
 
 /// Move an active job to completed or failed; with `fetch`, take the next jobs in the same
@@ -145,12 +165,27 @@ pub async fn finish(
     attempts: u64,
     fetch: Option<&FetchOpts<'_>>,
 ) -> Result<Fetched> {
-    let (target, kind, value, stacktrace, op) = match outcome {
-        Outcome::Completed { returnvalue } => {
-            (&k.completed, "completed", returnvalue, "", "complete")
-        }
-        Outcome::Failed { reason, stacktrace } => (&k.failed, "failed", reason, stacktrace, "fail"),
+    let job = FinishJob {
+        job_id,
+        token,
+        outcome,
+        keep,
+        attempts,
     };
+    let mut done = finish_many(conn, k, now, std::slice::from_ref(&job), fetch).await?;
+    done.results.pop().unwrap_or(Ok(()))?;
+    Ok(done.fetched)
+}
+
+/// Finish several active jobs of one queue in one script call (each checked and applied on
+/// its own: one job's failed check does not stop the others), then fetch like `finish`.
+pub async fn finish_many(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    now: u64,
+    jobs: &[FinishJob<'_>],
+    fetch: Option<&FetchOpts<'_>>,
+) -> Result<Finished> {
     let mut inv = FINISH.prepare_invoke();
     inv.key(&k.wait)
         .key(&k.active)
@@ -162,26 +197,58 @@ pub async fn finish(
         .key(&k.paused)
         .key(&k.meta)
         .key(&k.pc)
-        .key(target)
-        .key(k.job(job_id))
+        .key(&k.completed)
+        .key(&k.failed)
         .key(&k.marker)
-        .arg(job_id)
         .arg(now)
-        .arg(kind)
-        .arg(value)
-        .arg(token)
-        .arg(keep.count)
-        .arg(keep.age_secs.unwrap_or(0))
-        .arg(keep.limit.unwrap_or(0))
-        .arg(attempts)
-        .arg(stacktrace)
         .arg(&k.base);
-    push_fetch_args(&mut inv, fetch);
-    let reply = invoke(&inv, conn).await?;
-    if let Some(code) = as_int(&reply) {
-        return Err(code_error(code, op, k, job_id));
+    let tokens = push_fetch_head(&mut inv, fetch);
+    inv.arg(jobs.len());
+    for j in jobs {
+        let (kind, value, stacktrace) = match j.outcome {
+            Outcome::Completed { returnvalue } => ("completed", returnvalue, ""),
+            Outcome::Failed { reason, stacktrace } => ("failed", reason, stacktrace),
+        };
+        inv.arg(j.job_id)
+            .arg(kind)
+            .arg(value)
+            .arg(j.token)
+            .arg(j.keep.count)
+            .arg(j.keep.age_secs.unwrap_or(0))
+            .arg(j.keep.limit.unwrap_or(0))
+            .arg(j.attempts)
+            .arg(stacktrace);
     }
-    parse_fetched(&reply).map_err(|e| unexpected("finish", k, job_id, e))
+    for token in tokens {
+        inv.arg(token);
+    }
+    let first_id = jobs.first().map_or("", |j| j.job_id);
+    let reply = invoke(&inv, conn).await?;
+    let bad = |v: &Value| unexpected("finish", k, first_id, v);
+    let Value::Array(items) = &reply else {
+        return Err(bad(&reply));
+    };
+    let Some((Value::Array(codes), rest)) = items.split_first() else {
+        return Err(bad(&reply));
+    };
+    if codes.len() != jobs.len() {
+        return Err(bad(&reply));
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    for (code, j) in codes.iter().zip(jobs) {
+        let code = as_int(code).ok_or_else(|| bad(&reply))?;
+        let op = match j.outcome {
+            Outcome::Completed { .. } => "complete",
+            Outcome::Failed { .. } => "fail",
+        };
+        results.push(if code < 0 {
+            Err(code_error(code, op, k, j.job_id))
+        } else {
+            Ok(())
+        });
+    }
+    let fetched = parse_fetched_items(rest).ok_or_else(|| bad(&reply))?;
+    Ok(Finished { results, fetched })
 }
 
 /// Put an active job straight back to waiting (failed attempt, retried without backoff).
@@ -520,10 +587,13 @@ pub(crate) async fn invoke(
         .map_err(|e| Error::from_redis(&e, None))
 }
 
-/// The fetch arguments shared by activate.lua (ARGV 3..) and finish.lua (ARGV 12..):
-/// lockDuration, limiter max, limiter duration, worker name, then one token per job.
-/// Without `fetch` the positions are filled and no token is sent (no fetch).
-fn push_fetch_args(inv: &mut ScriptInvocation<'_>, fetch: Option<&FetchOpts<'_>>) {
+/// The fetch arguments of activate.lua (ARGV 3..) and finish.lua (ARGV 3..6): lockDuration,
+/// limiter max, limiter duration, worker name. Returns the tokens (one per job wanted), which
+/// go last. Without `fetch` the positions are filled and there is no token (no fetch).
+fn push_fetch_head<'a>(
+    inv: &mut ScriptInvocation<'_>,
+    fetch: Option<&'a FetchOpts<'a>>,
+) -> &'a [String] {
     let (lock, (max, duration), name, tokens): (u64, (u64, u64), &str, &[String]) = match fetch {
         Some(f) => (
             f.lock_duration_ms,
@@ -534,9 +604,7 @@ fn push_fetch_args(inv: &mut ScriptInvocation<'_>, fetch: Option<&FetchOpts<'_>>
         None => (0, (0, 0), "", &[]),
     };
     inv.arg(lock).arg(max).arg(duration).arg(name);
-    for token in tokens {
-        inv.arg(token);
-    }
+    tokens
 }
 
 /// The error for a negative script code.
@@ -640,14 +708,18 @@ pub(crate) fn field_map(v: &Value) -> Option<HashMap<String, String>> {
 
 /// `{rateLimitTtl, nextDelayedDue, id1, {fields}, id2, {fields}, ...}`.
 fn parse_fetched(v: &Value) -> std::result::Result<Fetched, &Value> {
-    let Value::Array(items) = v else {
-        return Err(v);
-    };
-    if items.len() < 2 || items.len() % 2 != 0 {
-        return Err(v);
+    match v {
+        Value::Array(items) => parse_fetched_items(items).ok_or(v),
+        _ => Err(v),
     }
-    let rate_limit_ttl = as_u64(&items[0]).ok_or(v)?;
-    let next_delayed_due = as_u64(&items[1]).ok_or(v)?;
+}
+
+fn parse_fetched_items(items: &[Value]) -> Option<Fetched> {
+    if items.len() < 2 || !items.len().is_multiple_of(2) {
+        return None;
+    }
+    let rate_limit_ttl = as_u64(&items[0])?;
+    let next_delayed_due = as_u64(&items[1])?;
     let jobs = items[2..]
         .chunks(2)
         .map(|pair| {
@@ -656,9 +728,8 @@ fn parse_fetched(v: &Value) -> std::result::Result<Fetched, &Value> {
                 fields: field_map(&pair[1])?,
             })
         })
-        .collect::<Option<Vec<_>>>()
-        .ok_or(v)?;
-    Ok(Fetched {
+        .collect::<Option<Vec<_>>>()?;
+    Some(Fetched {
         jobs,
         rate_limit_ttl,
         next_delayed_due,

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::connection::{self, ConnectionEvent, EventKind, Pair};
@@ -23,7 +23,9 @@ use super::error::{Error, Result};
 use super::job::{self, JobOpts, NextIteration, RetryDecision};
 use super::keys::QueueKeys;
 use super::options::{Endpoint, EndpointKey};
-use super::scripts::{self, FetchOpts, Fetched, KeepJobs, Outcome, RawJob, SchedulerNext};
+use super::scripts::{
+    self, FetchOpts, Fetched, FinishJob, KeepJobs, Outcome, RawJob, SchedulerNext,
+};
 use super::util::{now_ms, random_unit, uuid_v4};
 
 /// The limiter value of a manual rate limit (`Number.MAX_SAFE_INTEGER`, as BullMQ sets it):
@@ -36,6 +38,8 @@ const LOOP_ERROR_DELAY: Duration = Duration::from_millis(250);
 /// Finishing a job is retried this often across a reconnect before it is left to the
 /// stalled checker.
 const FINISH_ATTEMPTS: u32 = 3;
+/// Most jobs finished by one script call (bounds how long the call holds Redis).
+const MAX_FINISH_BATCH: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -169,6 +173,39 @@ struct ActiveEntry {
     released: bool,
 }
 
+/// A job's final outcome, to be written by a finishing call.
+struct FinishWork {
+    job_id: String,
+    token: String,
+    outcome: FinalOutcome,
+    keep: KeepJobs,
+    attempts: u64,
+    /// Take the next job for this slot in the same call.
+    fetch: bool,
+}
+
+/// A [`FinishWork`] waiting for the next finishing call.
+struct FinishReq {
+    work: FinishWork,
+    /// The job's own result, and the job fetched for its slot (delivered even when the
+    /// job's own result is an error: it is active now and must run).
+    reply: oneshot::Sender<(Result<()>, Option<RawJob>)>,
+}
+
+enum FinalOutcome {
+    Completed { returnvalue: String },
+    Failed { reason: String, stacktrace: String },
+}
+
+/// Final outcomes are coalesced: while one finishing call is in flight, the outcomes that
+/// arrive queue up and go together in the next call (one script call, one round trip and
+/// one fetch for all of them). With a single slot nothing waits: the call leaves at once.
+#[derive(Default)]
+struct FinishQueue {
+    pending: Vec<FinishReq>,
+    running: bool,
+}
+
 #[derive(Default)]
 struct State {
     started: bool,
@@ -192,6 +229,7 @@ pub struct WorkerInner {
     concurrency: AtomicUsize,
     handler: Arc<dyn JobHandler>,
     state: Mutex<State>,
+    finishing: Mutex<FinishQueue>,
     wake: Notify,
     active_count: watch::Sender<usize>,
     closed: watch::Sender<bool>,
@@ -231,6 +269,7 @@ impl Worker {
             dispatcher,
             handler,
             state: Mutex::new(State::default()),
+            finishing: Mutex::new(FinishQueue::default()),
             wake: Notify::new(),
             active_count: watch::Sender::new(0),
             closed: watch::Sender::new(false),
@@ -691,7 +730,7 @@ impl WorkerInner {
 
     /// Run one job through the processor and write its outcome. Returns the next job when
     /// the finishing call fetched one for this slot.
-    async fn handle_job(&self, job: RawJob, token: &str) -> Option<RawJob> {
+    async fn handle_job(self: &Arc<Self>, job: RawJob, token: &str) -> Option<RawJob> {
         if let Some(scheduler) = job.fields.get("rjk") {
             self.schedule_next(&job, scheduler).await;
         }
@@ -747,8 +786,6 @@ impl WorkerInner {
             // Left to the stalled checker: its lock expires, it is moved back and retried.
             return None;
         }
-        let fetch_tokens = [token.to_string()];
-        let fetch = can_fetch.then(|| self.fetch_opts(&fetch_tokens));
         match outcome {
             ProcessOutcome::MovedByProcessor => None,
             ProcessOutcome::RateLimited => {
@@ -770,42 +807,29 @@ impl WorkerInner {
                 let keep = opts
                     .remove_on_complete
                     .unwrap_or(self.cfg.remove_on_complete);
-                let result = self
-                    .with_retries(&job.id, |mut conn| {
-                        let keys = &self.keys;
-                        let id = &job.id;
-                        let rv = &returnvalue;
-                        let fetch = fetch.as_ref();
-                        async move {
-                            scripts::finish(
-                                &mut conn,
-                                keys,
-                                id,
-                                token,
-                                now_ms(),
-                                Outcome::Completed { returnvalue: rv },
-                                keep,
-                                opts.attempts,
-                                fetch,
-                            )
-                            .await
-                        }
+                let (result, next) = self
+                    .finish_coalesced(FinishWork {
+                        job_id: job.id.clone(),
+                        token: token.to_string(),
+                        outcome: FinalOutcome::Completed {
+                            returnvalue: returnvalue.clone(),
+                        },
+                        keep,
+                        attempts: opts.attempts,
+                        fetch: can_fetch,
                     })
                     .await;
                 match result {
-                    Ok(f) => {
+                    Ok(()) => {
                         self.completed.fetch_add(1, Ordering::Relaxed);
                         self.handler.emit(WorkerEvent::Completed {
                             job_id: job.id.clone(),
                             returnvalue,
                         });
-                        self.take_fetched(f, fetch.is_some())
                     }
-                    Err(e) => {
-                        self.emit_error(&e, Some(&job.id));
-                        None
-                    }
+                    Err(e) => self.emit_error(&e, Some(&job.id)),
                 }
+                next
             }
             ProcessOutcome::Failed {
                 message,
@@ -821,37 +845,28 @@ impl WorkerInner {
                 let decision =
                     job::decide_retry(&opts, made, unrecoverable, custom_backoff, random_unit());
                 let will_retry = decision != RetryDecision::Fail;
+                let mut next = None;
                 let result = match decision {
                     RetryDecision::Fail => {
                         let keep = opts.remove_on_fail.unwrap_or(self.cfg.remove_on_fail);
-                        self.with_retries(&job.id, |mut conn| {
-                            let keys = &self.keys;
-                            let id = &job.id;
-                            let (reason, st) = (&message, &stacktrace);
-                            let fetch = fetch.as_ref();
-                            async move {
-                                scripts::finish(
-                                    &mut conn,
-                                    keys,
-                                    id,
-                                    token,
-                                    now_ms(),
-                                    Outcome::Failed {
-                                        reason,
-                                        stacktrace: st,
-                                    },
-                                    keep,
-                                    opts.attempts,
-                                    fetch,
-                                )
-                                .await
-                            }
-                        })
-                        .await
-                        .map(Some)
+                        let (result, fetched) = self
+                            .finish_coalesced(FinishWork {
+                                job_id: job.id.clone(),
+                                token: token.to_string(),
+                                outcome: FinalOutcome::Failed {
+                                    reason: message.clone(),
+                                    stacktrace: stacktrace.clone(),
+                                },
+                                keep,
+                                attempts: opts.attempts,
+                                fetch: can_fetch,
+                            })
+                            .await;
+                        next = fetched;
+                        result
                     }
-                    RetryDecision::RetryNow => self
-                        .with_retries(&job.id, |mut conn| {
+                    RetryDecision::RetryNow => {
+                        self.with_retries(&job.id, |mut conn| {
                             let keys = &self.keys;
                             let id = &job.id;
                             let (reason, st) = (&message, &stacktrace);
@@ -870,9 +885,9 @@ impl WorkerInner {
                             }
                         })
                         .await
-                        .map(|_| None),
-                    RetryDecision::RetryAfter(delay) => self
-                        .with_retries(&job.id, |mut conn| {
+                    }
+                    RetryDecision::RetryAfter(delay) => {
+                        self.with_retries(&job.id, |mut conn| {
                             let keys = &self.keys;
                             let id = &job.id;
                             let (reason, st) = (&message, &stacktrace);
@@ -892,10 +907,10 @@ impl WorkerInner {
                             }
                         })
                         .await
-                        .map(|_| None),
+                    }
                 };
                 match result {
-                    Ok(fetched) => {
+                    Ok(()) => {
                         if !will_retry {
                             self.failed.fetch_add(1, Ordering::Relaxed);
                         }
@@ -905,12 +920,106 @@ impl WorkerInner {
                             will_retry,
                             fields: not_run.then(|| job.fields.clone()),
                         });
-                        fetched.and_then(|f| self.take_fetched(f, fetch.is_some()))
                     }
-                    Err(e) => {
-                        self.emit_error(&e, Some(&job.id));
-                        None
+                    Err(e) => self.emit_error(&e, Some(&job.id)),
+                }
+                next
+            }
+        }
+    }
+
+    /// Hand a final outcome to the finishing calls (see [`FinishQueue`]) and wait for its
+    /// result and the job fetched for this slot.
+    async fn finish_coalesced(self: &Arc<Self>, work: FinishWork) -> (Result<()>, Option<RawJob>) {
+        let (reply, rx) = oneshot::channel();
+        let start = {
+            let mut q = self.finishing.lock().unwrap();
+            q.pending.push(FinishReq { work, reply });
+            !std::mem::replace(&mut q.running, true)
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).finish_loop());
+        }
+        rx.await.unwrap_or_else(|_| {
+            (
+                Err(Error::Closed(
+                    "the worker stopped before the job's result was written".into(),
+                )),
+                None,
+            )
+        })
+    }
+
+    async fn finish_loop(self: Arc<Self>) {
+        // The other slots woken by the same delivery queue their outcomes first; when every
+        // job in flight has already queued its outcome (always so at concurrency 1), there is
+        // nobody to wait for.
+        let queued = self.finishing.lock().unwrap().pending.len();
+        if queued < self.state.lock().unwrap().active.len() {
+            tokio::task::yield_now().await;
+        }
+        loop {
+            let batch: Vec<FinishReq> = {
+                let mut q = self.finishing.lock().unwrap();
+                if q.pending.is_empty() {
+                    q.running = false;
+                    return;
+                }
+                let n = q.pending.len().min(MAX_FINISH_BATCH);
+                q.pending.drain(..n).collect()
+            };
+            self.finish_batch(batch).await;
+        }
+    }
+
+    async fn finish_batch(&self, batch: Vec<FinishReq>) {
+        let tokens: Vec<String> = batch
+            .iter()
+            .filter(|r| r.work.fetch)
+            .map(|r| r.work.token.clone())
+            .collect();
+        let fetch = (!tokens.is_empty()).then(|| self.fetch_opts(&tokens));
+        let jobs: Vec<FinishJob<'_>> = batch
+            .iter()
+            .map(|FinishReq { work: r, .. }| FinishJob {
+                job_id: &r.job_id,
+                token: &r.token,
+                outcome: match &r.outcome {
+                    FinalOutcome::Completed { returnvalue } => Outcome::Completed { returnvalue },
+                    FinalOutcome::Failed { reason, stacktrace } => {
+                        Outcome::Failed { reason, stacktrace }
                     }
+                },
+                keep: r.keep,
+                attempts: r.attempts,
+            })
+            .collect();
+        let result = self
+            .with_retries(&batch[0].work.job_id, |mut conn| {
+                let (keys, jobs, fetch) = (&self.keys, &jobs, fetch.as_ref());
+                async move { scripts::finish_many(&mut conn, keys, now_ms(), jobs, fetch).await }
+            })
+            .await;
+        drop(jobs);
+        match result {
+            Err(e) => {
+                for r in batch {
+                    let _ = r.reply.send((Err(e.clone()), None));
+                }
+            }
+            Ok(done) => {
+                let f = done.fetched;
+                if fetch.is_some() {
+                    if f.jobs.is_empty() {
+                        self.note_empty(&f);
+                    } else {
+                        self.state.lock().unwrap().announced_drained = false;
+                    }
+                }
+                let mut fetched = f.jobs.into_iter();
+                for (r, res) in batch.into_iter().zip(done.results) {
+                    let next = if r.work.fetch { fetched.next() } else { None };
+                    let _ = r.reply.send((res, next));
                 }
             }
         }
@@ -970,18 +1079,6 @@ impl WorkerInner {
             )),
             Ok(_) => {}
             Err(e) => self.emit_error(&e, Some(&job.id)),
-        }
-    }
-
-    fn take_fetched(&self, mut f: Fetched, fetched: bool) -> Option<RawJob> {
-        if f.jobs.is_empty() {
-            if fetched {
-                self.note_empty(&f);
-            }
-            None
-        } else {
-            self.state.lock().unwrap().announced_drained = false;
-            Some(f.jobs.swap_remove(0))
         }
     }
 

@@ -48,6 +48,6 @@ for i = 7, #ARGV do
   tokens[#tokens + 1] = ARGV[i]
 end
 
-local reply = fetch(q, tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
+local reply = fetch(q, ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]),
   ARGV[6], tokens)
 return reply

@@ -1,15 +1,21 @@
 --[[
-  finish: move an active job to completed or failed, then optionally fetch the next jobs.
+  finish: move active jobs to completed or failed (one or many in one call), then
+  optionally fetch the next jobs.
 
-  Checks, in order: the job exists (-1); when completing, it has no pending children (-4)
+  For each job, in order: it exists (-1); when completing, it has no pending children (-4)
   and no failed children (-9); the lock belongs to the token (-2 / -6), which is then
-  released; the job is in `active` (-3). Then: events are trimmed, the deduplication key
-  the job owns is released, the parent (possibly in another queue) is updated and released
-  when it has nothing left to wait for, `atm` is incremented, the job is kept in the target
-  set (with retention trimming) or deleted, and `completed` / `failed` (+ `retries-exhausted`)
-  is emitted. With fetch tokens, the next jobs are taken exactly as activate.lua does.
-  When nothing could be fetched (or no fetch was asked) and wait, active and prioritized
-  are all empty, `drained` is emitted.
+  released; it is in `active` (-3). A job that fails a check gets its code and is left as
+  it was; the others are still finished. Then: the deduplication key the job owns is
+  released, the parent (possibly in another queue) is updated and released when it has
+  nothing left to wait for, `atm` is incremented, the job is kept in the target set (with
+  retention trimming) or deleted, and `completed` / `failed` (+ `retries-exhausted`) is
+  emitted. With fetch tokens, the next jobs are taken exactly as activate.lua does. When
+  nothing could be fetched (or no fetch was asked) and wait, active and prioritized are all
+  empty, `drained` is emitted.
+
+  Several jobs per call is how the worker coalesces the completions that arrive while its
+  previous call is in flight: the call, the meta read, the delayed check and the marker are
+  paid once for the batch.
 
   KEYS
     1 wait          list
@@ -22,33 +28,32 @@
     8 paused        list (v5 layout only)
     9 meta          hash
    10 pc            string
-   11 target        zset: completed or failed
-   12 job           hash (P .. jobId)
+   11 completed     zset
+   12 failed        zset
    13 marker        zset
 
   ARGV
-    1 jobId
-    2 now           ms (= finishedOn)
-    3 outcome       "completed" | "failed"
-    4 value         returnvalue JSON (completed) | plain failedReason (failed)
-    5 token         lock token ("0" = no lock check)
-    6 keep count    -1 keep all, 0 delete the job now, n keep the newest n
-    7 keep age      seconds, "0" = no age limit
-    8 keep limit    max jobs removed by age per call, "0" = 1000
-    9 attempts      the job's opts.attempts (for `retries-exhausted`)
-   10 stacktrace    JSON array or "" (failed only)
-   11 P             "<prefix>:<queue>:"
-   12 lockDuration  ms (fetch)
-   13 limiter max   "0" = none (fetch)
-   14 limiter duration ms (fetch)
-   15 worker name   "" = none (fetch)
-   16..             lock tokens for the fetch, one per job wanted (none = do not fetch)
+    1 now           ms (= finishedOn)
+    2 P             "<prefix>:<queue>:"
+    3 lockDuration  ms (fetch)
+    4 limiter max   "0" = none (fetch)
+    5 limiter duration ms (fetch)
+    6 worker name   "" = none (fetch)
+    7 N             jobs to finish
+    8 ..            N groups of 9:
+                      jobId, outcome ("completed" | "failed"),
+                      value (returnvalue JSON | plain failedReason), token ("0" = no lock check),
+                      keep count (-1 keep all, 0 delete now, n keep the newest n),
+                      keep age (seconds, "0" = none), keep limit (per call, "0" = 1000),
+                      attempts (opts.attempts, for `retries-exhausted`),
+                      stacktrace (JSON array or "")
+    8 + 9N ..       lock tokens for the fetch, one per job wanted (none = do not fetch)
 
   Returns
-    the activate.lua reply { rateLimitTtl, nextDelayedDue, id1, {fields}, ... };
-    {0, 0} when no fetch was asked.
+    { {code1, .., codeN}, rateLimitTtl, nextDelayedDue, id1, {fields}, ... }: code 0 = done;
+    the rest is the activate.lua reply ({0, 0} and no jobs when no fetch was asked).
 
-  Error codes
+  Error codes (per job)
     -1 job missing, -2 lock missing, -6 lock held by another token, -3 not in active,
     -4 pending dependencies, -9 failed children.
 ]]
@@ -102,8 +107,10 @@ local function parentOf(parentKey, parentJson)
 end
 
 -- A job being deleted must not keep its parent waiting for it.
-local function detachFromParent(jobKey, now)
-  local parentKey = rcall("HGET", jobKey, "parentKey")
+local function detachFromParent(jobKey, now, parentKey)
+  if parentKey == nil then
+    parentKey = rcall("HGET", jobKey, "parentKey")
+  end
   if parentKey and rcall("SREM", parentKey .. ":dependencies", jobKey) == 1
       and rcall("SCARD", parentKey .. ":dependencies") == 0 then
     local key, id, pq = parentOf(parentKey, nil)
@@ -113,8 +120,9 @@ local function detachFromParent(jobKey, now)
   end
 end
 
-local function deleteJob(jobKey, now)
-  detachFromParent(jobKey, now)
+-- parentKey: the job's, when already read (false = it has none), nil = read it here.
+local function deleteJob(jobKey, now, parentKey)
+  detachFromParent(jobKey, now, parentKey)
   rcall("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed",
     jobKey .. ":failed", jobKey .. ":unsuccessful")
 end
@@ -176,115 +184,131 @@ local function childFailed(jobKey, parentKey, parentId, pq, info, reason, now)
   end
 end
 
-local jobId, now, outcome, value, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[11]
-local jobKey = KEYS[12]
-local completed = outcome == "completed"
+-- One job of the batch: 0 when finished, else the code of the check it failed. `now` is
+-- also passed as its ARGV text, which is what gets written (a number argument to redis.call
+-- is formatted on every call).
+local function finishOne(q, now, nowText, a)
+  local jobId, outcome, value, token = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local prefix = q.prefix
+  local jobKey = prefix .. jobId
+  local completed = outcome == "completed"
 
-if rcall("EXISTS", jobKey) == 0 then
-  return -1
-end
-if completed then
-  if rcall("SCARD", jobKey .. ":dependencies") > 0 then
-    return -4
+  -- `timestamp` is written by every add: its absence is the job's.
+  local job = rcall("HMGET", jobKey, "timestamp", "parentKey", "parent", "deid", "atm")
+  if not job[1] then
+    return -1
   end
-  if rcall("ZCARD", jobKey .. ":unsuccessful") > 0 then
+  -- Empty sets do not exist: one EXISTS answers both questions for the usual job.
+  if completed and rcall("EXISTS", jobKey .. ":dependencies", jobKey .. ":unsuccessful") > 0 then
+    if rcall("EXISTS", jobKey .. ":dependencies") == 1 then
+      return -4
+    end
     return -9
   end
-end
-local code = unlock(jobKey, ARGV[5], KEYS[5], jobId)
-if code < 0 then
-  return code
-end
-if rcall("LREM", KEYS[2], -1, jobId) == 0 then
-  return -3
-end
-
-local q = readMeta({
-  prefix = prefix, wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3],
-  events = KEYS[4], limiter = KEYS[6], delayed = KEYS[7], pausedList = KEYS[8],
-  meta = KEYS[9], pc = KEYS[10], marker = KEYS[13]
-}, true)
-rcall("XTRIM", q.events, "MAXLEN", "~", q.evCap)
-
-local job = rcall("HMGET", jobKey, "parentKey", "parent", "deid")
-
--- The deduplication id stops deduplicating once its job is done (a key with a TTL keeps
--- deduplicating until it expires).
-if job[3] then
-  local deKey = prefix .. "de:" .. job[3]
-  if rcall("PTTL", deKey) == -1 and rcall("GET", deKey) == jobId then
-    rcall("DEL", deKey)
+  local code = unlock(jobKey, token, q.stalled, jobId)
+  if code < 0 then
+    return code
   end
-end
+  if rcall("LREM", q.active, "-1", jobId) == 0 then
+    return -3
+  end
 
-if job[1] or job[2] then
-  local parentKey, parentId, pq, info = parentOf(job[1] or nil, job[2] or nil)
-  if parentKey then
-    if completed then
-      local deps = parentKey .. ":dependencies"
-      if rcall("SREM", deps, jobKey) == 1 then
-        rcall("HSET", parentKey .. ":processed", jobKey, value)
-        if rcall("SCARD", deps) == 0 then
-          releaseIfWaiting(pq, parentKey, parentId, now)
+  -- The deduplication id stops deduplicating once its job is done (a key with a TTL keeps
+  -- deduplicating until it expires).
+  if job[4] then
+    local deKey = prefix .. "de:" .. job[4]
+    if rcall("PTTL", deKey) == -1 and rcall("GET", deKey) == jobId then
+      rcall("DEL", deKey)
+    end
+  end
+
+  if job[2] or job[3] then
+    local parentKey, parentId, pq, info = parentOf(job[2] or nil, job[3] or nil)
+    if parentKey then
+      if completed then
+        local deps = parentKey .. ":dependencies"
+        if rcall("SREM", deps, jobKey) == 1 then
+          rcall("HSET", parentKey .. ":processed", jobKey, value)
+          if rcall("SCARD", deps) == 0 then
+            releaseIfWaiting(pq, parentKey, parentId, now)
+          end
         end
+      else
+        childFailed(jobKey, parentKey, parentId, pq, info, value, now)
       end
-    else
-      childFailed(jobKey, parentKey, parentId, pq, info, value, now)
     end
   end
-end
 
-local attemptsMade = rcall("HINCRBY", jobKey, "atm", 1)
-
-local keepCount = tonumber(ARGV[6])
-if keepCount == 0 then
-  deleteJob(jobKey, now)
-else
-  local target = KEYS[11]
-  rcall("ZADD", target, now, jobId)
-  if completed then
-    rcall("HSET", jobKey, "returnvalue", value, "finishedOn", now)
+  local attemptsMade = (tonumber(job[5]) or 0) + 1
+  local atm = string.format("%d", attemptsMade)
+  local keepCount = tonumber(ARGV[a + 4])
+  if keepCount == 0 then
+    deleteJob(jobKey, now, job[2])
   else
-    rcall("HSET", jobKey, "failedReason", value, "finishedOn", now)
-    if ARGV[10] ~= "" then
-      rcall("HSET", jobKey, "stacktrace", ARGV[10])
+    local target = completed and q.completed or q.failed
+    rcall("ZADD", target, nowText, jobId)
+    if completed then
+      rcall("HSET", jobKey, "returnvalue", value, "finishedOn", nowText, "atm", atm)
+    else
+      if ARGV[a + 8] ~= "" then
+        rcall("HSET", jobKey, "failedReason", value, "finishedOn", nowText, "atm", atm,
+          "stacktrace", ARGV[a + 8])
+      else
+        rcall("HSET", jobKey, "failedReason", value, "finishedOn", nowText, "atm", atm)
+      end
+      rcall("HDEL", jobKey, "defa")
     end
-    rcall("HDEL", jobKey, "defa")
-  end
-  local age = tonumber(ARGV[7]) or 0
-  if age > 0 then
-    local limit = tonumber(ARGV[8]) or 0
-    if limit <= 0 then
-      limit = 1000
+    local age = tonumber(ARGV[a + 5]) or 0
+    if age > 0 then
+      local limit = tonumber(ARGV[a + 6]) or 0
+      if limit <= 0 then
+        limit = 1000
+      end
+      local old = rcall("ZREVRANGEBYSCORE", target, now - age * 1000, "-inf", "LIMIT", 0, limit)
+      removeFromSet(target, old, prefix, now)
     end
-    local old = rcall("ZREVRANGEBYSCORE", target, now - age * 1000, "-inf", "LIMIT", 0, limit)
-    removeFromSet(target, old, prefix, now)
+    if keepCount > 0 then
+      removeFromSet(target, rcall("ZREVRANGE", target, keepCount, -1), prefix, now)
+    end
   end
-  if keepCount > 0 then
-    removeFromSet(target, rcall("ZREVRANGE", target, keepCount, -1), prefix, now)
+
+  if completed then
+    emit(q, "event", "completed", "jobId", jobId, "returnvalue", value, "prev", "active")
+  else
+    emit(q, "event", "failed", "jobId", jobId, "failedReason", value, "prev", "active")
+    if attemptsMade >= (tonumber(ARGV[a + 7]) or 0) then
+      emit(q, "event", "retries-exhausted", "jobId", jobId, "attemptsMade", atm)
+    end
   end
+  return 0
 end
 
-if completed then
-  emit(q, "event", "completed", "jobId", jobId, "returnvalue", value, "prev", "active")
-else
-  emit(q, "event", "failed", "jobId", jobId, "failedReason", value, "prev", "active")
-  if attemptsMade >= (tonumber(ARGV[9]) or 0) then
-    emit(q, "event", "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
-  end
+local now = tonumber(ARGV[1])
+local q = readMeta({
+  prefix = ARGV[2], wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3],
+  events = KEYS[4], stalled = KEYS[5], limiter = KEYS[6], delayed = KEYS[7],
+  pausedList = KEYS[8], meta = KEYS[9], pc = KEYS[10], completed = KEYS[11],
+  failed = KEYS[12], marker = KEYS[13]
+}, true)
+
+local n = tonumber(ARGV[7])
+local codes = {}
+for i = 1, n do
+  codes[i] = finishOne(q, now, ARGV[1], 8 + (i - 1) * 9)
 end
 
 local reply, nothing = {0, 0}, true
-if #ARGV >= 16 then
+local first = 8 + n * 9
+if #ARGV >= first then
   local tokens = {}
-  for i = 16, #ARGV do
+  for i = first, #ARGV do
     tokens[#tokens + 1] = ARGV[i]
   end
-  reply, nothing = fetch(q, now, ARGV[12], tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15],
-    tokens)
+  reply, nothing = fetch(q, ARGV[1], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tokens)
 end
 if nothing and rcall("LLEN", q.wait) == 0 and rcall("LLEN", q.active) == 0
     and rcall("ZCARD", q.prioritized) == 0 then
   emit(q, "event", "drained")
 end
+table.insert(reply, 1, codes)
 return reply

@@ -1,4 +1,4 @@
--- fetch (+ limitTtl, popWaiting): the batched fetch of activate.lua and of finish.lua's fetch-next.
+-- fetch (+ limitTtl, popWaiting, stamp): the batched fetch of activate.lua and of finish.lua's fetch-next.
 --@include rcall, is_maxed, emit, promote_due, next_due
 -- helper: fetch
 -- Remaining window (ms) of a reached rate limit, 0 when jobs may start.
@@ -31,11 +31,31 @@ local function popWaiting(q)
   rcall("DEL", q.pc)
 end
 
+-- In a flat HGETALL reply, sets field to value (appended when absent; value nil only
+-- reads). Returns the field's previous value.
+local function stamp(fields, field, value)
+  for i = 1, #fields, 2 do
+    if fields[i] == field then
+      local old = fields[i + 1]
+      if value ~= nil then
+        fields[i + 1] = tostring(value)
+      end
+      return old
+    end
+  end
+  if value ~= nil then
+    fields[#fields + 1] = field
+    fields[#fields + 1] = tostring(value)
+  end
+end
+
 -- Promotes due delayed jobs, then activates one job per token while the queue is neither
 -- paused, maxed nor rate limited. q must have been through readMeta. Returns the reply
 -- {ttl, nextDue, id, fields, ...} and whether the queue had nothing at all to offer (no
 -- job, no limit, not paused or maxed, nothing delayed).
-local function fetch(q, now, lockMs, workerMax, workerWindow, worker, tokens)
+-- now: ms as the ARGV text (written as is; a number would be formatted on every write).
+local function fetch(q, nowText, lockMs, workerMax, workerWindow, worker, tokens)
+  local now = tonumber(nowText)
   promoteDue(q, now)
   local max = q.max or workerMax
   if max and max <= 0 then
@@ -72,17 +92,24 @@ local function fetch(q, now, lockMs, workerMax, workerWindow, worker, tokens)
       rcall("SET", jobKey .. ":lock", token, "PX", lockMs)
     end
     emit(q, "event", "active", "jobId", id, "prev", "waiting")
+    -- One read and one write: the fields are read first, and the reply gets the values
+    -- the write stores (the same as incrementing `ats` and reading afterwards).
+    local fields = rcall("HGETALL", jobKey)
+    local before = stamp(fields, "ats", nil)
+    local ats = string.format("%d", (tonumber(before) or 0) + 1)
+    stamp(fields, "processedOn", nowText)
+    stamp(fields, "ats", ats)
     if worker ~= "" then
-      rcall("HSET", jobKey, "processedOn", now, "pb", worker)
+      stamp(fields, "pb", worker)
+      rcall("HSET", jobKey, "processedOn", nowText, "pb", worker, "ats", ats)
     else
-      rcall("HSET", jobKey, "processedOn", now)
+      rcall("HSET", jobKey, "processedOn", nowText, "ats", ats)
     end
-    rcall("HINCRBY", jobKey, "ats", 1)
     reply[#reply + 1] = id
-    reply[#reply + 1] = rcall("HGETALL", jobKey)
+    reply[#reply + 1] = fields
   end
   if #reply > 2 then
-    rcall("ZADD", q.marker, 0, "0")
+    rcall("ZADD", q.marker, "0", "0")
     return reply, false
   end
   reply[2] = nextDue(q)

@@ -3,7 +3,8 @@
 -- helper: promoteDue
 -- Moves delayed jobs whose time has come (at most 1000 per call) to waiting.
 local function promoteDue(q, now)
-  local ids = rcall("ZRANGEBYSCORE", q.delayed, 0, (now + 1) * 4096 - 1, "LIMIT", 0, 1000)
+  local ids = rcall("ZRANGEBYSCORE", q.delayed, "0", string.format("%d", (now + 1) * 4096 - 1),
+    "LIMIT", "0", "1000")
   if #ids == 0 then
     return
   end

@@ -11,7 +11,15 @@ local function readMeta(q, store)
   q.max = tonumber(m[3])
   q.duration = tonumber(m[4])
   q.v5 = type(m[5]) == "string" and string.sub(m[5], 1, 8) == "bullmq:5"
-  q.evCap = tonumber(m[6]) or 10000
+  -- Kept as the stored text: a number argument to redis.call is formatted on every call.
+  local cap = tonumber(m[6])
+  if type(m[6]) == "string" and string.match(m[6], "^%d+$") then
+    q.evCap = m[6]
+  elseif cap then
+    q.evCap = tostring(math.floor(cap))
+  else
+    q.evCap = "10000"
+  end
   if store and not m[6] then
     rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
   end

@@ -4,7 +4,7 @@
 -- Tells blocked workers that a job can be taken now, unless nobody may take it.
 local function wake(q)
   if not (q.paused or isMaxed(q)) then
-    rcall("ZADD", q.marker, 0, "0")
+    rcall("ZADD", q.marker, "0", "0")
   end
 end
 -- end helper
