@@ -20,11 +20,16 @@ function lenientJson(text, fallback) {
 }
 
 class Job {
+  // Private fields: not enumerable (a job spreads or logs as BullMQ's does), and, unlike
+  // per-instance defineProperty, cheap to create for every job.
+  #native;
+  #prefix;
+
   /** @internal built by the Worker from the engine's payload */
   constructor(native, queueName, payload, prefix = 'bull') {
     const f = payload.fields;
-    Object.defineProperty(this, '_native', { value: native, enumerable: false });
-    Object.defineProperty(this, '_prefix', { value: prefix, enumerable: false });
+    this.#native = native;
+    this.#prefix = prefix;
     this.id = payload.id;
     this.name = f.name ?? '';
     this.queueName = queueName;
@@ -55,7 +60,7 @@ class Job {
 
   async updateProgress(progress) {
     const json = JSON.stringify(progress);
-    await callAsync(() => this._native.updateProgress(this.id, json));
+    await callAsync(() => this.#native.updateProgress(this.id, json));
     this.progress = progress;
     if (this._onProgress) this._onProgress(this, progress);
   }
@@ -63,23 +68,23 @@ class Job {
   /** Append a log line; resolves with the number of lines now kept. */
   log(line) {
     const keep = this.opts.keepLogs ?? this.opts.kl;
-    return callAsync(() => this._native.addLog(this.id, String(line), typeof keep === 'number' ? keep : undefined));
+    return callAsync(() => this.#native.addLog(this.id, String(line), typeof keep === 'number' ? keep : undefined));
   }
 
   async updateData(data) {
     const json = JSON.stringify(data === undefined ? {} : data);
-    await callAsync(() => this._native.updateData(this.id, json));
+    await callAsync(() => this.#native.updateData(this.id, json));
     this.data = data;
   }
 
   /** Move this (active) job to delayed until `timestampMs`; then throw a DelayedError. */
   moveToDelayed(timestampMs, token = this.token) {
-    return callAsync(() => this._native.moveToDelayed(this.id, token, Number(timestampMs)));
+    return callAsync(() => this.#native.moveToDelayed(this.id, token, Number(timestampMs)));
   }
 
   /** `<prefix>:<queue>`: what a child's `parent.queue` option names (BullMQ's field). */
   get queueQualifiedName() {
-    return `${this._prefix}:${this.queueName}`;
+    return `${this.#prefix}:${this.queueName}`;
   }
 
   /**
@@ -91,19 +96,19 @@ class Job {
   moveToWaitingChildren(token = this.token, opts = {}) {
     const child = opts && opts.child;
     const childKey = child ? `${child.queue}:${child.id}` : undefined;
-    return callAsync(() => this._native.moveToWaitingChildren(this.id, String(token), childKey));
+    return callAsync(() => this.#native.moveToWaitingChildren(this.id, String(token), childKey));
   }
 
   /** Flow parents: results of the children, keyed by child job key. */
   async getChildrenValues() {
-    const raw = await callAsync(() => this._native.childrenValues(this.id));
+    const raw = await callAsync(() => this.#native.childrenValues(this.id));
     const out = {};
     for (const [key, value] of Object.entries(raw)) out[key] = lenientJson(value, value);
     return out;
   }
 
   async getDependenciesCount() {
-    const [unprocessed, processed] = await callAsync(() => this._native.dependenciesCount(this.id));
+    const [unprocessed, processed] = await callAsync(() => this.#native.dependenciesCount(this.id));
     return { processed, unprocessed };
   }
 

@@ -72,16 +72,29 @@ class Worker extends EventEmitter {
     this._processor = processor;
     this._backoffStrategy = settings.backoffStrategy;
     this._inFlight = new Map();
-    // Outcomes settled in the same tick go back in one completeMany() call (see _settle).
-    this._settledSeqs = [];
-    this._settledOutcomes = [];
+    // Outcomes settled in the same tick go back in one call (see _settle): completed jobs as
+    // two flat arrays (completeValues), anything else as outcome objects (completeMany).
+    this._doneSeqs = [];
+    this._doneValues = [];
+    this._otherSeqs = [];
+    this._otherOutcomes = [];
     this._flushSettled = () => {
-      const seqs = this._settledSeqs;
-      const outcomes = this._settledOutcomes;
-      this._settledSeqs = [];
-      this._settledOutcomes = [];
-      this._native.completeMany(seqs, outcomes);
+      if (this._doneSeqs.length) {
+        const seqs = this._doneSeqs;
+        const values = this._doneValues;
+        this._doneSeqs = [];
+        this._doneValues = [];
+        this._native.completeValues(seqs, values);
+      }
+      if (this._otherSeqs.length) {
+        const seqs = this._otherSeqs;
+        const outcomes = this._otherOutcomes;
+        this._otherSeqs = [];
+        this._otherOutcomes = [];
+        this._native.completeMany(seqs, outcomes);
+      }
     };
+
     this._closing = null;
     this._keepAlive = null;
     this._runPromise = null;
@@ -232,9 +245,14 @@ class Worker extends EventEmitter {
   // in one call, so the engine sees them together and writes them with one finishing script
   // call (src/engine/worker.rs, FinishQueue).
   _settle(seq, outcome) {
-    if (this._settledSeqs.length === 0) queueMicrotask(this._flushSettled);
-    this._settledSeqs.push(seq);
-    this._settledOutcomes.push(outcome);
+    if (this._doneSeqs.length === 0 && this._otherSeqs.length === 0) queueMicrotask(this._flushSettled);
+    if (outcome.kind === 'completed') {
+      this._doneSeqs.push(seq);
+      this._doneValues.push(outcome.value);
+    } else {
+      this._otherSeqs.push(seq);
+      this._otherOutcomes.push(outcome);
+    }
   }
 
   async _process(payload) {

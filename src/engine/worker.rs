@@ -730,7 +730,7 @@ impl WorkerInner {
 
     /// Run one job through the processor and write its outcome. Returns the next job when
     /// the finishing call fetched one for this slot.
-    async fn handle_job(self: &Arc<Self>, job: RawJob, token: &str) -> Option<RawJob> {
+    async fn handle_job(self: &Arc<Self>, mut job: RawJob, token: &str) -> Option<RawJob> {
         if let Some(scheduler) = job.fields.get("rjk") {
             self.schedule_next(&job, scheduler).await;
         }
@@ -742,6 +742,8 @@ impl WorkerInner {
             .and_then(|s| s.parse::<f64>().ok())
             .map(|f| f as u64)
             .unwrap_or(0);
+        // The hash moves to the processor; the failure path only needs the stored stack.
+        let prior_stacktrace = job.fields.get("stacktrace").cloned();
         let mut not_run = true;
         let outcome = if let Some(reason) = job.fields.get("defa") {
             // A deferred failure (stalled too often, failed child): fail without running.
@@ -769,7 +771,7 @@ impl WorkerInner {
                 .process(ActiveJob {
                     id: job.id.clone(),
                     token: token.to_string(),
-                    fields: job.fields.clone(),
+                    fields: std::mem::take(&mut job.fields),
                 })
                 .await
         };
@@ -838,7 +840,7 @@ impl WorkerInner {
                 custom_backoff,
             } => {
                 let stacktrace = job::append_stacktrace(
-                    job.fields.get("stacktrace").map(String::as_str),
+                    prior_stacktrace.as_deref(),
                     stack.as_deref(),
                     opts.stack_trace_limit,
                 );
