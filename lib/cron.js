@@ -5,14 +5,17 @@
 // has no cron parser; it asks through the callback below (a ThreadsafeFunction) right before
 // it adds the next iteration, which it then does in Redis on its own.
 
-const { CronExpressionParser } = require('cron-parser');
+// Loaded on first use: cron-parser (with luxon) adds several MB to a process that has no
+// cron scheduler.
+let parser = null;
+const cronParser = () => (parser ??= require('cron-parser').CronExpressionParser);
 
 /** Epoch ms of the next match after `after`, or null when there is none (past endDate). */
 function nextCronMillis(repeat, after) {
   const from = new Date(after);
   const start = repeat.startDate ? new Date(repeat.startDate) : undefined;
   const currentDate = start && start > from ? start : from;
-  const interval = CronExpressionParser.parse(repeat.pattern, { ...repeat, currentDate });
+  const interval = cronParser().parse(repeat.pattern, { ...repeat, currentDate });
   if (repeat.immediately) return Date.now();
   try {
     return interval.next().getTime();
