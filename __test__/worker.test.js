@@ -470,3 +470,31 @@ test('locks are renewed: a job longer than lockDuration runs once and never stal
   expect(stalled).toEqual([]);
   expect(job.stalledCounter || 0).toBe(0);
 });
+
+test('completions are coalesced: far fewer finishing calls than jobs, every job completed once', async () => {
+  const name = uniqueQueue('coalesce');
+  const q = producer(6, name);
+  const total = 200;
+  await q.addBulk(Array.from({ length: total }, (_, i) => ({ name: 'n', data: { i } })));
+  const evalCalls = async () => {
+    const m = /cmdstat_evalsha:calls=(\d+)/.exec(await inspect.info('commandstats'));
+    return m ? Number(m[1]) : 0;
+  };
+  const before = await evalCalls();
+  const seen = new Map();
+  const w = worker(name, async (job) => {
+    seen.set(job.data.i, (seen.get(job.data.i) || 0) + 1);
+    return job.data.i;
+  }, { concurrency: 20, removeOnComplete: false });
+  await finished(q, total);
+  await w.close();
+  // Each call finishes the outcomes that arrived while the previous one was in flight; one
+  // call per job would be `total` calls (plus the first activation).
+  expect(await evalCalls() - before).toBeLessThan(total / 2);
+  expect(seen.size).toBe(total);
+  expect([...seen.values()].every((n) => n === 1)).toBe(true);
+  const done = await q.getJobs(['completed'], 0, -1);
+  expect(done).toHaveLength(total);
+  expect(done.every((j) => j.returnvalue === j.data.i && j.attemptsMade === 1)).toBe(true);
+  expect(await q.getJobCounts('active', 'wait')).toEqual({ active: 0, wait: 0 });
+});

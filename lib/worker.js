@@ -258,7 +258,8 @@ class Worker extends EventEmitter {
   async _process(payload) {
     let job;
     try {
-      job = new Job(this._native, this.name, payload, this.opts.prefix || 'bull');
+      const fields = JSON.parse(payload.fieldsJson);
+      job = new Job(this._native, this.name, { id: payload.id, token: payload.token, fields }, this.opts.prefix || 'bull');
     } catch (err) {
       return { kind: 'failed', message: err.message, unrecoverable: true };
     }

@@ -26,7 +26,9 @@ pub struct JobPayload {
     pub seq: u32,
     pub id: String,
     pub token: String,
-    pub fields: HashMap<String, String>,
+    /// The job hash as one JSON object text: V8's JSON.parse builds the object faster than
+    /// napi can set its properties one by one.
+    pub fields_json: String,
 }
 
 /// One call into JavaScript: the jobs to run and the events to emit that piled up since the
@@ -204,7 +206,7 @@ impl JobHandler for Handler {
                 seq,
                 id: job.id,
                 token: job.token,
-                fields: job.fields,
+                fields_json: serde_json::to_string(&job.fields).unwrap_or_else(|_| "{}".into()),
             };
             bridge.enqueue(|o| o.jobs.push(payload));
             let outcome = match rx.await {
@@ -256,13 +258,11 @@ impl JobHandler for Handler {
 
     fn emit(&self, event: WorkerEvent) {
         let payload = match event {
-            WorkerEvent::Completed {
-                job_id,
-                returnvalue,
-            } => WorkerEventPayload {
+            // The facade has the processor's own value: the result JSON need not cross back.
+            WorkerEvent::Completed { job_id, .. } => WorkerEventPayload {
                 event: "completed".into(),
                 job_id: Some(job_id),
-                value: Some(returnvalue),
+                value: None,
                 code: None,
                 message: None,
                 will_retry: None,
