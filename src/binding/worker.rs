@@ -258,8 +258,7 @@ impl JobHandler for Handler {
 
     fn emit(&self, event: WorkerEvent) {
         let payload = match event {
-            // The facade has the processor's own value: the result JSON need not cross back.
-            WorkerEvent::Completed { job_id, .. } => WorkerEventPayload {
+            WorkerEvent::Completed { job_id } => WorkerEventPayload {
                 event: "completed".into(),
                 job_id: Some(job_id),
                 value: None,

@@ -109,9 +109,9 @@ pub enum ProcessOutcome {
 
 #[derive(Clone, Debug)]
 pub enum WorkerEvent {
+    /// The result is written. (The processor's side already has the value it returned.)
     Completed {
         job_id: String,
-        returnvalue: String,
     },
     /// Every failed attempt, as BullMQ does; `will_retry` tells whether it goes round again.
     /// `fields`: the job hash as activated, when the processor never saw the job (a
@@ -813,9 +813,7 @@ impl WorkerInner {
                     .finish_coalesced(FinishWork {
                         job_id: job.id.clone(),
                         token: token.to_string(),
-                        outcome: FinalOutcome::Completed {
-                            returnvalue: returnvalue.clone(),
-                        },
+                        outcome: FinalOutcome::Completed { returnvalue },
                         keep,
                         attempts: opts.attempts,
                         fetch: can_fetch,
@@ -826,7 +824,6 @@ impl WorkerInner {
                         self.completed.fetch_add(1, Ordering::Relaxed);
                         self.handler.emit(WorkerEvent::Completed {
                             job_id: job.id.clone(),
-                            returnvalue,
                         });
                     }
                     Err(e) => self.emit_error(&e, Some(&job.id)),
