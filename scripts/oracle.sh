@@ -18,6 +18,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp -r "$src/." "$work/"
 chmod -R u+w "$work"
+# The tool's "all jobs final" check is made atomic in this copy (see the script for why).
+node scripts/oracle-atomic-done.js "$work/lib/runner.js"
 (cd "$work" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1)
 # Without arguments: the built-in scenarios plus the project's own (flows, manual rate limit).
 extra=()
