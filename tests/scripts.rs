@@ -67,6 +67,16 @@ async fn add_jobs(conn: &mut MultiplexedConnection, k: &QueueKeys, names: &[&str
     ids
 }
 
+/// Fetch options with a 10 s lock, no limiter and no worker name.
+fn fetch_with(tokens: &[String]) -> FetchOpts<'_> {
+    FetchOpts {
+        lock_duration_ms: 10_000,
+        limiter: None,
+        name: None,
+        tokens,
+    }
+}
+
 fn tokens(list: &[&str]) -> Vec<String> {
     list.iter().map(|t| t.to_string()).collect()
 }
@@ -123,12 +133,7 @@ async fn activate_batches_and_finish_fetches_next() {
 
     // Complete the first job and fetch the next one under the same token.
     let next_tok = tokens(&["t1"]);
-    let fetch = FetchOpts {
-        lock_duration_ms: 10_000,
-        limiter: None,
-        name: None,
-        tokens: &next_tok,
-    };
+    let fetch = fetch_with(&next_tok);
     let done = scripts::finish(
         &mut conn,
         &k,
@@ -221,12 +226,7 @@ async fn script_codes_become_engine_errors() {
     let k = QueueKeys::new("bull", "rs-errors");
     let ids = add_jobs(&mut conn, &k, &["a"]).await;
     let toks = tokens(&["mine"]);
-    let opts = FetchOpts {
-        lock_duration_ms: 10_000,
-        limiter: None,
-        name: None,
-        tokens: &toks,
-    };
+    let opts = fetch_with(&toks);
     scripts::activate(&mut conn, &k, now(), &opts)
         .await
         .unwrap();
@@ -476,12 +476,7 @@ async fn waiting_children_requeue_and_scheduler_next() {
     let k = QueueKeys::new("bull", "rs-flows");
     let ids = add_jobs(&mut conn, &k, &["parent", "limited"]).await;
     let toks = tokens(&["tp", "tl"]);
-    let opts = FetchOpts {
-        lock_duration_ms: 10_000,
-        limiter: None,
-        name: None,
-        tokens: &toks,
-    };
+    let opts = fetch_with(&toks);
     scripts::activate(&mut conn, &k, now(), &opts)
         .await
         .unwrap();
@@ -591,12 +586,7 @@ async fn finish_many_reports_each_job_and_hands_out_fetched_jobs_in_token_order(
     let k = QueueKeys::new("bull", "rs-finish-many");
     let ids = add_jobs(&mut conn, &k, &["a", "b", "c", "d"]).await;
     let toks = tokens(&["t1", "t2"]);
-    let opts = FetchOpts {
-        lock_duration_ms: 10_000,
-        limiter: None,
-        name: None,
-        tokens: &toks,
-    };
+    let opts = fetch_with(&toks);
     scripts::activate(&mut conn, &k, now(), &opts)
         .await
         .unwrap();
