@@ -72,18 +72,7 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
 let shuttingDown = false;
 
 async function main(): Promise<void> {
-  await startWorkers();
-  const server = http.createServer((req, res) => {
-    route(req, res).catch((err: Error) => {
-      logger.error('Request failed', { url: req.url, error: err.message });
-      if (!res.headersSent) send(res, 500, { error: err.message });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(PORT, '127.0.0.1', resolve));
-  const address = server.address();
-  logger.info(`HTTP API listening on 127.0.0.1:${typeof address === 'object' && address ? address.port : PORT}`, {
-    impl: QUEUE_IMPL,
-  });
+  let server: http.Server | undefined;
 
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     if (shuttingDown) {
@@ -98,8 +87,8 @@ async function main(): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS);
     deadline.unref();
     try {
-      server.close();
-      server.closeAllConnections?.();
+      server?.close();
+      server?.closeAllConnections?.();
       await stopWorkers();
       await queueService.shutdown();
       clearTimeout(deadline);
@@ -110,8 +99,30 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
+  // Installed before anything starts: a signal during start-up (workers already running,
+  // HTTP not yet listening) is a graceful stop too, not Node's default exit.
   process.on('SIGTERM', (s) => void stop(s));
   process.on('SIGINT', (s) => void stop(s));
+
+  await startWorkers();
+  if (shuttingDown) return;
+  server = http.createServer((req, res) => {
+    route(req, res).catch((err: Error) => {
+      logger.error('Request failed', { url: req.url, error: err.message });
+      if (!res.headersSent) send(res, 500, { error: err.message });
+    });
+  });
+  const listening = server;
+  await new Promise<void>((resolve) => listening.listen(PORT, '127.0.0.1', resolve));
+  if (shuttingDown) {
+    // The signal came while the socket was being opened: stop() could not close it yet.
+    listening.close();
+    return;
+  }
+  const address = listening.address();
+  logger.info(`HTTP API listening on 127.0.0.1:${typeof address === 'object' && address ? address.port : PORT}`, {
+    impl: QUEUE_IMPL,
+  });
 }
 
 main().catch((err: Error) => {
