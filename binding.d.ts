@@ -95,7 +95,7 @@ export interface JobLogsOutput {
 }
 
 export interface JobPayload {
-  /** Handed back with the outcome (`NativeWorker.completeMany`). */
+  /** Handed back with the outcome (`NativeWorker.completeValues` / `completeMany`). */
   seq: number
   id: string
   token: string
@@ -157,7 +157,6 @@ export interface WorkerEventPayload {
   /** "completed" | "failed" | "stalled" | "drained" | "error" */
   event: string
   jobId?: string
-  value?: string
   code?: string
   message?: string
   willRetry?: boolean

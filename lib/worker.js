@@ -55,6 +55,14 @@ function toError(thrown) {
   return err;
 }
 
+/** Empties one pending list of settled outcomes: [seqs, items] for the native call. */
+function takeSettled(pending) {
+  const taken = [pending.seqs, pending.items];
+  pending.seqs = [];
+  pending.items = [];
+  return taken;
+}
+
 class Worker extends EventEmitter {
   constructor(queueName, processor, opts = {}) {
     super();
@@ -74,25 +82,11 @@ class Worker extends EventEmitter {
     this._inFlight = new Map();
     // Outcomes settled in the same tick go back in one call (see _settle): completed jobs as
     // two flat arrays (completeValues), anything else as outcome objects (completeMany).
-    this._doneSeqs = [];
-    this._doneValues = [];
-    this._otherSeqs = [];
-    this._otherOutcomes = [];
+    this._done = { seqs: [], items: [] };
+    this._other = { seqs: [], items: [] };
     this._flushSettled = () => {
-      if (this._doneSeqs.length) {
-        const seqs = this._doneSeqs;
-        const values = this._doneValues;
-        this._doneSeqs = [];
-        this._doneValues = [];
-        this._native.completeValues(seqs, values);
-      }
-      if (this._otherSeqs.length) {
-        const seqs = this._otherSeqs;
-        const outcomes = this._otherOutcomes;
-        this._otherSeqs = [];
-        this._otherOutcomes = [];
-        this._native.completeMany(seqs, outcomes);
-      }
+      if (this._done.seqs.length) this._native.completeValues(...takeSettled(this._done));
+      if (this._other.seqs.length) this._native.completeMany(...takeSettled(this._other));
     };
 
     this._closing = null;
@@ -245,14 +239,11 @@ class Worker extends EventEmitter {
   // in one call, so the engine sees them together and writes them with one finishing script
   // call (src/engine/worker.rs, FinishQueue).
   _settle(seq, outcome) {
-    if (this._doneSeqs.length === 0 && this._otherSeqs.length === 0) queueMicrotask(this._flushSettled);
-    if (outcome.kind === 'completed') {
-      this._doneSeqs.push(seq);
-      this._doneValues.push(outcome.value);
-    } else {
-      this._otherSeqs.push(seq);
-      this._otherOutcomes.push(outcome);
-    }
+    if (this._done.seqs.length === 0 && this._other.seqs.length === 0) queueMicrotask(this._flushSettled);
+    const completed = outcome.kind === 'completed';
+    const pending = completed ? this._done : this._other;
+    pending.seqs.push(seq);
+    pending.items.push(completed ? outcome.value : outcome);
   }
 
   async _process(payload) {

@@ -591,21 +591,16 @@ async fn finish_many_reports_each_job_and_hands_out_fetched_jobs_in_token_order(
         .await
         .unwrap();
 
+    let completed = |job_id, token, returnvalue| FinishJob {
+        job_id,
+        token,
+        outcome: Outcome::Completed { returnvalue },
+        keep: KEEP_ALL,
+        attempts: 0,
+    };
     let jobs = [
-        FinishJob {
-            job_id: &ids[0],
-            token: "t1",
-            outcome: Outcome::Completed { returnvalue: "1" },
-            keep: KEEP_ALL,
-            attempts: 0,
-        },
-        FinishJob {
-            job_id: &ids[1],
-            token: "not-t2",
-            outcome: Outcome::Completed { returnvalue: "2" },
-            keep: KEEP_ALL,
-            attempts: 0,
-        },
+        completed(&ids[0], "t1", "1"),
+        completed(&ids[1], "not-t2", "2"),
     ];
     let next = tokens(&["t1", "t3"]);
     let fetch = FetchOpts {

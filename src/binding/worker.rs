@@ -22,7 +22,7 @@ use crate::engine::worker::{
 
 #[napi(object)]
 pub struct JobPayload {
-    /// Handed back with the outcome (`NativeWorker.completeMany`).
+    /// Handed back with the outcome (`NativeWorker.completeValues` / `completeMany`).
     pub seq: u32,
     pub id: String,
     pub token: String,
@@ -58,7 +58,6 @@ pub struct WorkerEventPayload {
     /// "completed" | "failed" | "stalled" | "drained" | "error"
     pub event: String,
     pub job_id: Option<String>,
-    pub value: Option<String>,
     pub code: Option<String>,
     pub message: Option<String>,
     pub will_retry: Option<bool>,
@@ -77,9 +76,9 @@ type CronFn = ThreadsafeFunction<String, String, String, Status, false, true>;
 /// Jobs and events are coalesced: the first item schedules one flush, and everything queued
 /// before it runs goes in the same call. At concurrency N a batch activation becomes one
 /// wake-up of the JS thread instead of N, and a job fetched by the finishing call of the one
-/// before travels together with that job's `completed`. Outcomes come back through a plain
-/// synchronous call (`completeMany`, one per tick) rather than a Promise per job, which napi would have to
-/// wrap in two new JS callbacks each time.
+/// before travels together with that job's `completed`. Outcomes come back through plain
+/// synchronous calls (`completeValues` / `completeMany`, one per tick) rather than a Promise
+/// per job, which napi would have to wrap in two new JS callbacks each time.
 struct Bridge {
     deliver: DeliverFn,
     outbox: Mutex<Outbox>,
@@ -164,20 +163,20 @@ impl NativeWorker {
                 .filter_map(|(seq, outcome)| Some((waiting.remove(&seq)?, outcome)))
                 .collect()
         };
+        let single = settled.len() == 1;
         // Woken one by one from this thread, the first job's task could start (and write its
         // result alone) before the others are woken. Woken together from the runtime's
         // thread, they all queue their results before the finishing call leaves.
-        if settled.len() == 1 {
+        let wake = move || {
             for (tx, outcome) in settled {
                 let _ = tx.send(outcome);
             }
-            return;
+        };
+        if single {
+            wake();
+        } else {
+            spawn(async move { wake() });
         }
-        spawn(async move {
-            for (tx, outcome) in settled {
-                let _ = tx.send(outcome);
-            }
-        });
     }
 }
 
@@ -261,7 +260,6 @@ impl JobHandler for Handler {
             WorkerEvent::Completed { job_id } => WorkerEventPayload {
                 event: "completed".into(),
                 job_id: Some(job_id),
-                value: None,
                 code: None,
                 message: None,
                 will_retry: None,
@@ -275,7 +273,6 @@ impl JobHandler for Handler {
             } => WorkerEventPayload {
                 event: "failed".into(),
                 job_id: Some(job_id),
-                value: None,
                 code: None,
                 message: Some(reason),
                 will_retry: Some(will_retry),
@@ -284,7 +281,6 @@ impl JobHandler for Handler {
             WorkerEvent::Stalled { job_id } => WorkerEventPayload {
                 event: "stalled".into(),
                 job_id: Some(job_id),
-                value: None,
                 code: None,
                 message: None,
                 will_retry: None,
@@ -293,7 +289,6 @@ impl JobHandler for Handler {
             WorkerEvent::Drained => WorkerEventPayload {
                 event: "drained".into(),
                 job_id: None,
-                value: None,
                 code: None,
                 message: None,
                 will_retry: None,
@@ -306,7 +301,6 @@ impl JobHandler for Handler {
             } => WorkerEventPayload {
                 event: "error".into(),
                 job_id,
-                value: None,
                 code: Some(code.to_string()),
                 message: Some(message),
                 will_retry: None,
