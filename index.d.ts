@@ -21,6 +21,32 @@ export interface ConnectionOptions {
   connectTimeout?: number;
   /** Reconnect backoff (ms), jittered; defaults 100 and 2000. */
   retry?: { initialDelay?: number; maxDelay?: number };
+
+  // ioredis options that BullMQ code passes. Accepted so that existing connection objects work
+  // unchanged, and ignored: the process-wide pair has its own reconnect, ready check and
+  // queueing rules (README: "Connection options").
+  /** Ignored (BullMQ requires null on its blocking client; the pair never drops a command). */
+  maxRetriesPerRequest?: number | null;
+  /** Ignored (the pair is ready once Redis answers and has loaded its data). */
+  enableReadyCheck?: boolean;
+  /** Ignored: use `retry` (a function cannot cross into the native pair). */
+  retryStrategy?: (times: number) => number | void | null;
+  /** Ignored (commands wait while the pair reconnects). */
+  enableOfflineQueue?: boolean;
+  /** Ignored (the pair connects on first use). */
+  lazyConnect?: boolean;
+  /** Ignored. */
+  keepAlive?: number;
+  /** Ignored. */
+  family?: number;
+  /** Ignored (the sockets are named queue-native:<role>:<pid>). */
+  connectionName?: string;
+  /** Ignored. */
+  reconnectOnError?: ((err: Error) => boolean | 1 | 2) | null;
+  /** Ignored. */
+  commandTimeout?: number;
+  /** Ignored. */
+  autoResubscribe?: boolean;
 }
 
 export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';
@@ -100,7 +126,46 @@ export declare function onConnection(
 export declare function offConnection(event: string, listener: (...args: any[]) => void): void;
 export declare function command(args: string[], options?: ConnectionOptions): Promise<unknown>;
 
-export type KeepJobs = boolean | number | { age?: number; count?: number; limit?: number };
+/** Retention of finished jobs, as BullMQ's `KeepJobs`; `removeOnComplete` / `removeOnFail` also take a boolean or a count. */
+export interface KeepJobs {
+  /** seconds */
+  age?: number;
+  count?: number;
+  /** at most this many removed per finishing call */
+  limit?: number;
+}
+
+/** BullMQ's progress value. */
+export type JobProgress = string | boolean | number | object;
+
+export interface BackoffOptions {
+  type: 'fixed' | 'exponential' | (string & {});
+  /** ms */
+  delay?: number;
+  /** 0..1: a random share of the delay is dropped */
+  jitter?: number;
+}
+
+/** A job scheduler's repeat rule (BullMQ's `RepeatOptions`). */
+export interface RepeatOptions {
+  /** cron pattern */
+  pattern?: string;
+  /** ms between iterations */
+  every?: number;
+  /** time zone of the cron pattern */
+  tz?: string;
+  /** iterations at most */
+  limit?: number;
+  startDate?: Date | string | number;
+  endDate?: Date | string | number;
+  /** first iteration now rather than at the first due time */
+  immediately?: boolean;
+  count?: number;
+  offset?: number;
+  utc?: boolean;
+  jobId?: string;
+  key?: string;
+}
 
 export interface WorkerOptions {
   /** Same meaning as configure(); workers with the same endpoint share one pair. */
@@ -119,8 +184,8 @@ export interface WorkerOptions {
   maxStalledCount?: number;
   /** seconds, default 5 */
   drainDelay?: number;
-  removeOnComplete?: KeepJobs;
-  removeOnFail?: KeepJobs;
+  removeOnComplete?: boolean | number | KeepJobs;
+  removeOnFail?: boolean | number | KeepJobs;
   limiter?: { max: number; duration: number };
   settings?: {
     backoffStrategy?: (attemptsMade: number, type: string, err: Error, job: Job) => number | Promise<number>;
@@ -133,11 +198,40 @@ export interface WorkerOptions {
   skipStalledCheck?: boolean;
 }
 
-export declare class Job<T = any, R = any> {
+/** The fields every job shows (BullMQ's `MinimalJob`). */
+export interface MinimalJob<DataType = any, ReturnType = any, NameType extends string = string> {
+  readonly id?: string;
+  readonly name: NameType;
+  data: DataType;
+  opts: JobsOptions;
+  readonly queueName: string;
+  timestamp: number;
+  processedOn?: number;
+  finishedOn?: number;
+  attemptsMade: number;
+  attemptsStarted: number;
+  progress: JobProgress;
+  delay: number;
+  failedReason: string;
+  stacktrace: string[];
+  returnvalue: ReturnType;
+  parentKey?: string;
+  repeatJobKey?: string;
+  updateProgress(progress: JobProgress): Promise<void>;
+  log(line: string): Promise<number>;
+}
+
+/**
+ * A job, whether a processor, an event or a Queue handed it over. `DataType`, `ReturnType` and
+ * `NameType` are BullMQ's generics, in BullMQ's order.
+ */
+export declare class Job<DataType = any, ReturnType = any, NameType extends string = string>
+  implements MinimalJob<DataType, ReturnType, NameType>
+{
   readonly id: string;
-  readonly name: string;
-  data: T;
-  opts: Record<string, any>;
+  readonly name: NameType;
+  data: DataType;
+  opts: JobsOptions;
   readonly queueName: string;
   timestamp: number;
   processedOn?: number;
@@ -145,20 +239,20 @@ export declare class Job<T = any, R = any> {
   attemptsMade: number;
   attemptsStarted: number;
   stalledCounter: number;
-  progress: number | object;
+  progress: JobProgress;
   delay: number;
   priority: number;
   token?: string;
   stacktrace: string[];
-  failedReason?: string;
-  returnvalue: R | null;
+  failedReason: string;
+  returnvalue: ReturnType;
   parentKey?: string;
   parent?: { id: string; queueKey: string };
   repeatJobKey?: string;
   deduplicationId?: string;
-  updateProgress(progress: number | object): Promise<void>;
+  updateProgress(progress: JobProgress): Promise<void>;
   log(line: string): Promise<number>;
-  updateData(data: T): Promise<void>;
+  updateData(data: DataType): Promise<void>;
   /** Then throw a DelayedError from the processor. */
   moveToDelayed(timestampMs: number, token?: string): Promise<void>;
   /** `<prefix>:<queue>`, as a child's `parent.queue` option names it. */
@@ -170,12 +264,23 @@ export declare class Job<T = any, R = any> {
   moveToWaitingChildren(token?: string, opts?: { child?: { id: string; queue: string } }): Promise<boolean>;
   getChildrenValues<V = any>(): Promise<Record<string, V>>;
   getDependenciesCount(): Promise<{ processed: number; unprocessed: number }>;
+  /** Back to waiting (prioritized if it has a priority), as BullMQ's job.retry(). */
+  retry(
+    state?: 'failed' | 'completed',
+    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
+  ): Promise<void>;
+  toJSON(): Record<string, unknown>;
 }
 
-export type Processor<T = any, R = any> = (job: Job<T, R>, token?: string, signal?: AbortSignal) => Promise<R> | R;
+/** BullMQ's processor signature; `signal` aborts on `close(true)`, `cancelJob()` or the job's timeout. */
+export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (
+  job: Job<DataType, ResultType, NameType>,
+  token?: string,
+  signal?: AbortSignal,
+) => Promise<ResultType> | ResultType;
 
-export declare class Worker<T = any, R = any> extends EventEmitter {
-  constructor(queueName: string, processor: Processor<T, R>, opts?: WorkerOptions);
+export declare class Worker<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
+  constructor(queueName: string, processor: Processor<DataType, ResultType, NameType>, opts?: WorkerOptions);
   readonly name: string;
   readonly opts: WorkerOptions;
   concurrency: number;
@@ -193,18 +298,22 @@ export declare class Worker<T = any, R = any> extends EventEmitter {
   /** BullMQ's factory for the manual rate-limit error. */
   static RateLimitError(): RateLimitError;
 
-  on(event: 'ready' | 'drained' | 'closed', listener: () => void): this;
-  on(event: 'active', listener: (job: Job<T, R>, prev: string) => void): this;
-  on(event: 'completed', listener: (job: Job<T, R>, result: R, prev: string) => void): this;
-  on(event: 'failed', listener: (job: Job<T, R> | undefined, error: Error, prev: string) => void): this;
-  on(event: 'progress', listener: (job: Job<T, R>, progress: number | object) => void): this;
+  on(event: 'ready' | 'drained' | 'closed' | 'paused' | 'resumed', listener: () => void): this;
+  on(event: 'closing', listener: (msg: string) => void): this;
+  on(event: 'active', listener: (job: Job<DataType, ResultType, NameType>, prev: string) => void): this;
+  on(event: 'completed', listener: (job: Job<DataType, ResultType, NameType>, result: ResultType, prev: string) => void): this;
+  on(event: 'failed', listener: (job: Job<DataType, ResultType, NameType> | undefined, error: Error, prev: string) => void): this;
+  on(event: 'progress', listener: (job: Job<DataType, ResultType, NameType>, progress: JobProgress) => void): this;
   on(event: 'stalled', listener: (jobId: string, prev: string) => void): this;
-  on(event: 'error', listener: (error: QueueNativeError) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
 }
 
 // Queue: the producer and admin side, on the same process-wide connection pair.
 
-export interface JobsOptions {
+/** Options a queue may give every job (BullMQ's `DefaultJobOptions`). */
+export interface DefaultJobOptions {
+  /** Creation time (ms) instead of now. */
+  timestamp?: number;
   /** 0 (none, runs before any prioritized job) .. 2097151; lower runs first. */
   priority?: number;
   /** ms before the job may run (>= 0). */
@@ -212,13 +321,21 @@ export interface JobsOptions {
   /** Total tries, the first included (0 or 1: no retry). */
   attempts?: number;
   /** A number is `{ type: 'fixed', delay }`. */
-  backoff?: number | { type: 'fixed' | 'exponential' | (string & {}); delay?: number; jitter?: number };
+  backoff?: number | BackoffOptions;
   /** Run before the jobs already waiting. */
   lifo?: boolean;
+  removeOnComplete?: boolean | number | KeepJobs;
+  removeOnFail?: boolean | number | KeepJobs;
+  keepLogs?: number;
+  stackTraceLimit?: number;
+  /** Refuse data larger than this many bytes (of JSON). */
+  sizeLimit?: number;
+}
+
+/** Options of one job (BullMQ's `JobsOptions`). */
+export interface JobsOptions extends DefaultJobOptions {
   /** Custom id: not an integer string, no ':' (unless exactly 3 segments). */
   jobId?: string;
-  removeOnComplete?: KeepJobs;
-  removeOnFail?: KeepJobs;
   /** Adds with a taken id return the job that holds it (for `ttl` ms, else until it finishes). */
   deduplication?: { id: string; ttl?: number };
   /** Make the job a child of an existing job; `queue` is the parent's `<prefix>:<queue>`. */
@@ -227,12 +344,6 @@ export interface JobsOptions {
   continueParentOnFailure?: boolean;
   ignoreDependencyOnFailure?: boolean;
   removeDependencyOnFailure?: boolean;
-  /** Creation time (ms) instead of now. */
-  timestamp?: number;
-  keepLogs?: number;
-  stackTraceLimit?: number;
-  /** Refuse data larger than this many bytes (of JSON). */
-  sizeLimit?: number;
 }
 
 export interface QueueOptions {
@@ -241,57 +352,58 @@ export interface QueueOptions {
   /** default 'bull' */
   prefix?: string;
   /** Merged into every job's options (the job's own options win), as in BullMQ. */
-  defaultJobOptions?: JobsOptions;
+  defaultJobOptions?: DefaultJobOptions;
 }
 
-export type JobState =
-  | 'waiting'
-  | 'wait'
-  | 'paused'
-  | 'active'
-  | 'prioritized'
-  | 'delayed'
-  | 'completed'
-  | 'failed'
-  | 'waiting-children';
+/** A job's state (BullMQ's `JobState`). */
+export type JobState = 'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children';
 
-/** A job added or read by a Queue. */
-export interface QueueJob<T = any, R = any> extends Job<T, R> {
-  /** Back to waiting (prioritized if it has a priority), as BullMQ's job.retry(). */
-  retry(
-    state?: 'failed' | 'completed',
-    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
-  ): Promise<void>;
-}
+/** What the getters take: a state, or `wait` / `paused` (BullMQ's `JobType`). */
+export type JobType = JobState | 'paused' | 'repeat' | 'wait';
 
-export declare class Queue<T = any, R = any> extends EventEmitter {
+/** @deprecated Every job is a `Job` now; kept for code written against 0.1. */
+export type QueueJob<DataType = any, ReturnType = any, NameType extends string = string> = Job<DataType, ReturnType, NameType>;
+
+/** `Queue<Job<D, R, N>>` or `Queue<D, R, N>`, as in BullMQ. */
+export type ExtractDataType<DataTypeOrJob, Default> = DataTypeOrJob extends Job<infer D, any, any> ? D : Default;
+export type ExtractResultType<DataTypeOrJob, Default> = DataTypeOrJob extends Job<any, infer R, any> ? R : Default;
+export type ExtractNameType<DataTypeOrJob, Default extends string> = DataTypeOrJob extends Job<any, any, infer N> ? N : Default;
+
+export declare class Queue<
+  DataTypeOrJob = any,
+  DefaultResultType = any,
+  DefaultNameType extends string = string,
+  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
+  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
+  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
+> extends EventEmitter {
   constructor(name: string, opts?: QueueOptions);
   readonly name: string;
   readonly prefix: string;
   /** `<prefix>:<name>`: what a child's `parent.queue` names. */
   readonly qualifiedName: string;
   readonly opts: QueueOptions;
-  readonly defaultJobOptions: JobsOptions;
+  readonly defaultJobOptions: DefaultJobOptions;
   waitUntilReady(timeoutMs?: number): Promise<void>;
-  add(name: string, data: T, opts?: JobsOptions): Promise<QueueJob<T, R>>;
+  add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType>>;
   /** One round trip for all of them. */
-  addBulk(jobs: Array<{ name: string; data: T; opts?: JobsOptions }>): Promise<QueueJob<T, R>[]>;
-  getJob(id: string): Promise<QueueJob<T, R> | undefined>;
-  getJobs(types?: JobState | JobState[], start?: number, end?: number, asc?: boolean): Promise<QueueJob<T, R>[]>;
+  addBulk(jobs: Array<{ name: NameType; data: DataType; opts?: JobsOptions }>): Promise<Job<DataType, ResultType, NameType>[]>;
+  getJob(id: string): Promise<Job<DataType, ResultType, NameType> | undefined>;
+  getJobs(types?: JobType | JobType[], start?: number, end?: number, asc?: boolean): Promise<Job<DataType, ResultType, NameType>[]>;
   /** Oldest first. */
-  getWaiting(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
-  getActive(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  getWaiting(start?: number, end?: number): Promise<Job<DataType, ResultType, NameType>[]>;
+  getActive(start?: number, end?: number): Promise<Job<DataType, ResultType, NameType>[]>;
   /** Soonest first. */
-  getDelayed(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
-  getPrioritized(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
-  getWaitingChildren(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  getDelayed(start?: number, end?: number): Promise<Job<DataType, ResultType, NameType>[]>;
+  getPrioritized(start?: number, end?: number): Promise<Job<DataType, ResultType, NameType>[]>;
+  getWaitingChildren(start?: number, end?: number): Promise<Job<DataType, ResultType, NameType>[]>;
   /** Newest first. */
-  getCompleted(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  getCompleted(start?: number, end?: number): Promise<Job<DataType, ResultType, NameType>[]>;
   /** Newest first. */
-  getFailed(start?: number, end?: number): Promise<QueueJob<T, R>[]>;
+  getFailed(start?: number, end?: number): Promise<Job<DataType, ResultType, NameType>[]>;
   /** Without types: active, completed, delayed, failed, prioritized, waiting, waiting-children. */
-  getJobCounts(...types: Array<JobState | JobState[]>): Promise<Record<string, number>>;
-  getJobCountByTypes(...types: JobState[]): Promise<number>;
+  getJobCounts(...types: Array<JobType | JobType[]>): Promise<Record<string, number>>;
+  getJobCountByTypes(...types: JobType[]): Promise<number>;
   /** waiting + delayed + prioritized + waiting-children */
   count(): Promise<number>;
   getWaitingCount(): Promise<number>;
@@ -317,7 +429,7 @@ export declare class Queue<T = any, R = any> extends EventEmitter {
   /** The queue accepts no more calls; the shared connections stay (shutdown() closes them). */
   close(): Promise<void>;
 
-  on(event: 'waiting', listener: (job: QueueJob<T, R>) => void): this;
+  on(event: 'waiting', listener: (job: Job<DataType, ResultType, NameType>) => void): this;
   on(event: 'error', listener: (error: QueueNativeError) => void): this;
   on(event: 'paused' | 'resumed' | 'closed', listener: () => void): this;
   on(event: 'cleaned', listener: (ids: string[], type: string) => void): this;

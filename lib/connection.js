@@ -2,7 +2,7 @@
 // The process-wide connection pair: configure, connect, health, shutdown, connection events.
 
 const { EventEmitter } = require('events');
-const binding = require('../binding.js');
+const binding = require('./native');
 const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
 
 const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db', 'tls'];

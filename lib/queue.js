@@ -5,7 +5,7 @@
 // way BullMQ does, serialising data, building Job objects and emitting events.
 
 const { EventEmitter } = require('events');
-const binding = require('../binding.js');
+const binding = require('./native');
 const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
 const connection = require('./connection');
 const { Job } = require('./job');

@@ -4,7 +4,7 @@
 // whatever it does into a plain outcome, and emitting BullMQ's events.
 
 const { EventEmitter } = require('events');
-const binding = require('../binding.js');
+const binding = require('./native');
 const {
   QueueNativeError,
   UnrecoverableError,

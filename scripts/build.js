@@ -9,6 +9,7 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { SHIPPED, platformTriple } = require('../lib/platform');
 
 const root = path.join(__dirname, '..');
 const marker = path.join(root, '.prebuilt');
@@ -58,16 +59,19 @@ if (process.env.QUEUE_NATIVE_SKIP_BUILD === '1') {
   process.exit(0);
 }
 
-const prebuiltUsable = fs.existsSync(marker) && fs.existsSync(binary) && process.platform === 'linux' && process.arch === 'x64';
+const triple = platformTriple();
+const prebuiltUsable = fs.existsSync(marker) && fs.existsSync(binary) && SHIPPED.has(triple);
 if (prebuiltUsable) {
-  log('using the prebuilt linux-x64 binary from the package');
+  log(`using the prebuilt ${triple} binary from the package`);
   process.exit(0);
 }
 
 if (!hasCargo()) {
+  const why = fs.existsSync(marker) ? `the package ships ${[...SHIPPED].join(', ')} only, this is ${triple}` : 'this is a source checkout';
   console.error(
-    '[queue-native] no prebuilt binary for this platform and no Rust toolchain found.\n' +
-      '  Install Rust (https://rustup.rs) and run `npm install` again, or install a tarball made by `npm pack` on linux-x64.',
+    `[queue-native] cannot install: no prebuilt binary fits (${why}) and no Rust toolchain (cargo) is on PATH.\n` +
+      '  Install Rust (https://rustup.rs) and run `npm rebuild @anant/queue-native`, or run on a platform the package ships.\n' +
+      '  On Alpine: see the README section "Docker and Alpine".',
   );
   process.exit(1);
 }
