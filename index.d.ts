@@ -47,6 +47,14 @@ export interface ConnectionOptions {
   commandTimeout?: number;
   /** Ignored. */
   autoResubscribe?: boolean;
+  /** Ignored. */
+  autoResendUnfulfilledCommands?: boolean;
+  /** Ignored. */
+  noDelay?: boolean;
+  /** Ignored. */
+  showFriendlyErrorStack?: boolean;
+  /** Ignored (the command socket pipelines everything already). */
+  enableAutoPipelining?: boolean;
 }
 
 export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';
