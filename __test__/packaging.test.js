@@ -29,7 +29,7 @@ describe('platform detection and load errors', () => {
     expect(err.name).toBe('QueueNativeError');
     expect(err.code).toBe('ERR_UNSUPPORTED_PLATFORM');
     expect(err.message).toContain('linux-x64-musl');
-    expect(err.message).toContain('npm rebuild @anant/queue-native');
+    expect(err.message).toContain('node node_modules/@anant/queue-native/scripts/build.js');
     expect(err.message).toContain('Docker and Alpine');
     expect(err.cause).toBe(cause);
   });

@@ -37,7 +37,7 @@ function loadFailure(cause, triple = platformTriple()) {
       : '';
     err = new QueueNativeError(
       'ERR_UNSUPPORTED_PLATFORM',
-      `no prebuilt binary for ${triple} (shipped: ${[...SHIPPED].join(', ')}); build it from source: install Rust (cargo) and run \`npm rebuild @anant/queue-native\`.${alpine}`,
+      `no prebuilt binary for ${triple} (shipped: ${[...SHIPPED].join(', ')}); build it from source: install Rust (cargo) and run \`node node_modules/@anant/queue-native/scripts/build.js\`.${alpine}`,
     );
   } else {
     err = new QueueNativeError(

@@ -42,15 +42,32 @@ function napiBuild() {
   }
 }
 
+// The tarball's package.json carries no `prepare` script: npm would not run it for a tarball
+// anyway, but npm 11 still lists it as a script awaiting approval on every consumer install.
+// prepack sets the checkout's manifest aside and postpack puts it back, byte for byte.
+const manifest = path.join(root, 'package.json');
+const manifestKept = path.join(root, '.package.json.prepack');
+
+function restoreManifest() {
+  if (fs.existsSync(manifestKept)) fs.renameSync(manifestKept, manifest);
+}
+
 if (mode === '--postpack') {
   fs.rmSync(marker, { force: true });
+  restoreManifest();
   process.exit(0);
 }
 
 if (mode === '--prepack') {
+  restoreManifest(); // a pack that died half-way left the checkout's manifest aside
   napiBuild();
   fs.writeFileSync(marker, `built ${new Date().toISOString()} for ${process.platform}-${process.arch}\n`);
-  log('release binary built; the tarball will carry it');
+  const text = fs.readFileSync(manifest, 'utf8');
+  const published = JSON.parse(text);
+  delete published.scripts.prepare;
+  fs.writeFileSync(manifestKept, text);
+  fs.writeFileSync(manifest, `${JSON.stringify(published, null, 2)}\n`);
+  log('release binary built; the tarball will carry it (and no prepare script)');
   process.exit(0);
 }
 
@@ -70,7 +87,7 @@ if (!hasCargo()) {
   const why = fs.existsSync(marker) ? `the package ships ${[...SHIPPED].join(', ')} only, this is ${triple}` : 'this is a source checkout';
   console.error(
     `[queue-native] cannot install: no prebuilt binary fits (${why}) and no Rust toolchain (cargo) is on PATH.\n` +
-      '  Install Rust (https://rustup.rs) and run `npm rebuild @anant/queue-native`, or run on a platform the package ships.\n' +
+      '  Install Rust (https://rustup.rs) and run `node node_modules/@anant/queue-native/scripts/build.js`, or run on a platform the package ships.\n' +
       '  On Alpine: see the README section "Docker and Alpine".',
   );
   process.exit(1);
