@@ -5,15 +5,15 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { loadFailure, platformTriple, SHIPPED } = require('../lib/platform');
+const { loadFailure, platformTriple, shipped } = require('../lib/platform');
 const pkg = require('../package.json');
 
 const root = path.join(__dirname, '..');
 
 describe('platform detection and load errors', () => {
-  test('this machine maps to a shipped triple', () => {
+  test('this machine maps to the binary this checkout built', () => {
     expect(platformTriple()).toBe('linux-x64-gnu');
-    expect(SHIPPED.has(platformTriple())).toBe(true);
+    expect(shipped()).toContain(platformTriple());
   });
 
   test('musl, macOS and Windows name their own binary', () => {
@@ -25,7 +25,7 @@ describe('platform detection and load errors', () => {
 
   test('Alpine gets ERR_UNSUPPORTED_PLATFORM naming the binary and the Docker fix', () => {
     const cause = new Error('Cannot find module ./queue-native.linux-x64-musl.node');
-    const err = loadFailure(cause, 'linux-x64-musl');
+    const err = loadFailure(cause, 'linux-x64-musl', ['linux-x64-gnu']);
     expect(err.name).toBe('QueueNativeError');
     expect(err.code).toBe('ERR_UNSUPPORTED_PLATFORM');
     expect(err.message).toContain('linux-x64-musl');
@@ -35,30 +35,42 @@ describe('platform detection and load errors', () => {
   });
 
   test('another unshipped platform gets the same code without the Alpine advice', () => {
-    const err = loadFailure(new Error('x'), 'darwin-arm64');
+    const err = loadFailure(new Error('x'), 'darwin-arm64', ['linux-x64-gnu', 'linux-x64-musl']);
     expect(err.code).toBe('ERR_UNSUPPORTED_PLATFORM');
     expect(err.message).not.toContain('Alpine');
   });
 
-  test('a shipped platform whose binary is missing gets ERR_NATIVE_LOAD', () => {
-    // A copy of the package without the .node file, loaded by a fresh process.
+  // A copy of the package (without the built binary), loaded by a fresh process.
+  function loadCopy(prepare) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qn-nobinary-'));
     try {
       for (const file of ['index.js', 'binding.js', 'package.json']) fs.copyFileSync(path.join(root, file), path.join(dir, file));
       fs.cpSync(path.join(root, 'lib'), path.join(dir, 'lib'), { recursive: true });
       fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+      prepare(dir);
       const run = spawnSync(
         process.execPath,
-        ['-e', `try { require(${JSON.stringify(dir)}); console.log('loaded') } catch (e) { console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })) }`],
+        ['-e', `try { require(${JSON.stringify(dir)}); console.log('{}') } catch (e) { console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })) }`],
         { encoding: 'utf8', env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '' } },
       );
-      const out = JSON.parse(run.stdout.trim());
-      expect(out.code).toBe('ERR_NATIVE_LOAD');
-      expect(out.name).toBe('QueueNativeError');
-      expect(out.message).toContain('queue-native.linux-x64-gnu.node');
+      return JSON.parse(run.stdout.trim());
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  test('an install without the binary for this platform gets ERR_UNSUPPORTED_PLATFORM', () => {
+    const out = loadCopy(() => {});
+    expect(out.code).toBe('ERR_UNSUPPORTED_PLATFORM');
+    expect(out.name).toBe('QueueNativeError');
+    expect(out.message).toContain('no prebuilt binary for linux-x64-gnu (this install has: none)');
+  });
+
+  test('a binary that is there but does not load gets ERR_NATIVE_LOAD with the loader reason', () => {
+    const out = loadCopy((dir) => fs.writeFileSync(path.join(dir, 'queue-native.linux-x64-gnu.node'), 'not an ELF file'));
+    expect(out.code).toBe('ERR_NATIVE_LOAD');
+    expect(out.message).toContain('queue-native.linux-x64-gnu.node');
+    expect(out.message).toMatch(/invalid ELF header|file too short/);
   });
 });
 

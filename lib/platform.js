@@ -4,11 +4,29 @@
 // user on Alpine needs to be told which binary is missing and what to do instead, with a code a
 // deployment script can match on.
 
+const fs = require('fs');
 const path = require('path');
 const { QueueNativeError } = require('./errors');
 
-/** The platforms we ship a prebuilt binary for (package.json `napi.targets`). */
-const SHIPPED = new Set(['linux-x64-gnu']);
+const PACKAGE_DIR = path.join(__dirname, '..');
+
+/** Where binding.js looks for the binary of a platform triple. */
+function binaryPath(triple) {
+  return path.join(PACKAGE_DIR, `queue-native.${triple}.node`);
+}
+
+/** The binaries this install holds: the tarball ships linux-x64-gnu and, when built, -musl. */
+function shipped() {
+  try {
+    return fs
+      .readdirSync(PACKAGE_DIR)
+      .map((file) => /^queue-native\.(.+)\.node$/.exec(file))
+      .filter(Boolean)
+      .map((m) => m[1]);
+  } catch {
+    return [];
+  }
+}
 
 function isMusl() {
   if (process.platform !== 'linux') return false;
@@ -27,26 +45,36 @@ function platformTriple(platform = process.platform, arch = process.arch, musl =
   return `${platform}-${arch}`;
 }
 
+// binding.js wraps each attempt's error in a cause chain under a generic message; the attempt
+// that names our binary holds the system loader's reason (wrong ELF class, missing library...).
+function loaderReason(cause, binary) {
+  const messages = [];
+  for (let e = cause, depth = 0; e && depth < 20; e = e.cause, depth++) {
+    if (typeof e.message === 'string') messages.push(e.message.split('\n')[0]);
+  }
+  return messages.find((m) => m.includes(binary)) || messages[0] || 'unknown error';
+}
+
 /** The error to throw when binding.js could not load a binary (pure, so specs can call it). */
-function loadFailure(cause, triple = platformTriple()) {
+function loadFailure(cause, triple = platformTriple(), present = shipped()) {
   const binary = `queue-native.${triple}.node`;
   let err;
-  if (!SHIPPED.has(triple)) {
+  if (!present.includes(triple)) {
     const alpine = triple.endsWith('-musl')
-      ? ' On Alpine, build the addon in a stage that has Rust and copy node_modules into the runtime stage (README: "Docker and Alpine"), or run on a glibc image such as node:22-slim.'
+      ? ' On Alpine, build the addon in a stage that has Rust and copy node_modules into the runtime stage (docs/MIGRATION.md, "Docker and Alpine"), or run on a glibc image such as node:22-slim.'
       : '';
     err = new QueueNativeError(
       'ERR_UNSUPPORTED_PLATFORM',
-      `no prebuilt binary for ${triple} (shipped: ${[...SHIPPED].join(', ')}); build it from source: install Rust (cargo) and run \`node node_modules/@anant/queue-native/scripts/build.js\`.${alpine}`,
+      `no prebuilt binary for ${triple} (this install has: ${present.join(', ') || 'none'}); build it from source: install Rust (cargo) and run \`node node_modules/@anant/queue-native/scripts/build.js\`.${alpine}`,
     );
   } else {
     err = new QueueNativeError(
       'ERR_NATIVE_LOAD',
-      `cannot load ${binary} from ${path.join(__dirname, '..')}: reinstall the package (a prebuilt tarball carries it; a source checkout builds it with \`npm install\`).`,
+      `cannot load ${binary} from ${PACKAGE_DIR} (${loaderReason(cause, binary)}): reinstall the package (a prebuilt tarball carries it; a source checkout builds it with \`npm install\`).`,
     );
   }
   err.cause = cause;
   return err;
 }
 
-module.exports = { SHIPPED, isMusl, platformTriple, loadFailure };
+module.exports = { binaryPath, shipped, isMusl, platformTriple, loadFailure };

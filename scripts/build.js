@@ -1,27 +1,29 @@
 'use strict';
-// Build entry for `npm install` (and `npm pack`).
+// Build entry: the checkout's `prepare` script (`npm install` / `npm ci` in the checkout) and
+// `npm pack`'s prepack/postpack. A consumer installing the tarball runs none of it.
 //
-// - In a source checkout (or any install with Rust available) it builds the addon with the
-//   napi CLI, which also regenerates binding.js / binding.d.ts.
-// - A tarball made by `npm pack` carries the built linux-x64 binary and a `.prebuilt` marker:
-//   installing it needs no Rust at all.
-//   `--prepack` builds in release mode and writes the marker; `--postpack` removes it.
+// - In a source checkout it builds the addon with the napi CLI, which also regenerates
+//   binding.js / binding.d.ts.
+// - `--prepack` builds the release binary for linux-x64 glibc, cross-builds the musl one
+//   (Alpine) when this machine can, and writes the `.prebuilt` marker; the tarball carries them.
+// - Run by hand in an installed package (`node node_modules/@anant/queue-native/scripts/build.js`)
+//   it builds from source when no shipped binary fits this platform (see README, Alpine).
 const { spawnSync } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
-const { SHIPPED, platformTriple } = require('../lib/platform');
+const { platformTriple, binaryPath } = require('../lib/platform');
 
 const root = path.join(__dirname, '..');
 const marker = path.join(root, '.prebuilt');
-const binary = path.join(root, 'queue-native.linux-x64-gnu.node');
 const mode = process.argv[2];
 
 function log(msg) {
   console.log(`[queue-native] ${msg}`);
 }
 
-function hasCargo() {
-  return spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0;
+function succeeds(cmd, args) {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 }
 
 function napiBuild() {
@@ -40,6 +42,37 @@ function napiBuild() {
     console.error('[queue-native] the Rust build failed (see above).');
     process.exit(run.status || 1);
   }
+}
+
+// Cross-builds queue-native.linux-x64-musl.node on a glibc machine. Needs rustup's musl target
+// and musl-gcc (Debian: musl-tools). A Node addon must link musl dynamically (-crt-static off),
+// and Rust's unwinder links libgcc_s, which musl-tools lacks: the host's copy satisfies the
+// link (Alpine's node images ship their own libgcc_s.so.1 at run time).
+function muslBuild() {
+  const target = 'x86_64-unknown-linux-musl';
+  const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' });
+  if (installed.status !== 0 || !installed.stdout.split('\n').includes(target) || !succeeds('musl-gcc', ['--version'])) {
+    log(`no musl cross-build here (needs \`rustup target add ${target}\` and musl-gcc): the tarball carries the glibc binary only`);
+    return false;
+  }
+  const gccS = spawnSync('gcc', ['-print-file-name=libgcc_s.so.1'], { encoding: 'utf8' }).stdout.trim();
+  const linkDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qn-musl-link-'));
+  fs.symlinkSync(gccS, path.join(linkDir, 'libgcc_s.so'));
+  const env = {
+    ...process.env,
+    CC_x86_64_unknown_linux_musl: 'musl-gcc',
+    CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER: 'musl-gcc',
+    RUSTFLAGS: `-C target-feature=-crt-static -C link-arg=-L${linkDir}`,
+  };
+  const run = spawnSync('cargo', ['build', '--release', '--features', 'node', '--target', target], { cwd: root, stdio: 'inherit', env });
+  fs.rmSync(linkDir, { recursive: true, force: true });
+  if (run.status !== 0) {
+    console.error('[queue-native] the musl cross-build failed (see above).');
+    process.exit(run.status || 1);
+  }
+  fs.copyFileSync(path.join(root, 'target', target, 'release', 'libqueue_native.so'), binaryPath('linux-x64-musl'));
+  log('musl binary built (linux-x64-musl)');
+  return true;
 }
 
 // The tarball's package.json carries no `prepare` script: npm would not run it for a tarball
@@ -61,13 +94,16 @@ if (mode === '--postpack') {
 if (mode === '--prepack') {
   restoreManifest(); // a pack that died half-way left the checkout's manifest aside
   napiBuild();
-  fs.writeFileSync(marker, `built ${new Date().toISOString()} for ${process.platform}-${process.arch}\n`);
+  const triples = ['linux-x64-gnu'];
+  if (muslBuild()) triples.push('linux-x64-musl');
+  else fs.rmSync(binaryPath('linux-x64-musl'), { force: true });
+  fs.writeFileSync(marker, `built ${new Date().toISOString()}: ${triples.join(', ')}\n`);
   const text = fs.readFileSync(manifest, 'utf8');
   const published = JSON.parse(text);
   delete published.scripts.prepare;
   fs.writeFileSync(manifestKept, text);
   fs.writeFileSync(manifest, `${JSON.stringify(published, null, 2)}\n`);
-  log('release binary built; the tarball will carry it (and no prepare script)');
+  log(`release binaries built (${triples.join(', ')}); the tarball carries them and no prepare script`);
   process.exit(0);
 }
 
@@ -77,18 +113,17 @@ if (process.env.QUEUE_NATIVE_SKIP_BUILD === '1') {
 }
 
 const triple = platformTriple();
-const prebuiltUsable = fs.existsSync(marker) && fs.existsSync(binary) && SHIPPED.has(triple);
-if (prebuiltUsable) {
+if (fs.existsSync(marker) && fs.existsSync(binaryPath(triple))) {
   log(`using the prebuilt ${triple} binary from the package`);
   process.exit(0);
 }
 
-if (!hasCargo()) {
-  const why = fs.existsSync(marker) ? `the package ships ${[...SHIPPED].join(', ')} only, this is ${triple}` : 'this is a source checkout';
+if (!succeeds('cargo', ['--version'])) {
+  const why = fs.existsSync(marker) ? `the package ships no binary for ${triple}` : 'this is a source checkout';
   console.error(
-    `[queue-native] cannot install: no prebuilt binary fits (${why}) and no Rust toolchain (cargo) is on PATH.\n` +
-      '  Install Rust (https://rustup.rs) and run `node node_modules/@anant/queue-native/scripts/build.js`, or run on a platform the package ships.\n' +
-      '  On Alpine: see the README section "Docker and Alpine".',
+    `[queue-native] cannot build: ${why} and no Rust toolchain (cargo) is on PATH.\n` +
+      '  Install Rust (https://rustup.rs) and run this script again, or run on a platform the package ships.\n' +
+      '  On Alpine: see docs/MIGRATION.md, "Docker and Alpine".',
   );
   process.exit(1);
 }
