@@ -10,7 +10,6 @@
 //   it builds from source when no shipped binary fits this platform (see README, Alpine).
 const { spawnSync } = require('child_process');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { platformTriple, binaryPath } = require('../lib/platform');
 
@@ -56,7 +55,11 @@ function muslBuild() {
     return false;
   }
   const gccS = spawnSync('gcc', ['-print-file-name=libgcc_s.so.1'], { encoding: 'utf8' }).stdout.trim();
-  const linkDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qn-musl-link-'));
+  // A fixed directory: RUSTFLAGS is part of cargo's fingerprint, so a new path each time would
+  // rebuild every dependency.
+  const linkDir = path.join(root, 'target', 'musl-link');
+  fs.mkdirSync(linkDir, { recursive: true });
+  fs.rmSync(path.join(linkDir, 'libgcc_s.so'), { force: true });
   fs.symlinkSync(gccS, path.join(linkDir, 'libgcc_s.so'));
   const env = {
     ...process.env,
@@ -65,7 +68,6 @@ function muslBuild() {
     RUSTFLAGS: `-C target-feature=-crt-static -C link-arg=-L${linkDir}`,
   };
   const run = spawnSync('cargo', ['build', '--release', '--features', 'node', '--target', target], { cwd: root, stdio: 'inherit', env });
-  fs.rmSync(linkDir, { recursive: true, force: true });
   if (run.status !== 0) {
     console.error('[queue-native] the musl cross-build failed (see above).');
     process.exit(run.status || 1);
