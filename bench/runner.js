@@ -7,12 +7,10 @@ const { spawn } = require('child_process');
 const { performance } = require('perf_hooks');
 const path = require('path');
 const { EventEmitter } = require('events');
-const { startRedis, parseClientList } = require('../__test__/helpers/redis-server');
+const { startRedis, parseClientList, isNativeClientOf, sleep } = require('../scripts/redis-harness');
 const { MARK, redisSnapshot, redisDelta } = require('./lib');
 
 const { Queue: BullQueue } = require('bullmq6');
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Script invocations (EVALSHA/EVAL and their _RO forms) in a redisDelta. */
 function scriptCalls(redis) {
@@ -135,7 +133,7 @@ class Bench {
           const list = parseClientList(await this.admin.call('CLIENT', 'LIST'));
           const mine = list.filter((c) => !baseline.has(c.id));
           s.peak = Math.max(s.peak, mine.length);
-          const named = mine.filter((c) => c.name && c.name.startsWith('queue-native:') && c.name.endsWith(`:${pidOf()}`));
+          const named = mine.filter((c) => isNativeClientOf(c, pidOf()));
           s.peakNamed = Math.max(s.peakNamed, named.length);
           for (const c of mine) s.names.add(c.name ? c.name.replace(/:\d+$/, ':<pid>') : '(unnamed)');
           s.samples += 1;
@@ -326,4 +324,4 @@ class Bench {
   }
 }
 
-module.exports = { Bench, Child, sleep };
+module.exports = { Bench, Child };
