@@ -307,10 +307,10 @@ function localPortsOf(pid) {
     }
   }
   const ports = new Set();
-  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+  for (const tcpTable of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
     let text;
     try {
-      text = fs.readFileSync(table, 'utf8');
+      text = fs.readFileSync(tcpTable, 'utf8');
     } catch {
       continue;
     }
