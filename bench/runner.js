@@ -12,6 +12,23 @@ const { MARK, redisSnapshot, redisDelta } = require('./lib');
 
 const { Queue: BullQueue } = require('bullmq6');
 
+/** What both kinds of run report per job: throughput, Redis cost, the child's CPU and memory. */
+function perJob(redis, done) {
+  const jobs = done.completed;
+  return {
+    jobs,
+    elapsedMs: done.elapsedMs,
+    jobsPerSec: (jobs / done.elapsedMs) * 1000,
+    redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
+    redisCallsPerJob: redis.calls / jobs,
+    scriptCallsPerJob: scriptCalls(redis) / jobs,
+    procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
+    threadsCpuSec: done.threads,
+    peakRssMB: done.peakRss / 2 ** 20,
+    redisPerCommand: redis.perCommand,
+  };
+}
+
 /** Script invocations (EVALSHA/EVAL and their _RO forms) in a redisDelta. */
 function scriptCalls(redis) {
   let n = 0;
@@ -220,23 +237,14 @@ class Bench {
         impl,
         pid: ready.pid,
         window: { goUs: done.goUs, doneUs: done.doneUs },
-        jobs,
+        ...perJob(redis, done),
         failed: done.failed,
-        elapsedMs: done.elapsedMs,
-        jobsPerSec: (jobs / done.elapsedMs) * 1000,
-        redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
-        redisCallsPerJob: redis.calls / jobs,
-        scriptCallsPerJob: scriptCalls(redis) / jobs,
-        procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
         procCpuUserUsPerJob: (done.cpuUserSec * 1e6) / jobs,
         procCpuSysUsPerJob: (done.cpuSysSec * 1e6) / jobs,
-        threadsCpuSec: done.threads,
         peakSockets: sock.peak,
         namedSockets: sock.peakNamed,
         socketNames: sock.names,
         rssIdleMB: ready.rssIdle / 2 ** 20,
-        peakRssMB: done.peakRss / 2 ** 20,
-        redisPerCommand: redis.perCommand,
         latency: done.latency,
         verify,
       };
@@ -301,21 +309,7 @@ class Bench {
       const waiting = await this.admin.llen(`bull:${name}:wait`);
       const verify = waiting === sc.count + 1 ? true : [`wait=${waiting}, want ${sc.count + 1}`];
       await child.stop();
-      const jobs = done.completed;
-      return {
-        impl,
-        jobs,
-        elapsedMs: done.elapsedMs,
-        jobsPerSec: (jobs / done.elapsedMs) * 1000,
-        redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
-        redisCallsPerJob: redis.calls / jobs,
-        scriptCallsPerJob: scriptCalls(redis) / jobs,
-        procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
-        threadsCpuSec: done.threads,
-        peakRssMB: done.peakRss / 2 ** 20,
-        redisPerCommand: redis.perCommand,
-        verify,
-      };
+      return { impl, ...perJob(redis, done), verify };
     } catch (err) {
       child.proc.kill('SIGKILL');
       await child.exitPromise;
