@@ -41,6 +41,41 @@ export async function startRedis(): Promise<PrivateRedis> {
   };
 }
 
+/**
+ * A stand-in for a value made in beforeAll: every property read goes to the real one (methods
+ * bound to it), so a test file can destructure it at the top.
+ */
+export function lateBound<T extends object>(get: () => T | undefined, what: string): T {
+  return new Proxy({} as T, {
+    get(_, key) {
+      const target = get();
+      if (!target) throw new Error(`${what} is used before beforeAll made it`);
+      const value = Reflect.get(target, key);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** A private server and an inspection client on it (redis.stop() closes both). */
+export async function openRedis(): Promise<{ redis: PrivateRedis; inspect: Redis }> {
+  const redis = await startRedis();
+  const inspect = redis.client();
+  await inspect.ping();
+  return { redis, inspect };
+}
+
+/** The hooks of a test file that needs only Redis: a private server from beforeAll to afterAll. */
+export function useRedis(): { redis: PrivateRedis; inspect: Redis } {
+  let opened: { redis: PrivateRedis; inspect: Redis } | undefined;
+  beforeAll(async () => {
+    opened = await openRedis();
+  });
+  afterAll(async () => {
+    await opened?.redis.stop();
+  });
+  return { redis: lateBound(() => opened?.redis, 'redis'), inspect: lateBound(() => opened?.inspect, 'inspect') };
+}
+
 export async function clientList(redis: Redis): Promise<harness.ClientInfo[]> {
   return harness.parseClientList(String(await redis.call('CLIENT', 'LIST')));
 }
