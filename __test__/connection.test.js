@@ -2,7 +2,8 @@
 const { spawn } = require('child_process');
 const path = require('path');
 const qn = require('..');
-const { startRedis, ourClients, waitFor } = require('./helpers/redis-server');
+const { ourClients, waitFor } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'connect-and-exit.js');
 
@@ -28,22 +29,11 @@ function runChild(args, env) {
 }
 
 describe('the process-wide connection pair', () => {
-  let redis;
-  let inspect;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    inspect = redis.client();
-  });
+  const { redis, inspect } = useRedis({ configure: false });
 
   afterEach(async () => {
     await qn.shutdown();
     qn.configure(undefined);
-  });
-
-  afterAll(async () => {
-    await qn.shutdown();
-    await redis.stop();
   });
 
   test('connects by URL; health() counts the sockets CLIENT LIST shows', async () => {

@@ -4,73 +4,16 @@
 // its getters, counts, pause/resume, drain, clean and job.retry() must read and leave what
 // BullMQ's own Queue reads and leaves; and it must do all that on the process's two sockets.
 const qn = require('..');
-const { startRedis, freePort, ourClients, waitFor, sleep } = require('./helpers/redis-server');
-const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
+const { freePort, ourClients, waitFor, sleep } = require('./helpers/redis-server');
+const { bullmq, uniqueQueue, uniquePrefix, connectionFor } = require('./helpers/bull');
 const { snapshot, scanAll } = require('./helpers/snapshot');
+const { useRedis } = require('./helpers/suite');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-let seq = 0;
-const uniquePrefix = (tag) => `${tag}${++seq}x${process.pid}`;
-
-function ourQueue(name, opts = {}) {
-  const q = new qn.Queue(name, opts);
-  q.on('error', () => {});
-  closers.push(() => q.close());
-  return q;
-}
-
-function bullQueue(major, name, opts = {}) {
-  const q = new bullmq[major].Queue(name, { connection: connectionFor(redis), ...opts });
-  q.on('error', () => {});
-  closers.push(() => q.close());
-  return q;
-}
-
-function ourWorker(name, processor, opts = {}) {
-  const w = new qn.Worker(name, processor, opts);
-  w.on('error', () => {});
-  closers.push(() => w.close());
-  return w;
-}
-
-function bullWorker(major, name, processor, opts = {}) {
-  const w = new bullmq[major].Worker(name, processor, { connection: connectionFor(redis), ...opts });
-  w.on('error', () => {});
-  closers.push(() => w.close());
-  return w;
-}
+const { redis, inspect, ourQueue, bullQueue, ourWorker, bullWorker, streamEntries: events } = useRedis();
 
 /** A BullMQ worker that only moves jobs by hand (getNextJob / moveToCompleted / moveToFailed). */
 function manualWorker(name, prefix) {
   return bullWorker(6, name, null, { prefix, autorun: false, skipStalledCheck: true, skipLockRenewal: true });
-}
-
-const flat = (arr) => {
-  const o = {};
-  for (let i = 0; i < arr.length; i += 2) o[arr[i]] = arr[i + 1];
-  return o;
-};
-
-async function events(key) {
-  return (await inspect.xrange(key, '-', '+')).map(([, f]) => flat(f));
 }
 
 /**

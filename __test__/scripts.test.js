@@ -4,33 +4,15 @@
 // KEYS/ARGV of src/engine/scripts.rs), and oracle runs comparing what BullMQ's own Worker
 // leaves in Redis with what a driver built only on our scripts leaves.
 
-const { startRedis, waitFor, sleep } = require('./helpers/redis-server');
+const { waitFor, sleep } = require('./helpers/redis-server');
 const { SCRIPTS, Scripts, queueKeys, flatToObject } = require('./helpers/lua');
 const scriptWorker = require('./helpers/script-worker');
 const { snapshot } = require('./helpers/snapshot');
+const { bullmq } = require('./helpers/bull');
+const { useRedis } = require('./helpers/suite');
 
-const bullmq = { 5: require('bullmq5'), 6: require('bullmq6') };
-
-let redis;
-let client;
-let s;
-let connection;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  client = redis.client();
-  s = new Scripts(client);
-  connection = { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null };
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await redis.stop();
-});
+const { inspect: client, connection, closers } = useRedis({ addon: false });
+const s = new Scripts(client);
 
 let seq = 0;
 const unique = (tag) => `${tag}${++seq}`;

@@ -3,45 +3,13 @@
 // cancelJob, custom backoff, rate limits, global concurrency, deduplication, Redis restarts.
 const qn = require('..');
 const { startRedis, waitFor, sleep } = require('./helpers/redis-server');
-const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
+const { uniqueQueue } = require('./helpers/bull');
+const { useRedis } = require('./helpers/suite');
 
-let redis;
-const closers = [];
+const { redis, closers, bullQueue, ourWorker: worker, finished } = useRedis();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-function producer(name, port = redis.port) {
-  const q = new bullmq[6].Queue(name, { connection: { host: '127.0.0.1', port, maxRetriesPerRequest: null } });
-  q.on('error', () => {});
-  closers.push(() => q.close());
-  return q;
-}
-
-function worker(name, processor, opts = {}) {
-  const w = new qn.Worker(name, processor, opts);
-  w.on('error', () => {});
-  closers.push(() => w.close());
-  return w;
-}
-
-async function finished(queue, n, timeout = 15000) {
-  await waitFor(async () => {
-    const c = await queue.getJobCounts('completed', 'failed');
-    return c.completed + c.failed >= n;
-  }, { timeout, what: `${n} jobs to finish` });
-}
+/** BullMQ 6's Queue on the suite's server, or on another one's `port`. */
+const producer = (name, port = redis.port) => bullQueue(6, name, { connection: { host: '127.0.0.1', port, maxRetriesPerRequest: null } });
 
 test('invalid worker options throw ERR_INVALID_OPTION synchronously', () => {
   const bad = (fn, option) => {

@@ -5,65 +5,19 @@
 // is deterministic, a BullMQ Worker runs the same scenario on a twin queue (another prefix)
 // and what the two leave in Redis is compared key by key.
 const qn = require('..');
-const { startRedis, waitFor, sleep } = require('./helpers/redis-server');
-const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
+const { waitFor, sleep } = require('./helpers/redis-server');
+const { bullmq, uniqueQueue, uniquePrefix, connectionFor } = require('./helpers/bull');
 const { snapshot } = require('./helpers/snapshot');
+const { useRedis } = require('./helpers/suite');
 
-let redis;
-let inspect;
-const closers = [];
+const { redis, inspect, closers, bullQueue, ourWorker: worker, bullWorker, finished, streamEntries } = useRedis();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-let prefixSeq = 0;
-const uniquePrefix = (tag) => `${tag}${process.pid}x${++prefixSeq}`;
-
-function producer(name, prefix = 'bull') {
-  const q = new bullmq[6].Queue(name, { connection: connectionFor(redis), prefix });
-  q.on('error', () => {});
-  closers.push(() => q.close());
-  return q;
-}
+const producer = (name, prefix = 'bull') => bullQueue(6, name, { prefix });
 
 /** Our worker (impl) or BullMQ 6's (oracle), same processor and options. */
-function makeWorker(kind, name, processor, opts = {}) {
-  const w = kind === 'ours'
-    ? new qn.Worker(name, processor, opts)
-    : new bullmq[6].Worker(name, processor, { connection: connectionFor(redis), ...opts });
-  w.on('error', () => {});
-  closers.push(() => w.close());
-  return w;
-}
+const makeWorker = (kind, name, processor, opts = {}) => (kind === 'ours' ? worker(name, processor, opts) : bullWorker(6, name, processor, opts));
 
-const worker = (name, processor, opts) => makeWorker('ours', name, processor, opts);
-
-async function finished(queue, n, timeout = 15000) {
-  await waitFor(async () => {
-    const c = await queue.getJobCounts('completed', 'failed');
-    return c.completed + c.failed >= n;
-  }, { timeout, what: `${n} jobs to finish` });
-}
-
-async function eventList(prefix, name) {
-  return (await inspect.xrange(`${prefix}:${name}:events`, '-', '+')).map(([, flat]) => {
-    const e = {};
-    for (let i = 0; i < flat.length; i += 2) e[flat[i]] = flat[i + 1];
-    return e;
-  });
-}
+const eventList = (prefix, name) => streamEntries(`${prefix}:${name}:events`);
 
 describe('moveToWaitingChildren', () => {
   // BullMQ's documented pattern: the step lives in job.data; step 1 adds children, step 2

@@ -2,47 +2,11 @@
 // Our Worker consuming what the real BullMQ (5.x and 6.x) produces, leaving what BullMQ's
 // own worker would leave, all on the process's two sockets.
 const qn = require('..');
-const { startRedis, ourClients, waitFor, sleep } = require('./helpers/redis-server');
+const { ourClients, waitFor, sleep } = require('./helpers/redis-server');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
+const { useRedis } = require('./helpers/suite');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-function producer(major, name, opts = {}) {
-  const q = new bullmq[major].Queue(name, { connection: connectionFor(redis), ...opts });
-  closers.push(() => q.close());
-  return q;
-}
-
-function worker(name, processor, opts = {}) {
-  const w = new qn.Worker(name, processor, opts);
-  w.on('error', () => {});
-  closers.push(() => w.close());
-  return w;
-}
-
-async function finished(queue, n) {
-  await waitFor(async () => {
-    const c = await queue.getJobCounts('completed', 'failed');
-    return c.completed + c.failed >= n;
-  }, { timeout: 15000, what: `${n} jobs to finish` });
-}
+const { redis, inspect, closers, bullQueue: producer, ourWorker: worker, finished } = useRedis();
 
 describe.each([6, 5])('with a BullMQ %s producer', (major) => {
   test('processes jobs FIFO and stores results BullMQ can read', async () => {

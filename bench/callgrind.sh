@@ -17,7 +17,7 @@ concs=${2:-1,10}
 out=bench/results/callgrind
 mkdir -p "$out"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-port=$(node -e "const s=require('net').createServer().listen(0,()=>{console.log(s.address().port);s.close()})")
+port=$(node -e "require('./scripts/redis-harness').freePort().then(console.log)")
 
 inclusive() { # <file> <function regex>: inclusive Ir of the first matching function
   callgrind_annotate --inclusive=yes "$1" 2>/dev/null | grep -E "$2" | head -1 | awk '{gsub(",","",$1); print $1}'

@@ -85,22 +85,19 @@ function render(result) {
   const lat = result.scenarios.filter((s) => s.kind === 'latency');
   const prod = result.scenarios.filter((s) => s.kind === 'producer');
   if (tp.length) {
-    rows.push('## Throughput (jobs/s, higher is better)', '');
-    table(rows, tp, 'jobsPerSec', 'jobs/s');
-    rows.push('## Redis CPU per job (µs, INFO cpu sys+user delta / jobs)', '');
-    table(rows, tp, 'redisCpuUsPerJob', 'µs');
-    rows.push('## Redis commands per job (INFO commandstats calls delta / jobs; includes the commands run inside scripts)', '');
-    table(rows, tp, 'redisCallsPerJob', 'calls');
-    rows.push('## Script calls per job (EVALSHA/EVAL; the round trips that carry the work)', '');
-    table(rows, tp, 'scriptCallsPerJob', 'calls');
-    rows.push('## Worker process CPU per job (µs, process.cpuUsage() of the child, all threads)', '');
-    table(rows, tp, 'procCpuUsPerJob', 'µs');
-    rows.push('## Worker process: peak Redis sockets (sampled CLIENT LIST every 100 ms)', '');
-    table(rows, tp, 'peakSockets', 'sockets');
-    rows.push('## Worker process: peak RSS (MB, sampled every 50 ms)', '');
-    table(rows, tp, 'peakRssMB', 'MB');
-    rows.push('## Worker process: RSS after the workers connected, before the run (MB)', '');
-    table(rows, tp, 'rssIdleMB', 'MB');
+    for (const [title, metric, unit] of [
+      ['Throughput (jobs/s, higher is better)', 'jobsPerSec', 'jobs/s'],
+      ['Redis CPU per job (µs, INFO cpu sys+user delta / jobs)', 'redisCpuUsPerJob', 'µs'],
+      ['Redis commands per job (INFO commandstats calls delta / jobs; includes the commands run inside scripts)', 'redisCallsPerJob', 'calls'],
+      ['Script calls per job (EVALSHA/EVAL; the round trips that carry the work)', 'scriptCallsPerJob', 'calls'],
+      ['Worker process CPU per job (µs, process.cpuUsage() of the child, all threads)', 'procCpuUsPerJob', 'µs'],
+      ['Worker process: peak Redis sockets (sampled CLIENT LIST every 100 ms)', 'peakSockets', 'sockets'],
+      ['Worker process: peak RSS (MB, sampled every 50 ms)', 'peakRssMB', 'MB'],
+      ['Worker process: RSS after the workers connected, before the run (MB)', 'rssIdleMB', 'MB'],
+    ]) {
+      rows.push(`## ${title}`, '');
+      table(rows, tp, metric, unit);
+    }
   }
   for (const sc of lat) {
     rows.push(`## Pickup latency (ms, processor start - job.timestamp, whole ms): ${sc.title}`, '');

@@ -7,12 +7,27 @@ const { spawn } = require('child_process');
 const { performance } = require('perf_hooks');
 const path = require('path');
 const { EventEmitter } = require('events');
-const { startRedis, parseClientList } = require('../__test__/helpers/redis-server');
+const { startRedis, parseClientList, isNativeClientOf, sleep } = require('../scripts/redis-harness');
 const { MARK, redisSnapshot, redisDelta } = require('./lib');
 
 const { Queue: BullQueue } = require('bullmq6');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** What both kinds of run report per job: throughput, Redis cost, the child's CPU and memory. */
+function perJob(redis, done) {
+  const jobs = done.completed;
+  return {
+    jobs,
+    elapsedMs: done.elapsedMs,
+    jobsPerSec: (jobs / done.elapsedMs) * 1000,
+    redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
+    redisCallsPerJob: redis.calls / jobs,
+    scriptCallsPerJob: scriptCalls(redis) / jobs,
+    procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
+    threadsCpuSec: done.threads,
+    peakRssMB: done.peakRss / 2 ** 20,
+    redisPerCommand: redis.perCommand,
+  };
+}
 
 /** Script invocations (EVALSHA/EVAL and their _RO forms) in a redisDelta. */
 function scriptCalls(redis) {
@@ -135,7 +150,7 @@ class Bench {
           const list = parseClientList(await this.admin.call('CLIENT', 'LIST'));
           const mine = list.filter((c) => !baseline.has(c.id));
           s.peak = Math.max(s.peak, mine.length);
-          const named = mine.filter((c) => c.name && c.name.startsWith('queue-native:') && c.name.endsWith(`:${pidOf()}`));
+          const named = mine.filter((c) => isNativeClientOf(c, pidOf()));
           s.peakNamed = Math.max(s.peakNamed, named.length);
           for (const c of mine) s.names.add(c.name ? c.name.replace(/:\d+$/, ':<pid>') : '(unnamed)');
           s.samples += 1;
@@ -222,23 +237,14 @@ class Bench {
         impl,
         pid: ready.pid,
         window: { goUs: done.goUs, doneUs: done.doneUs },
-        jobs,
+        ...perJob(redis, done),
         failed: done.failed,
-        elapsedMs: done.elapsedMs,
-        jobsPerSec: (jobs / done.elapsedMs) * 1000,
-        redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
-        redisCallsPerJob: redis.calls / jobs,
-        scriptCallsPerJob: scriptCalls(redis) / jobs,
-        procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
         procCpuUserUsPerJob: (done.cpuUserSec * 1e6) / jobs,
         procCpuSysUsPerJob: (done.cpuSysSec * 1e6) / jobs,
-        threadsCpuSec: done.threads,
         peakSockets: sock.peak,
         namedSockets: sock.peakNamed,
         socketNames: sock.names,
         rssIdleMB: ready.rssIdle / 2 ** 20,
-        peakRssMB: done.peakRss / 2 ** 20,
-        redisPerCommand: redis.perCommand,
         latency: done.latency,
         verify,
       };
@@ -303,21 +309,7 @@ class Bench {
       const waiting = await this.admin.llen(`bull:${name}:wait`);
       const verify = waiting === sc.count + 1 ? true : [`wait=${waiting}, want ${sc.count + 1}`];
       await child.stop();
-      const jobs = done.completed;
-      return {
-        impl,
-        jobs,
-        elapsedMs: done.elapsedMs,
-        jobsPerSec: (jobs / done.elapsedMs) * 1000,
-        redisCpuUsPerJob: (redis.cpuSec * 1e6) / jobs,
-        redisCallsPerJob: redis.calls / jobs,
-        scriptCallsPerJob: scriptCalls(redis) / jobs,
-        procCpuUsPerJob: (done.cpuSec * 1e6) / jobs,
-        threadsCpuSec: done.threads,
-        peakRssMB: done.peakRss / 2 ** 20,
-        redisPerCommand: redis.perCommand,
-        verify,
-      };
+      return { impl, ...perJob(redis, done), verify };
     } catch (err) {
       child.proc.kill('SIGKILL');
       await child.exitPromise;
@@ -326,4 +318,4 @@ class Bench {
   }
 }
 
-module.exports = { Bench, Child, sleep };
+module.exports = { Bench, Child };

@@ -8,8 +8,8 @@
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const net = require('net');
-const os = require('os');
 const path = require('path');
+const { RedisServer, parseClientList, isNativeClientOf, sleep } = require('./redis-harness');
 
 const root = path.join(__dirname, '..');
 const example = path.join(root, 'examples', 'backend');
@@ -51,8 +51,8 @@ function parseArgs(argv) {
 }
 
 const cleanups = [];
-// Last resort, whatever ends the process: kill what we started and remove our temp dir
-// (synchronously, as 'exit' handlers must).
+// Last resort, whatever ends the process: kill the children we started (synchronously, as
+// 'exit' handlers must; the redis-server harness does the same for its server).
 const exitCleanups = [];
 process.on('exit', () => {
   for (const f of exitCleanups) {
@@ -85,7 +85,6 @@ function fail(message) {
   throw Object.assign(new Error(message), { handled: true });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 function run(cmd, args, opts = {}) {
@@ -158,31 +157,6 @@ function ensureExampleInstalled() {
 }
 
 // ------------------------------------------------------------------ Redis: a private server or REDIS_URL
-
-function findOnPath(name) {
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return null;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A minimal RESP2 client: enough for PING, INFO, CLIENT LIST, SCAN and UNLINK. */
 function respClient({ host, port, username, password, db }) {
@@ -296,44 +270,16 @@ function parseRedisUrl(text) {
 }
 
 async function startPrivateRedis() {
-  const bin = findOnPath('redis-server');
-  if (!bin) {
-    fail(
-      'redis-server not found on PATH: install it (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) or set REDIS_URL=redis://host:port',
-    );
+  const server = new RedisServer();
+  cleanups.push(() => server.stop());
+  try {
+    await server.start();
+  } catch (err) {
+    fail(err.code === 'ENOREDIS' ? `${err.message}, or set REDIS_URL=redis://host:port` : err.message);
   }
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qn-demo-redis-'));
-  const proc = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  proc.stdout.on('data', (d) => (output += d));
-  proc.stderr.on('data', (d) => (output += d));
-  let exited = false;
-  proc.on('exit', () => (exited = true));
-  exitCleanups.push(() => {
-    if (!exited) proc.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  cleanups.push(async () => {
-    if (!exited) {
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGKILL');
-      await gone;
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const c = await respClient({ host: '127.0.0.1', port });
-      return { endpoint: { host: '127.0.0.1', port }, client: c, version: await serverVersion(c), private: true };
-    } catch {
-      if (exited || Date.now() > deadline) fail(`redis-server did not start on port ${port}:\n${output.slice(-1000)}`);
-      await sleep(30);
-    }
-  }
+  const endpoint = { host: server.host, port: server.port };
+  const client = await respClient(endpoint);
+  return { endpoint, client, version: await serverVersion(client), private: true };
 }
 
 async function serverVersion(client) {
@@ -361,10 +307,10 @@ function localPortsOf(pid) {
     }
   }
   const ports = new Set();
-  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+  for (const tcpTable of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
     let text;
     try {
-      text = fs.readFileSync(table, 'utf8');
+      text = fs.readFileSync(tcpTable, 'utf8');
     } catch {
       continue;
     }
@@ -376,24 +322,6 @@ function localPortsOf(pid) {
   return ports;
 }
 
-function parseClientList(text) {
-  return text
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) =>
-      Object.fromEntries(
-        line
-          .trim()
-          .split(' ')
-          .map((kv) => {
-            const i = kv.indexOf('=');
-            return [kv.slice(0, i), kv.slice(i + 1)];
-          }),
-      ),
-    );
-}
-
 /**
  * The Redis clients of process `pid`, as the server lists them: matched by the socket's port
  * (CLIENT LIST addr against the process's own sockets in /proc) or, for the addon, by its
@@ -403,7 +331,7 @@ async function clientsOf(client, pid) {
   const [list, info] = await Promise.all([client.call('CLIENT', 'LIST'), client.call('INFO', 'clients')]);
   const ports = localPortsOf(pid);
   const mine = parseClientList(list).filter((c) => {
-    if (c.name && c.name.startsWith('queue-native:') && c.name.endsWith(`:${pid}`)) return true;
+    if (isNativeClientOf(c, pid)) return true;
     if (!ports) return false;
     const port = Number(String(c.addr || '').split(':').pop());
     return ports.has(port);

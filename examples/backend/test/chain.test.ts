@@ -1,26 +1,13 @@
 // The follow-up chain: an order publishes its reservation, payment and confirmation email;
 // the payment publishes the inventory commit and the receipt (or, declined, the release and
 // the payment-failed email).
-import { startRedis, waitFor, type PrivateRedis } from './helpers/redis';
-import { loadBackend, type Backend } from './helpers/backend';
+import { waitFor } from './helpers/redis';
+import { useBackend } from './helpers/backend';
 import type { QueueName } from '../src/features/queue/shared/config';
 import type { EventType, JobSummary } from '../src/features/queue/shared/types';
 import { makeOrder } from '../src/load/orders';
 
-let redis: PrivateRedis;
-let be: Backend;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  be = await loadBackend(redis, { QUEUE_CONCURRENCY: '10' });
-  await be.startWorkers();
-});
-
-afterAll(async () => {
-  await be?.stopWorkers();
-  await be?.queueService.shutdown();
-  await redis?.stop();
-});
+const { be } = useBackend({ QUEUE_CONCURRENCY: '10' });
 
 /** Every job of the order's chain (same correlation id), once the chain has settled. */
 async function chainOf(orderId: string, expected: number): Promise<JobSummary[]> {

@@ -1,23 +1,10 @@
 // Failed jobs and their reasons, through the queue service (health, listings, retry, clear,
 // pause and resume).
-import { startRedis, sleep, waitFor, type PrivateRedis } from './helpers/redis';
-import { loadBackend, type Backend } from './helpers/backend';
+import { sleep, waitFor } from './helpers/redis';
+import { useBackend } from './helpers/backend';
 import { makeOrder } from '../src/load/orders';
 
-let redis: PrivateRedis;
-let be: Backend;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  be = await loadBackend(redis, { QUEUE_CONCURRENCY: '10' });
-  await be.startWorkers();
-});
-
-afterAll(async () => {
-  await be?.stopWorkers();
-  await be?.queueService.shutdown();
-  await redis?.stop();
-});
+const { be } = useBackend({ QUEUE_CONCURRENCY: '10' });
 
 async function failedJob(queue: import('../src/features/queue').QueueName, id: string | null) {
   return waitFor(

@@ -1,23 +1,11 @@
 // The entry (src/server.ts) as its own process: SIGTERM with jobs in flight lets them finish,
 // writes their results and exits 0; the process holds 2 Redis sockets while it runs.
-import { connectedClients, nativeClientsOf, startRedis, waitFor, type PrivateRedis } from './helpers/redis';
+import { connectedClients, nativeClientsOf, useRedis, waitFor } from './helpers/redis';
 import { http, startServer } from './helpers/server';
 import { makeOrder } from '../src/load/orders';
 import { Queue } from '@anant/queue-native';
-import type Redis from 'ioredis';
 
-let redis: PrivateRedis;
-let inspect: Redis;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  await inspect.ping();
-});
-
-afterAll(async () => {
-  await redis?.stop();
-});
+const { redis, inspect } = useRedis();
 
 async function jobIdsIn(key: string): Promise<string[]> {
   return inspect.zrange(key, 0, -1);

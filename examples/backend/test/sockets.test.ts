@@ -1,27 +1,11 @@
 // The whole process (five workers at QUEUE_CONCURRENCY=10 plus its publishers) on at most two
 // Redis sockets; and, for comparison, what the same backend opens on plain BullMQ.
-import { clientList, connectedClients, nativeClientsOf, startRedis, waitFor, type PrivateRedis } from './helpers/redis';
-import { loadBackend, type Backend } from './helpers/backend';
+import { clientList, connectedClients, nativeClientsOf, waitFor } from './helpers/redis';
+import { useBackend } from './helpers/backend';
 import { http, startServer } from './helpers/server';
 import { expectedOutcome, makeOrder } from '../src/load/orders';
-import type Redis from 'ioredis';
 
-let redis: PrivateRedis;
-let inspect: Redis;
-let be: Backend;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  await inspect.ping();
-  be = await loadBackend(redis, { QUEUE_CONCURRENCY: '10', SIMULATED_LATENCY_MS: '1' });
-});
-
-afterAll(async () => {
-  await be?.stopWorkers();
-  await be?.queueService.shutdown();
-  await redis?.stop();
-});
+const { redis, inspect, be } = useBackend({ QUEUE_CONCURRENCY: '10', SIMULATED_LATENCY_MS: '1' }, { startWorkers: false });
 
 /** Sockets of this process on the server: ours by name, and nobody else of ours by count. */
 async function sample(): Promise<{ ours: number; connected: number; roles: string[] }> {

@@ -1,23 +1,10 @@
 // Each worker processes what the event publisher sends it.
-import { startRedis, waitFor, type PrivateRedis } from './helpers/redis';
-import { loadBackend, type Backend } from './helpers/backend';
+import { waitFor } from './helpers/redis';
+import { useBackend } from './helpers/backend';
 import type { JobSummary } from '../src/features/queue/shared/types';
 import { makeOrder } from '../src/load/orders';
 
-let redis: PrivateRedis;
-let be: Backend;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  be = await loadBackend(redis, { QUEUE_CONCURRENCY: '10' });
-  await be.startWorkers();
-});
-
-afterAll(async () => {
-  await be?.stopWorkers();
-  await be?.queueService.shutdown();
-  await redis?.stop();
-});
+const { redis, be } = useBackend({ QUEUE_CONCURRENCY: '10' });
 
 async function settled(queue: import('../src/features/queue').QueueName, id: string | null): Promise<JobSummary> {
   expect(id).toEqual(expect.any(String));

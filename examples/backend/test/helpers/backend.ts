@@ -1,6 +1,7 @@
 // Loads the backend the way the process does, with the environment a test sets first: the
 // feature's config is read once, at import, like in production.
-import type { PrivateRedis } from './redis';
+import type Redis from 'ioredis';
+import { lateBound, openRedis, type PrivateRedis } from './redis';
 
 export type Backend = typeof import('../../src/features/queue') & {
   workers: typeof import('../../src/features/queue/services/workers');
@@ -24,4 +25,31 @@ export async function loadBackend(redis: PrivateRedis, env: Record<string, strin
   // default endpoint at the private server too, so that nothing in a test reaches 6379.
   native.configure({ host: '127.0.0.1', port: redis.port });
   return { ...feature, workers, native };
+}
+
+/**
+ * The hooks of a test file on the backend: beforeAll starts a private server, loads the
+ * backend on it with `env` and (unless `startWorkers: false`) starts its workers; afterAll
+ * stops the workers, the queue service and the server, in that order.
+ */
+export function useBackend(
+  env: Record<string, string> = {},
+  { startWorkers = true } = {},
+): { redis: PrivateRedis; inspect: Redis; be: Backend } {
+  let opened: { redis: PrivateRedis; inspect: Redis; be?: Backend } | undefined;
+  beforeAll(async () => {
+    opened = await openRedis();
+    opened.be = await loadBackend(opened.redis, env);
+    if (startWorkers) await opened.be.startWorkers();
+  });
+  afterAll(async () => {
+    await opened?.be?.stopWorkers();
+    await opened?.be?.queueService.shutdown();
+    await opened?.redis.stop();
+  });
+  return {
+    redis: lateBound(() => opened?.redis, 'redis'),
+    inspect: lateBound(() => opened?.inspect, 'inspect'),
+    be: lateBound(() => opened?.be, 'the backend'),
+  };
 }

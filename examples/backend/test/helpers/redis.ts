@@ -1,72 +1,19 @@
-// A private redis-server per test file: free port (never 6379), temp dir, no persistence.
-// Same idea as the addon's own __test__/helpers/redis-server.js.
-import { spawn, type ChildProcess } from 'child_process';
-import fs from 'fs';
-import net from 'net';
-import os from 'os';
-import path from 'path';
+// A private redis-server per test file: the repository's one harness (scripts/redis-harness.js:
+// free port, never 6379, temp dir, no persistence), with inspection clients on this package's
+// own ioredis.
 import Redis from 'ioredis';
+import * as harness from '../../../../scripts/redis-harness';
 
-export function findRedisServer(): string {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, 'redis-server');
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  throw new Error('redis-server not found on PATH: install it (apt-get install redis-server, brew install redis)');
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(address.port));
-    });
-  });
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { freePort, sleep, parseClientList, type ClientInfo } from '../../../../scripts/redis-harness';
 
 type Falsy = undefined | null | false | 0 | '';
 
-/** Poll until `predicate` gives something truthy; resolves with it. */
-export async function waitFor<T>(
+/** Poll until `predicate` gives something truthy; resolves with it (10 s by default). */
+export function waitFor<T>(
   predicate: () => Promise<T | Falsy> | T | Falsy,
   { timeout = 10_000, interval = 25, what = 'condition' } = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await sleep(interval);
-  }
-}
-
-/** One PING on a fresh socket: enough to tell "up" from "not yet". */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => {
-      buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
-    });
-  });
+  return harness.waitFor(predicate, { timeout, interval, what });
 }
 
 export interface PrivateRedis {
@@ -77,69 +24,65 @@ export interface PrivateRedis {
 }
 
 export async function startRedis(): Promise<PrivateRedis> {
-  const bin = findRedisServer();
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'backend-redis-'));
-  const proc: ChildProcess = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
-  let exited = false;
-  proc.on('exit', () => (exited = true));
-  await waitFor(
-    () => {
-      if (exited) throw new Error(`redis-server exited while starting on port ${port}`);
-      return ping(port);
-    },
-    { timeout: 10_000, what: `redis-server on port ${port}` },
-  );
+  const server = await harness.startRedis();
   const clients: Redis[] = [];
   return {
-    port,
+    port: server.port,
     client() {
-      const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+      const c = new Redis({ port: server.port, host: server.host, maxRetriesPerRequest: 1 });
       c.on('error', () => undefined);
       clients.push(c);
       return c;
     },
     async stop() {
       for (const c of clients) c.disconnect();
-      if (!exited) {
-        const gone = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGKILL');
-        await gone;
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
+      await server.stop();
     },
   };
 }
 
-export type ClientInfo = Record<string, string>;
-
-export function parseClientList(text: string): ClientInfo[] {
-  return text
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) =>
-      Object.fromEntries(
-        line
-          .trim()
-          .split(' ')
-          .map((kv) => {
-            const i = kv.indexOf('=');
-            return [kv.slice(0, i), kv.slice(i + 1)];
-          }),
-      ),
-    );
+/**
+ * A stand-in for a value made in beforeAll: every property read goes to the real one (methods
+ * bound to it), so a test file can destructure it at the top.
+ */
+export function lateBound<T extends object>(get: () => T | undefined, what: string): T {
+  return new Proxy({} as T, {
+    get(_, key) {
+      const target = get();
+      if (!target) throw new Error(`${what} is used before beforeAll made it`);
+      const value = Reflect.get(target, key);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
-export async function clientList(redis: Redis): Promise<ClientInfo[]> {
-  return parseClientList(String(await redis.call('CLIENT', 'LIST')));
+/** A private server and an inspection client on it (redis.stop() closes both). */
+export async function openRedis(): Promise<{ redis: PrivateRedis; inspect: Redis }> {
+  const redis = await startRedis();
+  const inspect = redis.client();
+  await inspect.ping();
+  return { redis, inspect };
+}
+
+/** The hooks of a test file that needs only Redis: a private server from beforeAll to afterAll. */
+export function useRedis(): { redis: PrivateRedis; inspect: Redis } {
+  let opened: { redis: PrivateRedis; inspect: Redis } | undefined;
+  beforeAll(async () => {
+    opened = await openRedis();
+  });
+  afterAll(async () => {
+    await opened?.redis.stop();
+  });
+  return { redis: lateBound(() => opened?.redis, 'redis'), inspect: lateBound(() => opened?.inspect, 'inspect') };
+}
+
+export async function clientList(redis: Redis): Promise<harness.ClientInfo[]> {
+  return harness.parseClientList(String(await redis.call('CLIENT', 'LIST')));
 }
 
 /** The addon's sockets of process `pid` as the server sees them (queue-native:<role>:<pid>). */
-export async function nativeClientsOf(redis: Redis, pid: number): Promise<ClientInfo[]> {
-  return (await clientList(redis)).filter((c) => c.name?.startsWith('queue-native:') && c.name.endsWith(`:${pid}`));
+export async function nativeClientsOf(redis: Redis, pid: number): Promise<harness.ClientInfo[]> {
+  return (await clientList(redis)).filter((c) => harness.isNativeClientOf(c, pid));
 }
 
 export async function connectedClients(redis: Redis): Promise<number> {
