@@ -313,7 +313,8 @@ export declare class Worker<DataType = any, ResultType = any, NameType extends s
   on(event: 'failed', listener: (job: Job<DataType, ResultType, NameType> | undefined, error: Error, prev: string) => void): this;
   on(event: 'progress', listener: (job: Job<DataType, ResultType, NameType>, progress: JobProgress) => void): this;
   on(event: 'stalled', listener: (jobId: string, prev: string) => void): this;
-  on(event: 'error', listener: (error: Error) => void): this;
+  /** Engine errors are `QueueNativeError`s (with `code`); an error thrown by a listener is passed as thrown. */
+  on(event: 'error', listener: (error: Error & { code?: string }) => void): this;
 }
 
 // Queue: the producer and admin side, on the same process-wide connection pair.
