@@ -76,6 +76,18 @@ pub(crate) async fn invoke(
     inv.invoke_async(conn).await.map_err(redis_err)
 }
 
+/// A whole hash (empty when the key does not exist).
+pub(crate) async fn hgetall(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+) -> Result<std::collections::HashMap<String, String>> {
+    redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .map_err(redis_err)
+}
+
 /// A redis-rs error from a call on the command connection.
 pub(crate) fn redis_err(e: redis::RedisError) -> Error {
     Error::from_redis(&e, None)

@@ -53,6 +53,17 @@ struct ActiveEntry {
     released: bool,
 }
 
+impl ActiveEntry {
+    /// A job just taken with `token`: its lock is fresh.
+    fn new(token: String) -> Self {
+        ActiveEntry {
+            token,
+            renewed_at: Instant::now(),
+            released: false,
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     started: bool,
