@@ -7,7 +7,7 @@
 //! (`src/scripts/include/`, see [`crate::engine::lua`]) and wrapped in a `redis::Script` once;
 //! calls go out as `EVALSHA` with an automatic `EVAL` fallback when the server does not know
 //! the script yet (after a restart or `SCRIPT FLUSH`). Negative reply codes become engine
-//! errors in one place ([`codes`]), naming the job, the queue and the condition.
+//! errors in one place ([`codes`](crate::engine::scripts::codes)), naming the job, the queue and the condition.
 
 pub mod codes;
 pub mod fetch;
