@@ -1,40 +1,23 @@
 'use strict';
-// A small reference worker driven only by our Lua scripts (src/scripts), with BullMQ's
-// worker-side decisions written out in JS (retry rule, backoff, removeOn* mapping,
-// fetch-next with the same token, stalled check, lock renewal). The script specs run it
-// next to BullMQ's own Worker and compare what both leave in Redis, which proves the
-// scripts without depending on the Rust engine. It also has the API.md `Worker` shape, so
-// it can serve as `--impl` for the shared oracle-diff tool.
+// A small reference worker driven only by our Lua scripts (src/scripts), called through the
+// engine's script wrappers (the testing addon, helpers/testing.js), with BullMQ's worker-side
+// decisions written out in JS (retry rule, backoff, removeOn* mapping, fetch-next with the
+// same token, stalled check, lock renewal). The script specs run it next to BullMQ's own
+// Worker and compare what both leave in Redis, which proves the scripts and their wrappers
+// without the engine's worker. It also has the API.md `Worker` shape, so it can serve as
+// `--impl` for the shared oracle-diff tool.
 //
 // Concurrency 1 only: it is a test driver, not the product.
 
 const crypto = require('crypto');
 const { EventEmitter } = require('events');
-const Redis = require('ioredis');
-const { Scripts, queueKeys } = require('./lua');
+const testing = require('./testing');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const CODES = { '-1': 'job missing', '-2': 'lock missing', '-3': 'not active', '-4': 'pending dependencies', '-6': 'lock held by another token', '-9': 'failed children' };
 
 let defaultConnection;
 const workers = new Set();
-
-function toIoredis(c = {}) {
-  const out = {};
-  if (c.url) {
-    const u = new URL(c.url);
-    out.host = u.hostname;
-    out.port = Number(u.port || 6379);
-    if (u.password) out.password = decodeURIComponent(u.password);
-    if (u.username) out.username = decodeURIComponent(u.username);
-    if (u.pathname && u.pathname.length > 1) out.db = Number(u.pathname.slice(1));
-  }
-  for (const key of ['host', 'port', 'username', 'password', 'db']) if (c[key] !== undefined) out[key] = c[key];
-  out.host = out.host || '127.0.0.1';
-  out.port = out.port || 6379;
-  out.maxRetriesPerRequest = null;
-  return out;
-}
 
 /** BullMQ's getKeepJobs: job-level removeOn* wins over the worker's. */
 function keepJobs(jobLevel, workerLevel) {
@@ -69,10 +52,8 @@ class Worker extends EventEmitter {
     this.name = queueName;
     this.processor = processor;
     this.opts = { lockDuration: 30000, stalledInterval: 30000, maxStalledCount: 1, ...rest };
-    this.client = new Redis(toIoredis(connection || defaultConnection || {}));
-    this.client.on('error', () => {});
-    this.scripts = new Scripts(this.client);
-    this.k = queueKeys(prefix, queueName);
+    this.scripts = new testing.Scripts(connection || defaultConnection);
+    this.k = testing.queueKeys(prefix, queueName);
     this.uuid = crypto.randomUUID();
     this.serial = 0;
     this.closing = false;
@@ -103,7 +84,7 @@ class Worker extends EventEmitter {
   }
 
   waitUntilReady() {
-    return this.client.ping().then(() => undefined);
+    return this.scripts.connect(5000);
   }
 
   async stalledCheck() {
@@ -166,7 +147,7 @@ class Worker extends EventEmitter {
   }
 
   makeJob({ id, fields, token }) {
-    const { k, scripts, client } = this;
+    const { k, scripts } = this;
     const opts = JSON.parse(fields.opts || '{}');
     const job = {
       id,
@@ -204,7 +185,7 @@ class Worker extends EventEmitter {
         if (code < 0) throw scriptError(code, 'moveToDelayed');
       },
       async getChildrenValues() {
-        const raw = await client.hgetall(`${k.job(id)}:processed`);
+        const raw = testing.flatToObject(await scripts.command(['HGETALL', `${k.job(id)}:processed`]));
         return Object.fromEntries(Object.entries(raw).map(([key, v]) => [key, JSON.parse(v)]));
       },
     };
@@ -287,7 +268,6 @@ class Worker extends EventEmitter {
       await this.running;
       for (const t of this.timers || []) clearInterval(t);
       workers.delete(this);
-      await this.client.quit().catch(() => {});
       this.emit('closed');
     })();
     return this.closed;
@@ -300,6 +280,7 @@ function configure(options) {
 
 async function shutdown() {
   await Promise.all([...workers].map((w) => w.close()));
+  await testing.shutdown();
 }
 
 class UnrecoverableError extends Error {
