@@ -12,8 +12,8 @@
 //! [`assemble`](crate::engine::lua::assemble) replaces the first directive line with the includes (each exactly once, the
 //! ones an include needs before it, otherwise in the order they were asked for) and drops the
 //! directive lines; everything else is kept as written. The text is assembled once, when the
-//! script's `LazyLock` is first used. `__test__/helpers/lua.js` does the same for the jest
-//! specs.
+//! script's `LazyLock` is first used. The jest specs get these texts from the testing addon
+//! (`testScriptSources`), not from a copy of this assembler.
 
 use redis::Script;
 
