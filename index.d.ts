@@ -156,6 +156,8 @@ export declare class Job<T = any, R = any> {
   parent?: { id: string; queueKey: string };
   repeatJobKey?: string;
   deduplicationId?: string;
+  /** The `name` option of the worker that ran the job last. */
+  processedBy?: string;
   updateProgress(progress: number | object): Promise<void>;
   log(line: string): Promise<number>;
   updateData(data: T): Promise<void>;
@@ -182,7 +184,7 @@ export declare class Worker<T = any, R = any> extends EventEmitter {
   run(): Promise<void>;
   waitUntilReady(timeoutMs?: number): Promise<void>;
   pause(doNotWaitActive?: boolean): Promise<void>;
-  resume(): void;
+  resume(): Promise<void>;
   isRunning(): boolean;
   isPaused(): boolean;
   close(force?: boolean): Promise<void>;
@@ -193,7 +195,7 @@ export declare class Worker<T = any, R = any> extends EventEmitter {
   /** BullMQ's factory for the manual rate-limit error. */
   static RateLimitError(): RateLimitError;
 
-  on(event: 'ready' | 'drained' | 'closed', listener: () => void): this;
+  on(event: 'ready' | 'drained' | 'closed' | 'paused' | 'resumed', listener: () => void): this;
   on(event: 'active', listener: (job: Job<T, R>, prev: string) => void): this;
   on(event: 'completed', listener: (job: Job<T, R>, result: R, prev: string) => void): this;
   on(event: 'failed', listener: (job: Job<T, R> | undefined, error: Error, prev: string) => void): this;

@@ -19,6 +19,30 @@ function lenientJson(text, fallback) {
   }
 }
 
+// Stored option names and the names BullMQ's Job shows (its optsDecodeMap); `tm` and `omc`
+// are telemetry's two fields.
+const LONG_OPTION = {
+  de: 'deduplication',
+  fpof: 'failParentOnFailure',
+  cpof: 'continueParentOnFailure',
+  idof: 'ignoreDependencyOnFailure',
+  kl: 'keepLogs',
+  rdof: 'removeDependencyOnFailure',
+};
+
+function decodeOpts(text) {
+  const stored = lenientJson(text, {});
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return {};
+  const opts = {};
+  for (const [key, value] of Object.entries(stored)) {
+    if (LONG_OPTION[key]) opts[LONG_OPTION[key]] = value;
+    else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
+    else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
+    else opts[key] = value;
+  }
+  return opts;
+}
+
 class Job {
   // Private fields: not enumerable (a job spreads or logs as BullMQ's does), and, unlike
   // per-instance defineProperty, cheap to create for every job.
@@ -38,7 +62,7 @@ class Job {
     } catch (err) {
       throw new QueueNativeError('ERR_JOB_DATA', `ERR_JOB_DATA: job ${payload.id} in queue ${queueName} has data that is not valid JSON (${err.message})`);
     }
-    this.opts = lenientJson(f.opts, {});
+    this.opts = decodeOpts(f.opts);
     this.timestamp = int(f.timestamp);
     this.processedOn = f.processedOn !== undefined ? int(f.processedOn) : undefined;
     this.attemptsMade = int(f.atm ?? f.attemptsMade);
@@ -56,6 +80,7 @@ class Job {
     if (f.parent) this.parent = lenientJson(f.parent, undefined);
     if (f.rjk) this.repeatJobKey = f.rjk;
     if (f.deid) this.deduplicationId = f.deid;
+    if (f.pb) this.processedBy = f.pb;
   }
 
   async updateProgress(progress) {
@@ -67,7 +92,7 @@ class Job {
 
   /** Append a log line; resolves with the number of lines now kept. */
   log(line) {
-    const keep = this.opts.keepLogs ?? this.opts.kl;
+    const keep = this.opts.keepLogs;
     return callAsync(() => this.#native.addLog(this.id, String(line), typeof keep === 'number' ? keep : undefined));
   }
 

@@ -59,13 +59,10 @@ impl QueueConfig {
     /// Queue has many that mean nothing here).
     pub fn from_json(name: &str, v: &serde_json::Value) -> Result<Self> {
         if name.is_empty() {
-            return Err(Error::invalid("name", "must be a non-empty string"));
+            return Err(Error::invalid("name", "Queue name must be provided"));
         }
         if name.contains(':') {
-            return Err(Error::invalid(
-                "name",
-                format!("`{name}` contains ':' (BullMQ queue names cannot)"),
-            ));
+            return Err(Error::invalid("name", "Queue name cannot contain :"));
         }
         let prefix = match v.get("prefix") {
             None | Some(serde_json::Value::Null) => "bull".to_string(),
