@@ -374,3 +374,91 @@ describe('11: validation', () => {
     expect(ours.message).toContain(theirs.message);
   });
 });
+
+describe('2 and 3: parents with unfinished or failed children', () => {
+  test('2: a parent that completes while a child is pending fails with "has pending dependencies"', async () => {
+    await compare(ALL, async (s) => {
+      const q = s.queue();
+      const kids = new (s.kind === 'bullmq5' ? bullmq[5] : bullmq[6]).Queue(`${s.name}-kids`, { connection: connectionFor(redis), prefix: s.prefix });
+      closers.push(() => kids.close());
+      await q.add('parent', {}, { jobId: 'p1' });
+      await kids.add('kid', {}, { jobId: 'k1', parent: { id: 'p1', queue: `${s.prefix}:${s.name}` } });
+      const failed = [];
+      const w = s.worker(async () => 'done');
+      w.on('failed', (job, err) => failed.push({ id: job.id, message: err.message, attemptsMade: job.attemptsMade }));
+      await settled(q, 1);
+      await waitFor(() => failed.length === 1 && w.errors.length >= 1, { what: 'failed and error events' });
+      await w.close();
+      const parent = await q.getJob('p1');
+      return {
+        state: await parent.getState(),
+        failedReason: parent.failedReason,
+        attemptsMade: parent.attemptsMade,
+        failed,
+        errors: [...new Set(w.errors.map((e) => e.message))],
+        kid: await (await kids.getJob('k1')).getState(),
+      };
+    });
+  });
+
+  test('3: moveToWaitingChildren with a failed child fails the parent at once, without retries', async () => {
+    await compare(ALL, async (s) => {
+      const q = s.queue();
+      await q.add('parent', {}, { jobId: 'p1', attempts: 3 });
+      const failed = [];
+      const w = s.worker(async (job, token) => {
+        if (job.name === 'kid') throw new Error('kid fails');
+        const kid = await q.add('kid', {}, { jobId: 'k1', parent: { id: job.id, queue: job.queueQualifiedName }, failParentOnFailure: true });
+        await waitFor(async () => (await q.getJobState(kid.id)) === 'failed', { what: 'the kid to fail' });
+        await job.moveToWaitingChildren(token);
+        return 'not reached';
+      }, { concurrency: 2 });
+      w.on('failed', (job, err) => failed.push({ id: job.id, name: err.name, message: err.message, attemptsMade: job.attemptsMade }));
+      await settled(q, 2);
+      await waitFor(() => failed.length === 2, { what: 'two failed events' });
+      await w.close();
+      const parent = await q.getJob('p1');
+      return {
+        state: await parent.getState(),
+        failedReason: parent.failedReason,
+        attemptsMade: parent.attemptsMade,
+        failed,
+      };
+    });
+  });
+});
+
+describe('6: the events stream cap', () => {
+  test('maxLenEvents 0 still leaves the worker\'s own last events, as BullMQ trims before adding', async () => {
+    await compare(ALL, async (s) => {
+      const q = s.queue({ streams: { events: { maxLen: 0 } } });
+      await q.waitUntilReady();
+      await q.add('n', {}, { jobId: 'a' });
+      const w = s.worker(async () => 'ok');
+      await settled(q, 1);
+      await w.close();
+      const events = (await inspect.xrange(`${s.prefix}:${s.name}:events`, '-', '+')).map(([, flat]) => `${flat[1]}${flat[2] === 'jobId' ? ` ${flat[3]}` : ''}`);
+      return events;
+    });
+  });
+});
+
+describe('12: lock and missing-key messages', () => {
+  test.each([
+    ['lock mismatch', async (name, prefix, job) => inspect.set(`${prefix}:${name}:${job.id}:lock`, 'someone-else')],
+    ['missing key', async (name, prefix, job) => inspect.del(`${prefix}:${name}:${job.id}`)],
+  ])('%s when finishing: BullMQ\'s error text', async (_label, sabotage) => {
+    await compare(ALL, async (s) => {
+      const q = s.queue();
+      await q.add('n', {}, { jobId: 'j1' });
+      const w = s.worker(async (job) => {
+        await sabotage(s.name, s.prefix, job);
+        return 'ok';
+      });
+      await waitFor(() => w.errors.length >= 1, { what: 'an error event' });
+      await sleep(100);
+      await w.close(true);
+      return { errors: [...new Set(w.errors.map((e) => e.message))], counts: await counts(q) };
+    });
+  });
+});

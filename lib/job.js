@@ -2,7 +2,7 @@
 // The Job a processor receives: BullMQ's field names, parsed from the raw hash the engine
 // hands over. Data and options are JSON text in Redis and are parsed here, in V8.
 
-const { callAsync, QueueNativeError } = require('./errors');
+const { callAsync, QueueNativeError, UnrecoverableError } = require('./errors');
 
 function int(v, fallback = 0) {
   if (v === undefined || v === null || v === '') return fallback;
@@ -29,6 +29,9 @@ const LONG_OPTION = {
   kl: 'keepLogs',
   rdof: 'removeDependencyOnFailure',
 };
+
+// The engine's text for a job with a failed child (BullMQ's words, src/engine/scripts.rs).
+const FAILED_CHILD = /at least one failed child/;
 
 function decodeOpts(text) {
   const stored = lenientJson(text, {});
@@ -121,7 +124,16 @@ class Job {
   moveToWaitingChildren(token = this.token, opts = {}) {
     const child = opts && opts.child;
     const childKey = child ? `${child.queue}:${child.id}` : undefined;
-    return callAsync(() => this.#native.moveToWaitingChildren(this.id, String(token), childKey));
+    return callAsync(() => this.#native.moveToWaitingChildren(this.id, String(token), childKey)).catch((err) => {
+      // A failed child can never complete this job: BullMQ throws an UnrecoverableError, so a
+      // processor that lets it through fails the job at once, without retries.
+      if (err && err.code === 'ERR_JOB_STATE' && FAILED_CHILD.test(err.message)) {
+        const unrecoverable = new UnrecoverableError(err.message);
+        unrecoverable.code = err.code;
+        throw unrecoverable;
+      }
+      throw err;
+    });
   }
 
   /** Flow parents: results of the children, keyed by child job key. */
