@@ -10,16 +10,41 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::RedisServer;
 use queue_native::engine::Error;
+use queue_native::engine::job::{KEEP_ALL, KeepJobs, Outcome};
 use queue_native::engine::keys::QueueKeys;
-use queue_native::engine::scripts::{self, FetchOpts, KeepJobs, Outcome};
+use queue_native::engine::scripts::{self, FetchOpts, Fetched, FinishJob};
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
-const KEEP_ALL: KeepJobs = KeepJobs {
-    count: -1,
-    age_secs: None,
-    limit: None,
-};
+/// `scripts::finish` of one job, its arguments in one line.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    job_id: &str,
+    token: &str,
+    outcome: Outcome,
+    stacktrace: &str,
+    keep: KeepJobs,
+    attempts: u64,
+    fetch: Option<&FetchOpts<'_>>,
+) -> queue_native::engine::Result<Fetched> {
+    let job = FinishJob {
+        job_id,
+        token,
+        outcome: &outcome,
+        stacktrace,
+        keep,
+        attempts,
+    };
+    scripts::finish(conn, k, now(), &job, fetch).await
+}
+
+fn completed(returnvalue: &str) -> Outcome {
+    Outcome::Completed {
+        returnvalue: returnvalue.to_string(),
+    }
+}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -134,15 +159,13 @@ async fn activate_batches_and_finish_fetches_next() {
     // Complete the first job and fetch the next one under the same token.
     let next_tok = tokens(&["t1"]);
     let fetch = fetch_with(&next_tok);
-    let done = scripts::finish(
+    let done = finish(
         &mut conn,
         &k,
         &ids[0],
         "t1",
-        now(),
-        Outcome::Completed {
-            returnvalue: r#"{"ok":true}"#,
-        },
+        completed(r#"{"ok":true}"#),
+        "",
         KEEP_ALL,
         0,
         Some(&fetch),
@@ -160,16 +183,13 @@ async fn activate_batches_and_finish_fetches_next() {
     assert!(score.is_some());
 
     // Fail the second one (final failure): stacktrace stored, retries-exhausted emitted.
-    let failed = scripts::finish(
+    let failed = finish(
         &mut conn,
         &k,
         &ids[1],
         "t2",
-        now(),
-        Outcome::Failed {
-            reason: "boom",
-            stacktrace: r#"["Error: boom"]"#,
-        },
+        Outcome::failed("boom"),
+        r#"["Error: boom"]"#,
         KEEP_ALL,
         1,
         None,
@@ -182,15 +202,13 @@ async fn activate_batches_and_finish_fetches_next() {
     assert_eq!(h["stacktrace"], r#"["Error: boom"]"#);
 
     // Last one deleted at once (removeOnComplete: true), then the queue is drained.
-    scripts::finish(
+    finish(
         &mut conn,
         &k,
         &ids[2],
         "t1",
-        now(),
-        Outcome::Completed {
-            returnvalue: "null",
-        },
+        completed("null"),
+        "",
         KeepJobs {
             count: 0,
             age_secs: None,
@@ -237,13 +255,13 @@ async fn script_codes_become_engine_errors() {
         let k = keys.clone();
         let mut conn = shared.clone();
         async move {
-            scripts::finish(
+            finish(
                 &mut conn,
                 &k,
                 &id,
                 token,
-                now(),
-                Outcome::Completed { returnvalue: "1" },
+                completed("1"),
+                "",
                 KEEP_ALL,
                 0,
                 None,
@@ -580,7 +598,6 @@ async fn waiting_children_requeue_and_scheduler_next() {
 
 #[tokio::test]
 async fn finish_many_reports_each_job_and_hands_out_fetched_jobs_in_token_order() {
-    use queue_native::engine::scripts::FinishJob;
     let server = RedisServer::start();
     let mut conn = connect(&server).await;
     let k = QueueKeys::new("bull", "rs-finish-many");
@@ -591,17 +608,16 @@ async fn finish_many_reports_each_job_and_hands_out_fetched_jobs_in_token_order(
         .await
         .unwrap();
 
-    let completed = |job_id, token, returnvalue| FinishJob {
+    let (one, two) = (completed("1"), completed("2"));
+    let job = |job_id, token, outcome| FinishJob {
         job_id,
         token,
-        outcome: Outcome::Completed { returnvalue },
+        outcome,
+        stacktrace: "",
         keep: KEEP_ALL,
         attempts: 0,
     };
-    let jobs = [
-        completed(&ids[0], "t1", "1"),
-        completed(&ids[1], "not-t2", "2"),
-    ];
+    let jobs = [job(&ids[0], "t1", &one), job(&ids[1], "not-t2", &two)];
     let next = tokens(&["t1", "t3"]);
     let fetch = FetchOpts {
         tokens: &next,

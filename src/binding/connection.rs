@@ -6,31 +6,14 @@ use napi::Status;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use super::error::IntoNapi;
+use super::error::{IntoNapi, to_napi};
+use super::options::{parse, resolve};
 use crate::engine::connection::{self, ConnectionEvent};
-use crate::engine::options::{self, Endpoint};
-use crate::engine::{Error, Result};
-
-/// Connection options arrive as JSON text (the facade stringifies them) so that validation,
-/// with its exact error wording, happens in one place: `engine::options`.
-pub fn parse_options(json: Option<&str>) -> Result<Option<Endpoint>> {
-    match json {
-        None => Ok(None),
-        Some(text) => {
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| Error::invalid("connection", format!("is not serialisable ({e})")))?;
-            options::parse_connection_options(&value)
-        }
-    }
-}
-
-pub fn resolve(json: Option<&str>) -> Result<Endpoint> {
-    connection::global().resolve(parse_options(json)?)
-}
+use crate::engine::{self as engine, Error};
 
 #[napi]
 pub fn configure(options_json: Option<String>) -> napi::Result<()> {
-    let ep = parse_options(options_json.as_deref()).napi()?;
+    let ep = parse(options_json.as_deref()).napi()?;
     connection::global().configure(ep);
     Ok(())
 }
@@ -53,16 +36,14 @@ pub async fn connect(options_json: Option<String>, timeout_ms: Option<u32>) -> n
 
 #[napi]
 pub fn health() -> napi::Result<serde_json::Value> {
-    let mut value = serde_json::to_value(connection::global().health())
-        .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
-    value["workers"] = super::worker::workers_health();
-    Ok(value)
+    serde_json::to_value(engine::health())
+        .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
 }
 
 /// Close every worker gracefully, then every connection.
 #[napi]
 pub async fn shutdown() -> napi::Result<()> {
-    crate::engine::worker::shutdown().await;
+    engine::shutdown().await;
     Ok(())
 }
 
@@ -91,10 +72,7 @@ pub async fn raw_command(
     let pair = connection::global().pair(&ep).napi()?;
     let mut conn = pair.command().await.napi()?;
     let Some((name, rest)) = args.split_first() else {
-        return Err(super::error::to_napi(Error::invalid(
-            "args",
-            "must not be empty",
-        )));
+        return Err(to_napi(Error::invalid("args", "must not be empty")));
     };
     let mut cmd = redis::cmd(name);
     for a in rest {

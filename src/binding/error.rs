@@ -1,5 +1,5 @@
 //! The one conversion from engine errors to JavaScript errors. The message carries the
-//! stable code as a prefix (`ERR_AUTH: ...`); the facade (index.js) turns that into a
+//! stable code as a prefix (`ERR_AUTH: ...`); the facade (`lib/errors.js`) turns that into a
 //! `QueueNativeError` with `err.code`, so the code survives any napi status mapping.
 
 use crate::engine::Error;

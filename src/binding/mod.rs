@@ -1,8 +1,11 @@
 //! The napi binding: the only code in the crate that knows about JavaScript. Each function
 //! parses its inputs, calls the engine and converts the result; no queue logic lives here.
 
+mod bridge;
 mod connection;
 mod error;
+mod handle;
+mod options;
 mod queue;
 mod worker;
 

@@ -2,13 +2,13 @@
 //! text (the facade stringifies and parses them); validation lives in the engine.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use napi::bindgen_prelude::within_runtime_if_available;
 use napi_derive::napi;
 
-use super::connection::resolve;
 use super::error::{IntoNapi, to_napi};
+use super::handle::handle_methods;
+use super::options;
 use crate::engine::Error;
 use crate::engine::queue::{JobRecord, NewJob, Queue, QueueConfig};
 
@@ -85,21 +85,12 @@ impl NativeQueue {
         options_json: String,
         connection_json: Option<String>,
     ) -> napi::Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(&options_json)
-            .map_err(|e| to_napi(Error::invalid("opts", format!("is not serialisable ({e})"))))?;
+        let value = options::parse_json(&options_json).napi()?;
         let cfg = QueueConfig::from_json(&name, &value).napi()?;
-        let endpoint = resolve(connection_json.as_deref()).napi()?;
+        let endpoint = options::resolve(connection_json.as_deref()).napi()?;
         // Creating the pair (first user of the endpoint) spawns its supervisor tasks.
         let inner = within_runtime_if_available(|| Queue::new(&endpoint, cfg)).napi()?;
         Ok(NativeQueue { inner })
-    }
-
-    #[napi]
-    pub async fn wait_until_ready(&self, timeout_ms: u32) -> napi::Result<()> {
-        self.inner
-            .wait_until_ready(Duration::from_millis(u64::from(timeout_ms)))
-            .await
-            .napi()
     }
 
     #[napi]
@@ -207,45 +198,13 @@ impl NativeQueue {
             count: count as f64,
         })
     }
+}
 
-    #[napi]
-    pub async fn update_progress(&self, job_id: String, progress_json: String) -> napi::Result<()> {
-        self.inner
-            .update_progress(&job_id, &progress_json)
-            .await
-            .napi()
-    }
+handle_methods!(NativeQueue, inner);
 
-    #[napi]
-    pub async fn add_log(
-        &self,
-        job_id: String,
-        line: String,
-        keep_logs: Option<u32>,
-    ) -> napi::Result<u32> {
-        self.inner
-            .add_log(&job_id, &line, keep_logs.map(u64::from))
-            .await
-            .map(|n| n as u32)
-            .napi()
-    }
-
-    #[napi]
-    pub async fn update_data(&self, job_id: String, data_json: String) -> napi::Result<()> {
-        self.inner.update_data(&job_id, &data_json).await.napi()
-    }
-
-    #[napi]
-    pub async fn children_values(&self, job_id: String) -> napi::Result<HashMap<String, String>> {
-        self.inner.children_values(&job_id).await.napi()
-    }
-
-    #[napi]
-    pub async fn dependencies_count(&self, job_id: String) -> napi::Result<Vec<u32>> {
-        let (pending, processed) = self.inner.dependencies_count(&job_id).await.napi()?;
-        Ok(vec![pending as u32, processed as u32])
-    }
-
+// After the handle methods, so that `close` stays last in binding.d.ts.
+#[napi]
+impl NativeQueue {
     #[napi]
     pub fn close(&self) {
         self.inner.close();

@@ -1,11 +1,17 @@
 //! The one error type of the engine. Every failure that can reach JavaScript is one of these
 //! variants; the binding turns it into a `QueueNativeError` whose `code` is `Error::code()`.
 
+/// Every failure the engine reports, each with a stable code ([`Error::code`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// A caller-supplied option is wrong. `option` names it the way the caller wrote it.
     #[error("invalid option `{option}`: {reason}")]
-    InvalidOption { option: String, reason: String },
+    InvalidOption {
+        /// The option, as the caller wrote it.
+        option: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No TCP/TLS session could be established (refused, timed out, DNS, reset during setup).
     #[error("{0}")]
     Unreachable(String),
@@ -50,6 +56,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// The stable code JavaScript sees as `err.code`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidOption { .. } => "ERR_INVALID_OPTION",
@@ -69,6 +76,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::InvalidOption`].
     pub fn invalid(option: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidOption {
             option: option.into(),
@@ -115,6 +123,7 @@ impl Error {
     }
 }
 
+/// The engine's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Replace every occurrence of `secret` with `***`.

@@ -1,9 +1,89 @@
-//! Redis key names of one queue, BullMQ's layout (`bullmq-protocol.md` §2). This is the
-//! only place in the engine where key names are built; the Lua scripts build job keys
-//! themselves from `base` (passed to them as "P").
+//! Redis key names of one queue, BullMQ's layout (`bullmq-protocol.md` §2), the job states
+//! that have a key, and the rule for queue names. This is the only place in the engine where
+//! key names are built; the Lua scripts build job keys themselves from `base` (passed to them
+//! as "P").
+
+use super::error::{Error, Result};
+
+/// A queue name is part of every key, and BullMQ splits keys at `:`.
+pub fn validate_queue_name(name: &str, option: &str) -> Result<()> {
+    // BullMQ's texts: users match on them.
+    if name.is_empty() {
+        return Err(Error::invalid(option, "Queue name must be provided"));
+    }
+    if name.contains(':') {
+        return Err(Error::invalid(option, "Queue name cannot contain :"));
+    }
+    Ok(())
+}
+
+/// The states of a job that have a key of their own (BullMQ's state names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// `wait` (also accepted as `waiting`).
+    Wait,
+    /// `paused` (BullMQ 5's paused list).
+    Paused,
+    /// `active`.
+    Active,
+    /// `prioritized`.
+    Prioritized,
+    /// `delayed`.
+    Delayed,
+    /// `completed`.
+    Completed,
+    /// `failed`.
+    Failed,
+    /// `waiting-children`.
+    WaitingChildren,
+    /// `repeat` (the job schedulers).
+    Repeat,
+}
+
+impl JobState {
+    /// Every state, in BullMQ's order of the getters.
+    pub const ALL: [JobState; 9] = [
+        JobState::Wait,
+        JobState::Paused,
+        JobState::Active,
+        JobState::Prioritized,
+        JobState::Delayed,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::WaitingChildren,
+        JobState::Repeat,
+    ];
+
+    /// A state by BullMQ's name (`waiting` = `wait`), or None for a name that is not one.
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = if name == "waiting" { "wait" } else { name };
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// BullMQ's name, which is also the key's suffix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Wait => "wait",
+            JobState::Paused => "paused",
+            JobState::Active => "active",
+            JobState::Prioritized => "prioritized",
+            JobState::Delayed => "delayed",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::WaitingChildren => "waiting-children",
+            JobState::Repeat => "repeat",
+        }
+    }
+
+    /// Stored as a list (LLEN counts it); the others are sorted sets.
+    pub fn is_list(self) -> bool {
+        matches!(self, JobState::Wait | JobState::Paused | JobState::Active)
+    }
+}
 
 /// Every key of the queue `<prefix>:<name>`.
 #[derive(Clone, Debug)]
+#[allow(missing_docs)] // each field is the key named like it (`stalled_check` = `stalled-check`)
 pub struct QueueKeys {
     pub prefix: String,
     pub name: String,
@@ -28,6 +108,7 @@ pub struct QueueKeys {
 }
 
 impl QueueKeys {
+    /// The keys of queue `name` under `prefix`.
     pub fn new(prefix: &str, name: &str) -> Self {
         let base = format!("{prefix}:{name}:");
         let key = |suffix: &str| format!("{base}{suffix}");
@@ -95,23 +176,9 @@ impl QueueKeys {
         format!("{}repeat", self.base)
     }
 
-    /// The key of a job state by BullMQ's state name (`wait`, `paused`, `active`,
-    /// `prioritized`, `delayed`, `completed`, `failed`, `waiting-children`, `repeat`), or
-    /// None for a name that is not a state.
-    pub fn state(&self, state: &str) -> Option<String> {
-        matches!(
-            state,
-            "wait"
-                | "paused"
-                | "active"
-                | "prioritized"
-                | "delayed"
-                | "completed"
-                | "failed"
-                | "waiting-children"
-                | "repeat"
-        )
-        .then(|| format!("{}{state}", self.base))
+    /// The key of a job state.
+    pub fn state(&self, state: JobState) -> String {
+        format!("{}{}", self.base, state.as_str())
     }
 
     /// The key that deduplication id `id` is claimed under (value = owning job id).
@@ -180,13 +247,20 @@ mod tests {
     fn queue_side_keys() {
         let k = QueueKeys::new("bull", "q1");
         assert_eq!(k.repeat(), "bull:q1:repeat");
-        assert_eq!(k.state("wait").as_deref(), Some("bull:q1:wait"));
+        assert_eq!(k.state(JobState::Wait), "bull:q1:wait");
         assert_eq!(
-            k.state("waiting-children").as_deref(),
-            Some("bull:q1:waiting-children")
+            k.state(JobState::WaitingChildren),
+            "bull:q1:waiting-children"
         );
-        assert_eq!(k.state("meta"), None);
-        assert_eq!(k.state("waiting"), None);
+        assert_eq!(JobState::parse("waiting"), Some(JobState::Wait));
+        assert_eq!(JobState::parse("meta"), None);
+        for s in JobState::ALL {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+        }
+        assert!(JobState::Active.is_list() && !JobState::Delayed.is_list());
+        assert!(validate_queue_name("a:b", "name").is_err());
+        assert!(validate_queue_name("", "name").is_err());
+        assert!(validate_queue_name("ok", "name").is_ok());
         assert_eq!(k.dedup("d1"), "bull:q1:de:d1");
         assert_eq!(job_key_in("bull:parents", "p1"), "bull:parents:p1");
     }

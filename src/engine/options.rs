@@ -10,16 +10,25 @@ use serde_json::{Map, Value};
 
 use super::error::{Error, Result};
 
+/// `connectTimeout` when none is given.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// First reconnect delay when none is given.
 pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_millis(100);
+/// Longest reconnect delay when none is given.
 pub const DEFAULT_RETRY_MAX: Duration = Duration::from_millis(2_000);
 
 #[derive(Clone, PartialEq, Eq, Default)]
+/// The `tls` option.
 pub struct TlsOptions {
+    /// CA certificate(s), PEM.
     pub ca: Option<String>,
+    /// Client certificate, PEM.
     pub cert: Option<String>,
+    /// Client key, PEM.
     pub key: Option<String>,
+    /// SNI name (must equal the host).
     pub servername: Option<String>,
+    /// Verify the server's certificate.
     pub reject_unauthorized: bool,
 }
 
@@ -37,8 +46,11 @@ impl std::fmt::Debug for TlsOptions {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Reconnect backoff bounds.
 pub struct RetryPolicy {
+    /// Delay before the first retry.
     pub initial: Duration,
+    /// Cap of the delay.
     pub max: Duration,
 }
 
@@ -54,23 +66,36 @@ impl Default for RetryPolicy {
 /// Everything needed to open the connection pair for one Redis endpoint.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Host name or address.
     pub host: String,
+    /// TCP port.
     pub port: u16,
+    /// Database number (SELECT).
     pub db: i64,
+    /// ACL user.
     pub username: Option<String>,
+    /// Password (never printed).
     pub password: Option<String>,
+    /// TLS, when wanted.
     pub tls: Option<TlsOptions>,
+    /// Bound of one connection attempt.
     pub connect_timeout: Duration,
+    /// Reconnect backoff.
     pub retry: RetryPolicy,
 }
 
 /// The identity of an endpoint: two option sets with the same key share one connection pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EndpointKey {
+    /// Host, lower-cased.
     pub host: String,
+    /// Port.
     pub port: u16,
+    /// Database.
     pub db: i64,
+    /// User.
     pub username: Option<String>,
+    /// TLS or not.
     pub tls: bool,
 }
 
@@ -96,6 +121,7 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// The identity that decides pair sharing.
     pub fn key(&self) -> EndpointKey {
         EndpointKey {
             host: self.host.to_ascii_lowercase(),

@@ -26,6 +26,7 @@ pub fn random_u64() -> u64 {
     z ^ (z >> 31)
 }
 
+/// Uniform-ish in [0, bound) (0 when bound is 0).
 pub fn random_below(bound: u64) -> u64 {
     if bound == 0 { 0 } else { random_u64() % bound }
 }

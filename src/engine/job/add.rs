@@ -1,296 +1,19 @@
 //! Job options for `Queue.add`: validation, BullMQ's normalisation, and the msgpack bag the
-//! add script re-encodes into the stored `opts` field.
-//!
-//! Why msgpack and why order matters: BullMQ stores `opts` as `cjson.encode` of the table
-//! `cmsgpack.unpack` built from the producer's msgpack map. cjson writes the keys in the
-//! table's internal hash order, which depends on the keys *and on the order they were
-//! inserted*. Sending the same map, with the same keys in the same order, through the same
-//! two Lua calls is what makes our `opts` text byte-identical to BullMQ's. So options are
-//! parsed into [`OVal`], a JSON value that keeps object key order (serde_json's own map
-//! sorts keys), normalised the way BullMQ's `Job` constructor and `optsAsJSON` do, and
-//! encoded by [`OVal::to_msgpack`].
-
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+//! add script re-encodes into the stored `opts` field (see [`crate::engine::ordered_json`]
+//! for why the key order is kept).
 
 use crate::engine::error::{Error, Result};
+use crate::engine::ordered_json::OrderedJson;
 
 /// Highest priority BullMQ accepts (2^21 - 1): keeps `priority * 2^32 + counter` exact.
 pub const MAX_PRIORITY: u64 = 2_097_151;
-
-/// A JSON value that remembers the order of object keys.
-#[derive(Clone, Debug, PartialEq)]
-pub enum OVal {
-    Null,
-    Bool(bool),
-    Num(serde_json::Number),
-    Str(String),
-    Arr(Vec<OVal>),
-    Obj(Vec<(String, OVal)>),
-}
-
-impl OVal {
-    pub fn parse(text: &str) -> std::result::Result<OVal, serde_json::Error> {
-        serde_json::from_str(text)
-    }
-
-    pub fn get(&self, key: &str) -> Option<&OVal> {
-        match self {
-            OVal::Obj(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    /// Present and not `null`.
-    pub fn field(&self, key: &str) -> Option<&OVal> {
-        self.get(key).filter(|v| !matches!(v, OVal::Null))
-    }
-
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            OVal::Num(n) => n.as_f64(),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            OVal::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// JavaScript truthiness, for the options BullMQ tests with `if (opts.x)`.
-    pub fn truthy(&self) -> bool {
-        match self {
-            OVal::Null => false,
-            OVal::Bool(b) => *b,
-            OVal::Num(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-            OVal::Str(s) => !s.is_empty(),
-            OVal::Arr(_) | OVal::Obj(_) => true,
-        }
-    }
-
-    /// Set `key`, keeping its position when it exists (as a JavaScript assignment does).
-    pub fn set(&mut self, key: &str, value: OVal) {
-        if let OVal::Obj(entries) = self {
-            match entries.iter_mut().find(|(k, _)| k == key) {
-                Some(slot) => slot.1 = value,
-                None => entries.push((key.to_string(), value)),
-            }
-        }
-    }
-
-    pub fn remove(&mut self, key: &str) {
-        if let OVal::Obj(entries) = self {
-            entries.retain(|(k, _)| k != key);
-        }
-    }
-
-    /// Compact JSON, keys in their order (what `JSON.stringify` would print).
-    pub fn to_json(&self) -> String {
-        let mut out = String::new();
-        self.write_json(&mut out);
-        out
-    }
-
-    fn write_json(&self, out: &mut String) {
-        match self {
-            OVal::Null => out.push_str("null"),
-            OVal::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            OVal::Num(n) => out.push_str(&n.to_string()),
-            OVal::Str(s) => out.push_str(&serde_json::Value::String(s.clone()).to_string()),
-            OVal::Arr(items) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    v.write_json(out);
-                }
-                out.push(']');
-            }
-            OVal::Obj(entries) => {
-                out.push('{');
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
-                    out.push(':');
-                    v.write_json(out);
-                }
-                out.push('}');
-            }
-        }
-    }
-
-    /// msgpack, as msgpackr (BullMQ's encoder) would write the same value: maps keep their
-    /// key order, `null` is nil, integers use the smallest integer type, other numbers are
-    /// float64. (Lua reads every number as a double, so only the values matter.)
-    pub fn to_msgpack(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.write_msgpack(&mut out);
-        out
-    }
-
-    fn write_msgpack(&self, out: &mut Vec<u8>) {
-        match self {
-            OVal::Null => out.push(0xc0),
-            OVal::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-            OVal::Num(n) => {
-                if let Some(i) = n.as_i64() {
-                    write_int(out, i);
-                } else if let Some(u) = n.as_u64() {
-                    out.push(0xcf);
-                    out.extend_from_slice(&u.to_be_bytes());
-                } else {
-                    out.push(0xcb);
-                    out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_be_bytes());
-                }
-            }
-            OVal::Str(s) => {
-                let len = s.len();
-                if len < 32 {
-                    out.push(0xa0 | len as u8);
-                } else if len <= 0xff {
-                    out.push(0xd9);
-                    out.push(len as u8);
-                } else if len <= 0xffff {
-                    out.push(0xda);
-                    out.extend_from_slice(&(len as u16).to_be_bytes());
-                } else {
-                    out.push(0xdb);
-                    out.extend_from_slice(&(len as u32).to_be_bytes());
-                }
-                out.extend_from_slice(s.as_bytes());
-            }
-            OVal::Arr(items) => {
-                write_len(out, items.len(), 0x90, 0xdc, 0xdd);
-                for v in items {
-                    v.write_msgpack(out);
-                }
-            }
-            OVal::Obj(entries) => {
-                write_len(out, entries.len(), 0x80, 0xde, 0xdf);
-                for (k, v) in entries {
-                    OVal::Str(k.clone()).write_msgpack(out);
-                    v.write_msgpack(out);
-                }
-            }
-        }
-    }
-}
-
-fn write_len(out: &mut Vec<u8>, len: usize, fix: u8, b16: u8, b32: u8) {
-    if len < 16 {
-        out.push(fix | len as u8);
-    } else if len <= 0xffff {
-        out.push(b16);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(b32);
-        out.extend_from_slice(&(len as u32).to_be_bytes());
-    }
-}
-
-fn write_int(out: &mut Vec<u8>, i: i64) {
-    if (0..=0x7f).contains(&i) {
-        out.push(i as u8);
-    } else if (-32..0).contains(&i) {
-        out.push(i as i8 as u8);
-    } else if i >= 0 {
-        if i <= 0xff {
-            out.push(0xcc);
-            out.push(i as u8);
-        } else if i <= 0xffff {
-            out.push(0xcd);
-            out.extend_from_slice(&(i as u16).to_be_bytes());
-        } else if i <= 0xffff_ffff {
-            out.push(0xce);
-            out.extend_from_slice(&(i as u32).to_be_bytes());
-        } else {
-            out.push(0xcf);
-            out.extend_from_slice(&(i as u64).to_be_bytes());
-        }
-    } else if i >= -0x80 {
-        out.push(0xd0);
-        out.push(i as i8 as u8);
-    } else if i >= -0x8000 {
-        out.push(0xd1);
-        out.extend_from_slice(&(i as i16).to_be_bytes());
-    } else if i >= -0x8000_0000 {
-        out.push(0xd2);
-        out.extend_from_slice(&(i as i32).to_be_bytes());
-    } else {
-        out.push(0xd3);
-        out.extend_from_slice(&i.to_be_bytes());
-    }
-}
-
-impl<'de> Deserialize<'de> for OVal {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OVal;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_unit<E>(self) -> std::result::Result<OVal, E> {
-                Ok(OVal::Null)
-            }
-            fn visit_none<E>(self) -> std::result::Result<OVal, E> {
-                Ok(OVal::Null)
-            }
-            fn visit_bool<E>(self, b: bool) -> std::result::Result<OVal, E> {
-                Ok(OVal::Bool(b))
-            }
-            fn visit_i64<E>(self, n: i64) -> std::result::Result<OVal, E> {
-                Ok(OVal::Num(n.into()))
-            }
-            fn visit_u64<E>(self, n: u64) -> std::result::Result<OVal, E> {
-                Ok(OVal::Num(n.into()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, n: f64) -> std::result::Result<OVal, E> {
-                serde_json::Number::from_f64(n)
-                    .map(OVal::Num)
-                    .ok_or_else(|| E::custom("number out of range"))
-            }
-            fn visit_str<E>(self, s: &str) -> std::result::Result<OVal, E> {
-                Ok(OVal::Str(s.to_string()))
-            }
-            fn visit_string<E>(self, s: String) -> std::result::Result<OVal, E> {
-                Ok(OVal::Str(s))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<OVal, A::Error> {
-                let mut items = Vec::new();
-                while let Some(v) = seq.next_element()? {
-                    items.push(v);
-                }
-                Ok(OVal::Arr(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<OVal, A::Error> {
-                let mut obj = OVal::Obj(Vec::new());
-                while let Some((k, v)) = map.next_entry::<String, OVal>()? {
-                    obj.set(&k, v);
-                }
-                Ok(obj)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// One job, validated and normalised, ready for the add script.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PreparedJob {
     /// "" = the queue's counter gives the id.
     pub custom_id: String,
+    /// The job's name.
     pub name: String,
     /// JSON text of the data, stored as is.
     pub data: String,
@@ -304,7 +27,9 @@ pub struct PreparedJob {
     pub parent_key: Option<String>,
     /// msgpack `{id, queueKey[, fpof, rdof, idof, cpof]}` when the job is a child.
     pub packed_parent: Option<Vec<u8>>,
+    /// `delay` option (ms).
     pub delay: f64,
+    /// `priority` option (0 = none).
     pub priority: u64,
 }
 
@@ -341,56 +66,70 @@ pub fn prepare(
         };
         Error::invalid(option, reason)
     };
-    let input =
-        OVal::parse(merged_opts).map_err(|e| bad("", &format!("is not valid JSON ({e})")))?;
-    let OVal::Obj(entries) = input else {
+    let input = OrderedJson::parse(merged_opts)
+        .map_err(|e| bad("", &format!("is not valid JSON ({e})")))?;
+    let OrderedJson::Object(entries) = input else {
         return Err(bad("", "must be an object"));
     };
 
     // BullMQ's Job constructor: `Object.assign({attempts: 0}, opts without repeatJobKey)`,
     // then `opts.backoff = Backoffs.normalize(opts.backoff)` (a number becomes
     // {type: 'fixed', delay}; null / absent stays absent).
-    let mut opts = OVal::Obj(vec![("attempts".into(), OVal::Num(0.into()))]);
+    let mut opts = OrderedJson::Object(vec![("attempts".into(), OrderedJson::number(0.0))]);
     for (k, v) in entries {
         if k != "repeatJobKey" {
             opts.set(&k, v);
         }
     }
     match opts.get("backoff") {
-        Some(OVal::Num(n)) => {
+        Some(OrderedJson::Number(n)) => {
             let n = n.clone();
             opts.set(
                 "backoff",
-                OVal::Obj(vec![
-                    ("type".into(), OVal::Str("fixed".into())),
-                    ("delay".into(), OVal::Num(n)),
+                OrderedJson::Object(vec![
+                    ("type".into(), OrderedJson::String("fixed".into())),
+                    ("delay".into(), OrderedJson::Number(n)),
                 ]),
             );
         }
-        Some(OVal::Null) => opts.remove("backoff"),
+        Some(OrderedJson::Null) => {
+            opts.remove("backoff");
+        }
         _ => {}
     }
 
     validate(&opts, data, &bad)?;
 
     let custom_id = match opts.field("jobId") {
-        Some(OVal::Str(s)) => s.clone(),
+        Some(OrderedJson::String(s)) => s.clone(),
         _ => String::new(),
     };
-    let timestamp = match opts.field("timestamp").and_then(OVal::as_f64) {
+    let timestamp = match opts.field("timestamp").and_then(OrderedJson::as_f64) {
         Some(t) if t != 0.0 => t,
         _ => now as f64,
     };
-    let delay = opts.field("delay").and_then(OVal::as_f64).unwrap_or(0.0);
-    let priority = opts.field("priority").and_then(OVal::as_f64).unwrap_or(0.0) as u64;
+    let delay = opts
+        .field("delay")
+        .and_then(OrderedJson::as_f64)
+        .unwrap_or(0.0);
+    let priority = opts
+        .field("priority")
+        .and_then(OrderedJson::as_f64)
+        .unwrap_or(0.0) as u64;
 
     let (parent_key, packed_parent) = match opts.field("parent") {
         Some(p) => {
-            let id = p.field("id").and_then(OVal::as_str).unwrap_or_default();
-            let queue = p.field("queue").and_then(OVal::as_str).unwrap_or_default();
-            let mut parent = OVal::Obj(vec![
-                ("id".into(), OVal::Str(id.into())),
-                ("queueKey".into(), OVal::Str(queue.into())),
+            let id = p
+                .field("id")
+                .and_then(OrderedJson::as_str)
+                .unwrap_or_default();
+            let queue = p
+                .field("queue")
+                .and_then(OrderedJson::as_str)
+                .unwrap_or_default();
+            let mut parent = OrderedJson::Object(vec![
+                ("id".into(), OrderedJson::String(id.into())),
+                ("queueKey".into(), OrderedJson::String(queue.into())),
             ]);
             for (long, short) in [
                 ("failParentOnFailure", "fpof"),
@@ -398,8 +137,8 @@ pub fn prepare(
                 ("ignoreDependencyOnFailure", "idof"),
                 ("continueParentOnFailure", "cpof"),
             ] {
-                if opts.get(long).is_some_and(OVal::truthy) {
-                    parent.set(short, OVal::Bool(true));
+                if opts.get(long).is_some_and(OrderedJson::truthy) {
+                    parent.set(short, OrderedJson::Bool(true));
                 }
             }
             (
@@ -411,10 +150,10 @@ pub fn prepare(
     };
 
     // BullMQ's optsAsJSON: short names, telemetry split into `tm` / `omc`, same positions.
-    let OVal::Obj(public) = &opts else {
+    let OrderedJson::Object(public) = &opts else {
         unreachable!("opts is an object")
     };
-    let mut stored = OVal::Obj(Vec::with_capacity(public.len()));
+    let mut stored = OrderedJson::Object(Vec::with_capacity(public.len()));
     for (k, v) in public {
         if k == "telemetry" {
             if let Some(m) = v.get("metadata") {
@@ -447,11 +186,11 @@ pub fn prepare(
     })
 }
 
-fn non_negative(v: &OVal) -> bool {
+fn non_negative(v: &OrderedJson) -> bool {
     v.as_f64().is_some_and(|f| f.is_finite() && f >= 0.0)
 }
 
-fn non_negative_int(v: &OVal) -> bool {
+fn non_negative_int(v: &OrderedJson) -> bool {
     v.as_f64()
         .is_some_and(|f| f.is_finite() && f >= 0.0 && f.fract() == 0.0)
 }
@@ -479,7 +218,7 @@ fn looks_like_integer(id: &str) -> bool {
     }
 }
 
-fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Result<()> {
+fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Result<()> {
     if let Some(id) = opts.field("jobId") {
         let Some(id) = id.as_str() else {
             return Err(bad("jobId", "must be a string"));
@@ -536,19 +275,19 @@ fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Resul
         }
     }
     if let Some(l) = opts.field("lifo")
-        && !matches!(l, OVal::Bool(_))
+        && !matches!(l, OrderedJson::Bool(_))
     {
         return Err(bad("lifo", "must be a boolean"));
     }
     if let Some(b) = opts.field("backoff") {
-        let OVal::Obj(_) = b else {
+        let OrderedJson::Object(_) = b else {
             return Err(bad(
                 "backoff",
                 "must be a number (ms) or { type, delay?, jitter? }",
             ));
         };
         if b.field("type")
-            .and_then(OVal::as_str)
+            .and_then(OrderedJson::as_str)
             .is_none_or(str::is_empty)
         {
             return Err(bad("backoff.type", "must be a non-empty string"));
@@ -570,11 +309,11 @@ fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Resul
     for key in ["removeOnComplete", "removeOnFail"] {
         if let Some(v) = opts.field(key) {
             let ok = match v {
-                OVal::Bool(_) => true,
-                OVal::Num(_) => v.as_f64().is_some_and(f64::is_finite),
-                OVal::Obj(entries) => entries.iter().all(|(k, x)| {
+                OrderedJson::Bool(_) => true,
+                OrderedJson::Number(_) => v.as_f64().is_some_and(f64::is_finite),
+                OrderedJson::Object(entries) => entries.iter().all(|(k, x)| {
                     matches!(k.as_str(), "age" | "count" | "limit")
-                        && (matches!(x, OVal::Null) || non_negative(x))
+                        && (matches!(x, OrderedJson::Null) || non_negative(x))
                 }),
                 _ => false,
             };
@@ -602,7 +341,7 @@ fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Resul
     if let Some(p) = parent {
         for key in ["id", "queue"] {
             if p.field(key)
-                .and_then(OVal::as_str)
+                .and_then(OrderedJson::as_str)
                 .is_none_or(str::is_empty)
             {
                 return Err(bad(
@@ -613,12 +352,12 @@ fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Resul
         }
     }
     if let Some(de) = opts.field("deduplication") {
-        let OVal::Obj(_) = de else {
+        let OrderedJson::Object(_) = de else {
             return Err(bad("deduplication", "must be { id, ttl? }"));
         };
         if de
             .field("id")
-            .and_then(OVal::as_str)
+            .and_then(OrderedJson::as_str)
             .is_none_or(str::is_empty)
         {
             return Err(bad("deduplication.id", "must be a non-empty string"));
@@ -632,7 +371,7 @@ fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Resul
             ));
         }
         for mode in UNSUPPORTED_DEDUP {
-            if de.get(mode).is_some_and(OVal::truthy) {
+            if de.get(mode).is_some_and(OrderedJson::truthy) {
                 return Err(bad(
                     &format!("deduplication.{mode}"),
                     "is not supported by queue-native (only { id, ttl })",
@@ -653,7 +392,7 @@ fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Resul
         "ignoreDependencyOnFailure",
     ]
     .into_iter()
-    .filter(|k| opts.get(k).is_some_and(OVal::truthy))
+    .filter(|k| opts.get(k).is_some_and(OrderedJson::truthy))
     .collect();
     if exclusive.len() > 1 {
         return Err(bad(
@@ -681,49 +420,7 @@ fn validate(opts: &OVal, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys(v: &OVal) -> Vec<&str> {
-        match v {
-            OVal::Obj(e) => e.iter().map(|(k, _)| k.as_str()).collect(),
-            _ => vec![],
-        }
-    }
-
-    #[test]
-    fn ordered_json_round_trips() {
-        let text = r#"{"z":1,"a":[true,null,"x\/y"],"m":{"b":2.5,"a":-3}}"#;
-        let v = OVal::parse(text).unwrap();
-        assert_eq!(keys(&v), ["z", "a", "m"]);
-        assert_eq!(
-            v.to_json(),
-            r#"{"z":1,"a":[true,null,"x/y"],"m":{"b":2.5,"a":-3}}"#
-        );
-    }
-
-    #[test]
-    fn msgpack_matches_msgpackr_for_the_usual_shapes() {
-        let v = OVal::parse(r#"{"attempts":0,"delay":1000,"lifo":true,"n":-1,"big":1700000000000,"f":0.5,"s":null}"#).unwrap();
-        let mut expected = vec![0x87];
-        expected.extend(b"\xa8attempts\x00");
-        expected.extend(b"\xa5delay\xcd\x03\xe8");
-        expected.extend(b"\xa4lifo\xc3");
-        expected.extend(b"\xa1n\xff");
-        expected.extend(b"\xa3big\xcf");
-        expected.extend(1_700_000_000_000u64.to_be_bytes());
-        expected.extend(b"\xa1f\xcb");
-        expected.extend(0.5f64.to_be_bytes());
-        expected.extend(b"\xa1s\xc0");
-        assert_eq!(v.to_msgpack(), expected);
-        let long = "x".repeat(40);
-        assert_eq!(&OVal::Str(long.clone()).to_msgpack()[..2], &[0xd9, 40]);
-        assert_eq!(write_len_bytes(20, 0x90, 0xdc, 0xdd), vec![0xdc, 0, 20]);
-    }
-
-    fn write_len_bytes(n: usize, a: u8, b: u8, c: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        write_len(&mut out, n, a, b, c);
-        out
-    }
+    use crate::engine::ordered_json::keys;
 
     #[test]
     fn normalises_like_bullmq() {
@@ -735,7 +432,7 @@ mod tests {
             5,
         )
         .unwrap();
-        let public = OVal::parse(&p.public_opts).unwrap();
+        let public = OrderedJson::parse(&p.public_opts).unwrap();
         assert_eq!(
             keys(&public),
             [
@@ -754,7 +451,7 @@ mod tests {
         assert_eq!(p.custom_id, "a-1");
         assert_eq!(p.timestamp, 5.0);
         // Stored names: de, tm, omc in the same places.
-        let mut expected = OVal::parse(
+        let mut expected = OrderedJson::parse(
             r#"{"attempts":3,"removeOnComplete":10,"backoff":{"type":"fixed","delay":300},"de":{"id":"d"},"jobId":"a-1","tm":"m","omc":true}"#,
         )
         .unwrap()
@@ -775,7 +472,7 @@ mod tests {
         assert_eq!(p.parent_key.as_deref(), Some("bull:pq:p1"));
         assert_eq!(
             p.packed_parent.unwrap(),
-            OVal::parse(r#"{"id":"p1","queueKey":"bull:pq","fpof":true}"#)
+            OrderedJson::parse(r#"{"id":"p1","queueKey":"bull:pq","fpof":true}"#)
                 .unwrap()
                 .to_msgpack()
         );

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use tokio::sync::{Notify, oneshot};
 
-use super::connection::{Pair, Role};
+use super::pair::{Pair, Role};
 
 /// Redis 7's smallest useful BZPOPMIN timeout.
 const MIN_BLOCK: Duration = Duration::from_millis(1);
@@ -53,6 +53,7 @@ struct State {
     generation: u64,
 }
 
+/// The BZPOPMIN loop of one pair and the workers waiting on it.
 pub struct Dispatcher {
     pair: Arc<Pair>,
     state: Mutex<State>,
@@ -68,6 +69,7 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// Wait for the wake-up (a dropped dispatcher counts as a timeout).
     pub async fn wait(mut self) -> Wake {
         (&mut self.rx).await.unwrap_or(Wake::Timeout)
     }
@@ -86,6 +88,7 @@ impl Drop for Registration {
 }
 
 impl Dispatcher {
+    /// Start the loop on `pair`'s blocking connection.
     pub fn start(pair: Arc<Pair>) -> Arc<Self> {
         let d = Arc::new(Dispatcher {
             pair,
@@ -97,6 +100,7 @@ impl Dispatcher {
         d
     }
 
+    /// The pair whose blocking connection this dispatcher owns.
     pub fn pair(&self) -> &Arc<Pair> {
         &self.pair
     }

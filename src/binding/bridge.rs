@@ -1,0 +1,327 @@
+//! The bridge between one engine worker and its facade object in JavaScript: jobs and events
+//! go out in coalesced deliveries through one ThreadsafeFunction; outcomes come back through
+//! plain synchronous calls (`completeValues` / `completeMany`). [`Handler`] is the engine's
+//! [`JobHandler`] for a JavaScript processor.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::Status;
+use napi::bindgen_prelude::within_runtime_if_available;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use tokio::sync::oneshot;
+
+use crate::engine::worker::{ActiveJob, BoxFuture, JobHandler, Outcome, WorkerEvent};
+
+#[napi(object)]
+pub struct JobPayload {
+    /// Handed back with the outcome (`NativeWorker.completeValues` / `completeMany`).
+    pub seq: u32,
+    pub id: String,
+    pub token: String,
+    /// The job hash as one JSON object text: V8's JSON.parse builds the object faster than
+    /// napi can set its properties one by one.
+    pub fields_json: String,
+}
+
+/// One call into JavaScript: the jobs to run and the events to emit that piled up since the
+/// last call (events first: they happened before).
+#[napi(object)]
+pub struct Delivery {
+    pub events: Option<Vec<WorkerEventPayload>>,
+    pub jobs: Option<Vec<JobPayload>>,
+}
+
+/// The kind of a `ProcessorOutcome` (the strings the facade writes).
+#[napi(string_enum = "lowercase")]
+#[derive(PartialEq, Eq, Debug)]
+pub enum OutcomeKind {
+    Completed,
+    Failed,
+    Moved,
+    Ratelimited,
+}
+
+/// What the facade's processor wrapper resolves with: the JavaScript shape of the engine's
+/// one outcome type, `job::Outcome` (a napi object cannot be an enum with data).
+#[napi(object)]
+pub struct ProcessorOutcome {
+    pub kind: OutcomeKind,
+    /// Result JSON ("completed").
+    pub value: Option<String>,
+    pub message: Option<String>,
+    pub stack: Option<String>,
+    pub unrecoverable: Option<bool>,
+    /// Delay from a custom backoffStrategy (-1 = do not retry).
+    pub backoff: Option<f64>,
+}
+
+impl From<ProcessorOutcome> for Outcome {
+    fn from(o: ProcessorOutcome) -> Self {
+        match o.kind {
+            OutcomeKind::Completed => Outcome::Completed {
+                returnvalue: o.value.unwrap_or_else(|| "null".into()),
+            },
+            OutcomeKind::Moved => Outcome::MovedByProcessor,
+            OutcomeKind::Ratelimited => Outcome::RateLimited,
+            OutcomeKind::Failed => Outcome::Failed {
+                message: o.message.unwrap_or_default(),
+                stack: o.stack,
+                unrecoverable: o.unrecoverable.unwrap_or(false),
+                custom_backoff: o.backoff.map(|b| b as i64),
+            },
+        }
+    }
+}
+
+/// The name of a `WorkerEventPayload` (BullMQ's worker event names). Like `OutcomeKind`, a
+/// string enum whose variants mirror an engine enum's (`WorkerEvent`): napi objects cannot
+/// carry enums with data, so each crosses as a name plus optional fields.
+#[napi(string_enum = "lowercase")]
+#[derive(PartialEq, Eq, Debug)]
+pub enum WorkerEventName {
+    Completed,
+    Failed,
+    Stalled,
+    Drained,
+    Error,
+}
+
+#[napi(object)]
+pub struct WorkerEventPayload {
+    pub event: WorkerEventName,
+    pub job_id: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub will_retry: Option<bool>,
+    /// "failed" of a job the processor never saw (deferred failure): its hash.
+    pub fields: Option<HashMap<String, String>>,
+}
+
+impl WorkerEventPayload {
+    fn new(event: WorkerEventName, job_id: Option<String>) -> Self {
+        WorkerEventPayload {
+            event,
+            job_id,
+            code: None,
+            message: None,
+            will_retry: None,
+            fields: None,
+        }
+    }
+}
+
+impl From<WorkerEvent> for WorkerEventPayload {
+    fn from(event: WorkerEvent) -> Self {
+        use WorkerEventName as N;
+        match event {
+            WorkerEvent::Completed { job_id } => Self::new(N::Completed, Some(job_id)),
+            WorkerEvent::Failed {
+                job_id,
+                reason,
+                will_retry,
+                fields,
+            } => WorkerEventPayload {
+                message: Some(reason),
+                will_retry: Some(will_retry),
+                fields,
+                ..Self::new(N::Failed, Some(job_id))
+            },
+            WorkerEvent::Stalled { job_id } => Self::new(N::Stalled, Some(job_id)),
+            WorkerEvent::Drained => Self::new(N::Drained, None),
+            WorkerEvent::Error {
+                code,
+                message,
+                job_id,
+            } => WorkerEventPayload {
+                code: Some(code.to_string()),
+                message: Some(message),
+                ..Self::new(N::Error, job_id)
+            },
+        }
+    }
+}
+
+pub type DeliverFn = ThreadsafeFunction<Delivery, (), Delivery, Status, false, true>;
+/// `(requestJson) => replyJson`: request `{"repeat": {...}, "after": ms}`, reply
+/// `{"next": ms | null}` or `{"error": message}` (the facade runs cron-parser).
+pub type CronFn = ThreadsafeFunction<String, String, String, Status, false, true>;
+
+/// The JavaScript side of one worker: what is waiting to be delivered, and the jobs whose
+/// outcome is awaited.
+///
+/// Jobs and events are coalesced: the first item schedules one flush, and everything queued
+/// before it runs goes in the same call. At concurrency N a batch activation becomes one
+/// wake-up of the JS thread instead of N, and a job fetched by the finishing call of the one
+/// before travels together with that job's `completed`. Outcomes come back through plain
+/// synchronous calls (`completeValues` / `completeMany`, one per tick) rather than a Promise
+/// per job, which napi would have to wrap in two new JS callbacks each time.
+pub struct Bridge {
+    deliver: DeliverFn,
+    outbox: Mutex<Outbox>,
+    waiting: Mutex<HashMap<u32, oneshot::Sender<Outcome>>>,
+    next_seq: AtomicU32,
+}
+
+#[derive(Default)]
+struct Outbox {
+    events: Vec<WorkerEventPayload>,
+    jobs: Vec<JobPayload>,
+    flush_scheduled: bool,
+}
+
+impl Bridge {
+    pub fn new(deliver: DeliverFn) -> Arc<Self> {
+        Arc::new(Bridge {
+            deliver,
+            outbox: Mutex::new(Outbox::default()),
+            waiting: Mutex::new(HashMap::new()),
+            next_seq: AtomicU32::new(0),
+        })
+    }
+
+    fn enqueue(self: &Arc<Self>, push: impl FnOnce(&mut Outbox)) {
+        let schedule = {
+            let mut outbox = self.outbox.lock().unwrap();
+            push(&mut outbox);
+            !std::mem::replace(&mut outbox.flush_scheduled, true)
+        };
+        if !schedule {
+            return;
+        }
+        let me = Arc::clone(self);
+        spawn(async move {
+            // Let the tasks that are about to queue something (the other jobs of a batch, the
+            // job a finishing call fetched) do so first.
+            tokio::task::yield_now().await;
+            me.flush();
+        });
+    }
+
+    fn flush(&self) {
+        let (events, jobs) = {
+            let mut outbox = self.outbox.lock().unwrap();
+            outbox.flush_scheduled = false;
+            (
+                std::mem::take(&mut outbox.events),
+                std::mem::take(&mut outbox.jobs),
+            )
+        };
+        if events.is_empty() && jobs.is_empty() {
+            return;
+        }
+        let seqs: Vec<u32> = jobs.iter().map(|j| j.seq).collect();
+        let delivery = Delivery {
+            events: (!events.is_empty()).then_some(events),
+            jobs: (!jobs.is_empty()).then_some(jobs),
+        };
+        if self
+            .deliver
+            .call(delivery, ThreadsafeFunctionCallMode::NonBlocking)
+            != Status::Ok
+        {
+            // JavaScript is gone (environment shutting down): release the waiting jobs.
+            let mut waiting = self.waiting.lock().unwrap();
+            for seq in seqs {
+                waiting.remove(&seq);
+            }
+        }
+    }
+
+    /// The outcomes of jobs of earlier deliveries, by sequence number. Unknown or repeated
+    /// sequence numbers are ignored.
+    pub fn settle(&self, outcomes: impl Iterator<Item = (u32, Outcome)>) {
+        let settled: Vec<_> = {
+            let mut waiting = self.waiting.lock().unwrap();
+            outcomes
+                .filter_map(|(seq, outcome)| Some((waiting.remove(&seq)?, outcome)))
+                .collect()
+        };
+        let single = settled.len() == 1;
+        // Woken one by one from this thread, the first job's task could start (and write its
+        // result alone) before the others are woken. Woken together from the runtime's
+        // thread, they all queue their results before the finishing call leaves.
+        let wake = move || {
+            for (tx, outcome) in settled {
+                let _ = tx.send(outcome);
+            }
+        };
+        if single {
+            wake();
+        } else {
+            spawn(async move { wake() });
+        }
+    }
+}
+
+/// Spawn on the addon's runtime, from its threads or from JavaScript's.
+fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(task);
+        }
+        Err(_) => within_runtime_if_available(|| {
+            tokio::spawn(task);
+        }),
+    }
+}
+
+/// The engine's [`JobHandler`] for a JavaScript processor.
+pub struct Handler {
+    pub bridge: Arc<Bridge>,
+    pub cron: Arc<CronFn>,
+}
+
+impl JobHandler for Handler {
+    fn process(&self, job: ActiveJob) -> BoxFuture<Outcome> {
+        let bridge = Arc::clone(&self.bridge);
+        Box::pin(async move {
+            let seq = bridge.next_seq.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            bridge.waiting.lock().unwrap().insert(seq, tx);
+            let payload = JobPayload {
+                seq,
+                id: job.id,
+                token: job.token,
+                fields_json: serde_json::to_string(&job.fields).unwrap_or_else(|_| "{}".into()),
+            };
+            bridge.enqueue(|o| o.jobs.push(payload));
+            rx.await
+                .unwrap_or_else(|_| Outcome::failed("processor could not be called"))
+        })
+    }
+
+    fn next_cron(
+        &self,
+        repeat_json: String,
+        after_ms: u64,
+    ) -> BoxFuture<std::result::Result<Option<u64>, String>> {
+        let cron = Arc::clone(&self.cron);
+        Box::pin(async move {
+            let repeat: serde_json::Value =
+                serde_json::from_str(&repeat_json).map_err(|e| e.to_string())?;
+            let request = serde_json::json!({ "repeat": repeat, "after": after_ms }).to_string();
+            let reply = cron
+                .call_async(request)
+                .await
+                .map_err(|e| format!("cron could not be computed: {}", e.reason))?;
+            let reply: serde_json::Value =
+                serde_json::from_str(&reply).map_err(|e| e.to_string())?;
+            if let Some(error) = reply.get("error").and_then(serde_json::Value::as_str) {
+                return Err(error.to_string());
+            }
+            Ok(reply
+                .get("next")
+                .and_then(serde_json::Value::as_f64)
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .map(|n| n as u64))
+        })
+    }
+
+    fn emit(&self, event: WorkerEvent) {
+        let payload = WorkerEventPayload::from(event);
+        self.bridge.enqueue(|o| o.events.push(payload));
+    }
+}

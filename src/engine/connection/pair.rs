@@ -1,0 +1,315 @@
+//! One endpoint's connection pair: the two slots (command, blocking), what waits for them,
+//! and the bookkeeping behind `health()` and the events. The tasks that fill the slots are in
+//! [`super::supervisor`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::events::{ConnectionEvent, EventKind, Hub};
+use super::health::{Connections, EndpointHealth, LastError, Status};
+use super::supervisor::build_client;
+use crate::engine::error::{Error, Result};
+use crate::engine::options::Endpoint;
+use crate::engine::util::now_ms;
+
+/// Which socket of a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The multiplexed command connection, shared by every caller.
+    Command,
+    /// The blocking connection (the dispatcher's BZPOPMIN).
+    Blocking,
+}
+
+impl Role {
+    /// The name in events and CLIENT SETNAME.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Command => "command",
+            Role::Blocking => "blocking",
+        }
+    }
+}
+
+pub(super) struct Slot {
+    pub(super) conn: watch::Sender<Option<MultiplexedConnection>>,
+    /// `CLIENT ID` of the live socket: the dispatcher is interrupted with `CLIENT UNBLOCK`.
+    pub(super) client_id: Mutex<Option<i64>>,
+}
+
+impl Slot {
+    pub(super) fn new() -> Self {
+        Slot {
+            conn: watch::Sender::new(None),
+            client_id: Mutex::new(None),
+        }
+    }
+
+    pub(super) fn is_up(&self) -> bool {
+        self.conn.borrow().is_some()
+    }
+}
+
+/// One endpoint's connection pair.
+pub struct Pair {
+    pub(super) endpoint: Endpoint,
+    pub(super) display: String,
+    pub(super) client: redis::Client,
+    pub(super) command: Slot,
+    pub(super) blocking: Slot,
+    pub(super) hub: Arc<Hub>,
+    /// Set when the pair is shut down or gave up (fatal error): supervisors stop.
+    pub(super) closed: watch::Sender<bool>,
+    pub(super) fatal: Mutex<Option<Error>>,
+    pub(super) ended: AtomicBool,
+    pub(super) ever_ready: AtomicBool,
+    pub(super) announced_ready: Mutex<bool>,
+    pub(super) warned_policy: AtomicBool,
+    pub(super) reconnects: AtomicU64,
+    pub(super) last_error: Mutex<Option<LastError>>,
+    pub(super) redis_version: Mutex<Option<String>>,
+    pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Pair {
+    pub(super) fn new(endpoint: Endpoint, hub: Arc<Hub>) -> Result<Arc<Self>> {
+        let client = build_client(&endpoint)?;
+        Ok(Arc::new(Pair {
+            display: endpoint.display(),
+            endpoint,
+            client,
+            command: Slot::new(),
+            blocking: Slot::new(),
+            hub,
+            closed: watch::Sender::new(false),
+            fatal: Mutex::new(None),
+            ended: AtomicBool::new(false),
+            ever_ready: AtomicBool::new(false),
+            announced_ready: Mutex::new(false),
+            warned_policy: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            redis_version: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub(super) fn start(self: &Arc<Self>) {
+        let mut tasks = self.tasks.lock().unwrap();
+        for role in [Role::Command, Role::Blocking] {
+            let me = Arc::clone(self);
+            tasks.push(tokio::spawn(async move { me.supervise(role).await }));
+        }
+    }
+
+    /// The endpoint this pair connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The endpoint's printable name (no credentials).
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    pub(super) fn slot(&self, role: Role) -> &Slot {
+        match role {
+            Role::Command => &self.command,
+            Role::Blocking => &self.blocking,
+        }
+    }
+
+    /// The pair's state for `health()`.
+    pub fn status(&self) -> Status {
+        if *self.closed.borrow() {
+            Status::Closed
+        } else if self.command.is_up() && self.blocking.is_up() {
+            Status::Ready
+        } else if self.ever_ready.load(Ordering::Relaxed)
+            || self.last_error.lock().unwrap().is_some()
+        {
+            Status::Reconnecting
+        } else {
+            Status::Connecting
+        }
+    }
+
+    /// Shut down or gave up.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// The shared command connection, waiting for it if it is (re)connecting. Fails at once
+    /// if the pair is closed or gave up.
+    pub async fn command(&self) -> Result<MultiplexedConnection> {
+        self.connection(Role::Command).await
+    }
+
+    /// The blocking connection: only the dispatcher may use it.
+    pub async fn blocking(&self) -> Result<MultiplexedConnection> {
+        self.connection(Role::Blocking).await
+    }
+
+    /// `CLIENT ID` of the live blocking socket (for `CLIENT UNBLOCK`).
+    pub fn blocking_client_id(&self) -> Option<i64> {
+        *self.blocking.client_id.lock().unwrap()
+    }
+
+    async fn connection(&self, role: Role) -> Result<MultiplexedConnection> {
+        let mut rx = self.slot(role).conn.subscribe();
+        let mut closed = self.closed.subscribe();
+        loop {
+            if let Some(c) = rx.borrow_and_update().clone() {
+                return Ok(c);
+            }
+            if *closed.borrow_and_update() {
+                return Err(self.closed_error());
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return Err(self.closed_error()) },
+                _ = closed.changed() => {}
+            }
+        }
+    }
+
+    /// Wait until both connections are up, at most `timeout`. On timeout the last connection
+    /// error is returned (that is what the caller needs to fix), else a timeout error.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let both = async {
+            self.command().await?;
+            self.blocking().await?;
+            Ok(())
+        };
+        match tokio::time::timeout(timeout, both).await {
+            Ok(r) => r,
+            Err(_) => Err(self.last_error_as_error().unwrap_or_else(|| {
+                Error::Timeout(format!(
+                    "{} not ready after {} ms",
+                    self.display,
+                    timeout.as_millis()
+                ))
+            })),
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        self.fatal
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| Error::Closed(format!("connection to {} is closed", self.display)))
+    }
+
+    pub(super) fn last_error_as_error(&self) -> Option<Error> {
+        let last = self.last_error.lock().unwrap().clone()?;
+        Some(match last.code {
+            "ERR_AUTH" => Error::Auth(last.message),
+            "ERR_MAX_CLIENTS" => Error::MaxClients(last.message),
+            "ERR_REDIS_VERSION" => Error::RedisVersion(last.message),
+            "ERR_TLS" => Error::Tls(last.message),
+            "ERR_TIMEOUT" => Error::Timeout(last.message),
+            "ERR_CONNECTION_LOST" => Error::ConnectionLost(last.message),
+            "ERR_REDIS" => Error::Redis(last.message),
+            _ => Error::Unreachable(last.message),
+        })
+    }
+
+    /// This endpoint in `health().endpoints`.
+    pub fn health(&self) -> EndpointHealth {
+        EndpointHealth {
+            endpoint: self.display.clone(),
+            status: self.status(),
+            connections: Connections {
+                command: self.command.is_up() as u32,
+                blocking: self.blocking.is_up() as u32,
+            },
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().unwrap().clone(),
+            redis_version: self.redis_version.lock().unwrap().clone(),
+        }
+    }
+
+    /// Report that a command on a connection failed in a way that shows the socket is gone
+    /// (e.g. a watchdog fired). The supervisor reconnects.
+    pub fn report_broken(&self, role: Role) {
+        self.slot(role).conn.send_replace(None);
+    }
+
+    pub(super) fn record_error(&self, role: Role, err: &Error) {
+        *self.last_error.lock().unwrap() = Some(LastError {
+            code: err.code(),
+            message: err.to_string(),
+            at: now_ms(),
+        });
+        let mut ev = ConnectionEvent::new(EventKind::Error, &self.display);
+        ev.connection = Some(role);
+        ev.code = Some(err.code());
+        ev.message = Some(err.to_string());
+        self.hub.emit(&ev);
+    }
+
+    /// Make a fresh connection visible. `ready` is announced under the same lock, before
+    /// the connection can be seen (and broken) by anyone, so no ready period goes unannounced.
+    pub(super) fn publish(&self, role: Role, conn: MultiplexedConnection) {
+        let mut announced = self.announced_ready.lock().unwrap();
+        let other = match role {
+            Role::Command => &self.blocking,
+            Role::Blocking => &self.command,
+        };
+        if other.is_up() && !self.is_closed() && !*announced {
+            *announced = true;
+            self.ever_ready.store(true, Ordering::Relaxed);
+            self.hub
+                .emit(&ConnectionEvent::new(EventKind::Ready, &self.display));
+        }
+        self.slot(role).conn.send_replace(Some(conn));
+    }
+
+    pub(super) fn slot_changed(&self) {
+        let mut announced = self.announced_ready.lock().unwrap();
+        let ready = self.command.is_up() && self.blocking.is_up() && !self.is_closed();
+        if ready && !*announced {
+            *announced = true;
+            self.ever_ready.store(true, Ordering::Relaxed);
+            self.hub
+                .emit(&ConnectionEvent::new(EventKind::Ready, &self.display));
+        } else if !ready {
+            *announced = false;
+        }
+    }
+
+    /// A fatal error (wrong password after retries, unsupported server): stop both
+    /// supervisors, fail every waiter with this error, announce `end`.
+    pub(super) fn give_up(&self, err: Error) {
+        *self.fatal.lock().unwrap() = Some(err);
+        self.close_now();
+    }
+
+    pub(super) fn close_now(&self) {
+        // `end` goes out before the closed flag is visible, so a listener never sees a
+        // closed status without its `end`.
+        if !self.ended.swap(true, Ordering::SeqCst) {
+            self.hub
+                .emit(&ConnectionEvent::new(EventKind::End, &self.display));
+        }
+        self.closed.send_replace(true);
+        self.command.conn.send_replace(None);
+        self.blocking.conn.send_replace(None);
+        self.slot_changed();
+    }
+
+    pub(super) async fn shutdown(&self) {
+        self.close_now();
+        let tasks: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The registry: every connection pair of the process, keyed by endpoint, the default
+//! endpoint (`configure()`), and the event listeners.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::events::{Hub, Listener};
+use super::health::{Health, summarize};
+use super::pair::Pair;
+use crate::engine::error::{Error, Result};
+use crate::engine::options::{self, Endpoint, EndpointKey};
+
+#[derive(Default)]
+struct RegistryState {
+    configured: Option<Endpoint>,
+    pairs: HashMap<EndpointKey, Arc<Pair>>,
+    shut_down: bool,
+}
+
+/// Every connection pair of the process. The binding uses [`global()`]; tests build their own.
+#[derive(Default)]
+pub struct Registry {
+    state: Mutex<RegistryState>,
+    hub: Arc<Hub>,
+}
+
+static GLOBAL: OnceLock<Registry> = OnceLock::new();
+
+/// The process's registry (what the binding, workers and queues use).
+pub fn global() -> &'static Registry {
+    GLOBAL.get_or_init(Registry::default)
+}
+
+impl Registry {
+    /// An empty registry (tests build their own).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set the process default (`configure()`); `None` goes back to the environment.
+    pub fn configure(&self, endpoint: Option<Endpoint>) {
+        self.state.lock().unwrap().configured = endpoint;
+    }
+
+    /// Precedence: explicit options, else `configure()`, else the environment.
+    pub fn resolve(&self, explicit: Option<Endpoint>) -> Result<Endpoint> {
+        if let Some(ep) = explicit {
+            return Ok(ep);
+        }
+        if let Some(ep) = self.state.lock().unwrap().configured.clone() {
+            return Ok(ep);
+        }
+        options::from_env(|k| std::env::var(k).ok())
+    }
+
+    /// The pair for this endpoint, created (and connecting in the background) on first use.
+    /// Must be called inside a tokio runtime.
+    pub fn pair(&self, endpoint: &Endpoint) -> Result<Arc<Pair>> {
+        // Checked before taking the lock: a spawn outside a runtime would panic while holding
+        // it and poison the registry for the rest of the process.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Closed(
+                "connection pairs can only be created inside the tokio runtime".into(),
+            ));
+        }
+        let key = endpoint.key();
+        let mut state = self.state.lock().unwrap();
+        state.shut_down = false;
+        if let Some(p) = state.pairs.get(&key)
+            && !p.is_closed()
+        {
+            return Ok(Arc::clone(p));
+        }
+        let pair = Pair::new(endpoint.clone(), Arc::clone(&self.hub))?;
+        pair.start();
+        state.pairs.insert(key, Arc::clone(&pair));
+        Ok(pair)
+    }
+
+    /// Add a listener for every connection event.
+    pub fn on_event(&self, listener: Listener) {
+        self.hub.listeners.lock().unwrap().push(listener);
+    }
+
+    /// Remove every listener.
+    pub fn clear_listeners(&self) {
+        self.hub.listeners.lock().unwrap().clear();
+    }
+
+    /// `health()` of the connections, over every pair.
+    pub fn health(&self) -> Health {
+        let state = self.state.lock().unwrap();
+        let mut endpoints: Vec<_> = state.pairs.values().map(|p| p.health()).collect();
+        endpoints.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        summarize(endpoints, state.shut_down)
+    }
+
+    /// Close every connection pair. Idempotent; a later `pair()` connects afresh.
+    pub async fn shutdown(&self) {
+        let pairs: Vec<Arc<Pair>> = {
+            let mut state = self.state.lock().unwrap();
+            state.shut_down = true;
+            state.pairs.drain().map(|(_, p)| p).collect()
+        };
+        for p in pairs {
+            p.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The finish queue: final outcomes are coalesced into one `finish` script call (which also
+//! fetches the next job for every slot that asks), see [`FinishQueue`].
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::WorkerInner;
+use crate::engine::error::{Error, Result};
+use crate::engine::job::{KeepJobs, Outcome};
+use crate::engine::scripts::{self, FinishJob, JobRecord};
+use crate::engine::util::now_ms;
+
+/// Most jobs finished by one script call (bounds how long the call holds Redis).
+const MAX_FINISH_BATCH: usize = 64;
+
+/// A job's final outcome, to be written by a finishing call.
+pub(super) struct FinishWork {
+    pub(super) job_id: String,
+    pub(super) token: String,
+    pub(super) outcome: Outcome,
+    /// The stacktrace JSON to store with a failure.
+    pub(super) stacktrace: String,
+    pub(super) keep: KeepJobs,
+    pub(super) attempts: u64,
+    /// Take the next job for this slot in the same call.
+    pub(super) fetch: bool,
+}
+
+/// A [`FinishWork`] waiting for the next finishing call.
+struct FinishReq {
+    work: FinishWork,
+    /// The job's own result, and the job fetched for its slot (delivered even when the
+    /// job's own result is an error: it is active now and must run).
+    reply: oneshot::Sender<(Result<()>, Option<JobRecord>)>,
+}
+
+/// Final outcomes are coalesced: while one finishing call is in flight, the outcomes that
+/// arrive queue up and go together in the next call (one script call, one round trip and
+/// one fetch for all of them). With a single slot nothing waits: the call leaves at once.
+#[derive(Default)]
+pub(super) struct FinishQueue {
+    pending: Vec<FinishReq>,
+    running: bool,
+}
+
+impl WorkerInner {
+    /// Hand a final outcome to the finishing calls (see [`FinishQueue`]) and wait for its
+    /// result and the job fetched for this slot.
+    pub(super) async fn finish_coalesced(
+        self: &Arc<Self>,
+        work: FinishWork,
+    ) -> (Result<()>, Option<JobRecord>) {
+        let (reply, rx) = oneshot::channel();
+        let start = {
+            let mut q = self.finishing.lock().unwrap();
+            q.pending.push(FinishReq { work, reply });
+            !std::mem::replace(&mut q.running, true)
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).finish_loop());
+        }
+        rx.await.unwrap_or_else(|_| {
+            (
+                Err(Error::Closed(
+                    "the worker stopped before the job's result was written".into(),
+                )),
+                None,
+            )
+        })
+    }
+
+    async fn finish_loop(self: Arc<Self>) {
+        // The other slots woken by the same delivery queue their outcomes first; when every
+        // job in flight has already queued its outcome (always so at concurrency 1), there is
+        // nobody to wait for.
+        let queued = self.finishing.lock().unwrap().pending.len();
+        if queued < self.state.lock().unwrap().active.len() {
+            tokio::task::yield_now().await;
+        }
+        loop {
+            let batch: Vec<FinishReq> = {
+                let mut q = self.finishing.lock().unwrap();
+                if q.pending.is_empty() {
+                    q.running = false;
+                    return;
+                }
+                let n = q.pending.len().min(MAX_FINISH_BATCH);
+                q.pending.drain(..n).collect()
+            };
+            self.finish_batch(batch).await;
+        }
+    }
+
+    async fn finish_batch(&self, batch: Vec<FinishReq>) {
+        let tokens: Vec<String> = batch
+            .iter()
+            .filter(|r| r.work.fetch)
+            .map(|r| r.work.token.clone())
+            .collect();
+        let fetch = (!tokens.is_empty()).then(|| self.fetch_opts(&tokens));
+        let jobs: Vec<FinishJob<'_>> = batch
+            .iter()
+            .map(|FinishReq { work: r, .. }| FinishJob {
+                job_id: &r.job_id,
+                token: &r.token,
+                outcome: &r.outcome,
+                stacktrace: &r.stacktrace,
+                keep: r.keep,
+                attempts: r.attempts,
+            })
+            .collect();
+        let result = self
+            .with_retries(&batch[0].work.job_id, |mut conn| {
+                let (keys, jobs, fetch) = (self.handle.keys(), &jobs, fetch.as_ref());
+                async move { scripts::finish_many(&mut conn, keys, now_ms(), jobs, fetch).await }
+            })
+            .await;
+        drop(jobs);
+        match result {
+            Err(e) => {
+                for r in batch {
+                    let _ = r.reply.send((Err(e.clone()), None));
+                }
+            }
+            Ok(done) => {
+                let f = done.fetched;
+                if fetch.is_some() {
+                    if f.jobs.is_empty() {
+                        self.note_empty(&f);
+                    } else {
+                        self.state.lock().unwrap().announced_drained = false;
+                    }
+                }
+                let mut fetched = f.jobs.into_iter();
+                for (r, res) in batch.into_iter().zip(done.results) {
+                    let next = if r.work.fetch { fetched.next() } else { None };
+                    let _ = r.reply.send((res, next));
+                }
+            }
+        }
+    }
+}

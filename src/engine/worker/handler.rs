@@ -1,0 +1,106 @@
+//! The processor's side of a worker: the job it gets, the events it hears, and the
+//! [`JobHandler`] trait the binding implements (with ThreadsafeFunctions into JavaScript;
+//! tests implement it in plain Rust). The processor's answer is a [`crate::engine::job::Outcome`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+use crate::engine::job::Outcome;
+
+/// A job handed to the processor: the raw hash as stored (data and opts stay JSON text; the
+/// JavaScript side parses them).
+#[derive(Clone, Debug)]
+pub struct ActiveJob {
+    /// The job id.
+    pub id: String,
+    /// The lock token (the processor's own moves need it).
+    pub token: String,
+    /// The job hash.
+    pub fields: HashMap<String, String>,
+}
+
+/// What a worker tells its listeners (BullMQ's worker events).
+#[derive(Clone, Debug)]
+pub enum WorkerEvent {
+    /// The result is written. (The processor's side already has the value it returned.)
+    Completed {
+        /// The job id.
+        job_id: String,
+    },
+    /// Every failed attempt, as BullMQ does; `will_retry` tells whether it goes round again.
+    /// `fields`: the job hash as activated, when the processor never saw the job (a
+    /// deferred failure), so that the listener still gets a job.
+    Failed {
+        /// The job id.
+        job_id: String,
+        /// The failed reason.
+        reason: String,
+        /// The job goes round again (delayed or waiting).
+        will_retry: bool,
+        /// The job hash, when the processor never saw the job.
+        fields: Option<HashMap<String, String>>,
+    },
+    /// The stalled checker moved the job back to waiting (or failed it).
+    Stalled {
+        /// The job id.
+        job_id: String,
+    },
+    /// The queue ran empty (once per empty period).
+    Drained,
+    /// Something failed outside a job's own outcome.
+    Error {
+        /// The engine error code.
+        code: &'static str,
+        /// The message.
+        message: String,
+        /// The job concerned, if any.
+        job_id: Option<String>,
+    },
+}
+
+/// A boxed, sendable future (what [`JobHandler`] methods return).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The processor and the event sink of one worker.
+pub trait JobHandler: Send + Sync + 'static {
+    /// Run the processor on `job`.
+    fn process(&self, job: ActiveJob) -> BoxFuture<Outcome>;
+    /// Deliver an event to the worker's listeners.
+    fn emit(&self, event: WorkerEvent);
+    /// The next run (epoch ms) of a cron job scheduler: the first match of the repeat
+    /// options' `pattern` (with `tz`, `startDate`, `endDate`, as BullMQ passes them to
+    /// cron-parser) after `after_ms`; `Ok(None)` when there is none. `repeat_json` is the
+    /// activated iteration's `opts.repeat`. The engine has no cron parser: the binding asks
+    /// the JavaScript side. Errors (an invalid pattern) are reported, not retried.
+    fn next_cron(
+        &self,
+        repeat_json: String,
+        after_ms: u64,
+    ) -> BoxFuture<std::result::Result<Option<u64>, String>> {
+        let _ = (repeat_json, after_ms);
+        Box::pin(async { Err("this worker cannot compute cron schedules".to_string()) })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+/// One worker in `health().workers`.
+pub struct WorkerHealth {
+    /// The queue's name.
+    pub queue: String,
+    /// The current concurrency.
+    pub concurrency: usize,
+    /// Jobs in flight.
+    pub active: usize,
+    /// Jobs completed by this worker.
+    pub completed: u64,
+    /// Jobs failed for good by this worker.
+    pub failed: u64,
+    /// Started and not closing.
+    pub running: bool,
+    /// Paused locally.
+    pub paused: bool,
+}

@@ -1,0 +1,456 @@
+//! The run loop of one worker: fetch while slots are free (activation on the shared command
+//! connection, waiting through the dispatcher when the queue looks empty), run each job
+//! through the handler, write its outcome (finish, retry or delay), add a scheduler's next
+//! iteration, ride out reconnects.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::finish::FinishWork;
+use super::handler::{ActiveJob, WorkerEvent};
+use super::{ActiveEntry, LOOP_ERROR_DELAY, WorkerInner};
+use crate::engine::connection::Wake;
+use crate::engine::error::{Error, Result};
+use crate::engine::job::{self, JobOpts, NextIteration, Outcome, RetryDecision};
+use crate::engine::scripts::{self, JobRecord, SchedulerNext};
+use crate::engine::util::{now_ms, random_unit};
+
+/// Finishing a job is retried this often across a reconnect before it is left to the
+/// stalled checker.
+const FINISH_ATTEMPTS: u32 = 3;
+
+impl WorkerInner {
+    pub(super) async fn fetch_loop(self: Arc<Self>) {
+        loop {
+            let (free, drained, next_due, limit_until) = {
+                let st = self.state.lock().unwrap();
+                if st.closing {
+                    break;
+                }
+                let conc = self.concurrency.load(Ordering::Relaxed);
+                let free = if st.paused {
+                    0
+                } else {
+                    conc.saturating_sub(st.active.len())
+                };
+                (free, st.drained, st.next_delayed_due, st.limit_until)
+            };
+            if free == 0 {
+                self.wake.notified().await;
+                continue;
+            }
+            if let Some(until) = limit_until {
+                if until > Instant::now() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until.into()) => {}
+                        _ = self.wake.notified() => {}
+                    }
+                    continue;
+                }
+                let mut st = self.state.lock().unwrap();
+                st.limit_until = None;
+                // As BullMQ after a rate-limit wait: ask Redis directly before blocking.
+                st.drained = false;
+            }
+            if drained {
+                let now = now_ms();
+                let timeout = if next_due > now {
+                    Duration::from_millis(next_due - now)
+                } else {
+                    Duration::from_millis(self.cfg.drain_delay_ms)
+                };
+                let registration = self
+                    .dispatcher
+                    .register(&self.handle.keys().marker, timeout);
+                tokio::select! {
+                    wake = registration.wait() => {
+                        let mut st = self.state.lock().unwrap();
+                        match wake {
+                            Wake::Marker(score) if score > (now_ms() + 1) as f64 => {
+                                st.next_delayed_due = score as u64;
+                            }
+                            _ => st.drained = false,
+                        }
+                    }
+                    _ = self.wake.notified() => {}
+                }
+                continue;
+            }
+            let tokens: Vec<String> = (0..free).map(|_| self.next_token()).collect();
+            // During an outage the connection may be far away: a close must not wait for it.
+            // Only the wait is raced; a script call, once sent, is always seen through.
+            let conn = tokio::select! {
+                c = self.handle.conn() => c,
+                _ = self.closing_requested() => break,
+            };
+            let fetched = match conn {
+                Ok(mut conn) => {
+                    scripts::activate(
+                        &mut conn,
+                        self.handle.keys(),
+                        now_ms(),
+                        &self.fetch_opts(&tokens),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok(f) if f.jobs.is_empty() => self.note_empty(&f),
+                Ok(f) => {
+                    // The script hands out the tokens in order, one per job taken.
+                    let jobs: Vec<(JobRecord, String)> = f.jobs.into_iter().zip(tokens).collect();
+                    {
+                        let mut st = self.state.lock().unwrap();
+                        st.announced_drained = false;
+                        for (j, token) in &jobs {
+                            st.active
+                                .insert(j.id.clone(), ActiveEntry::new(token.clone()));
+                        }
+                        self.set_active(&mut st);
+                    }
+                    for (j, token) in jobs {
+                        tokio::spawn(Arc::clone(&self).job_task(j, token));
+                    }
+                }
+                Err(e) => self.loop_error(&e).await,
+            }
+        }
+    }
+
+    /// A failed Redis call in the loop: connection trouble is reported by the connection
+    /// events (every worker on the endpoint hears it); anything else is reported here.
+    async fn loop_error(&self, e: &Error) {
+        if !is_connection_error(e) {
+            self.emit_error(e, None);
+        }
+        tokio::time::sleep(LOOP_ERROR_DELAY).await;
+    }
+
+    async fn job_task(self: Arc<Self>, first: JobRecord, token: String) {
+        let mut current = Some(first);
+        while let Some(job) = current.take() {
+            let id = job.id.clone();
+            current = self.handle_job(job, &token).await;
+            let mut st = self.state.lock().unwrap();
+            st.active.remove(&id);
+            if let Some(next) = &current {
+                st.active
+                    .insert(next.id.clone(), ActiveEntry::new(token.clone()));
+            }
+            self.set_active(&mut st);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Run one job through the processor and write its outcome. Returns the next job when
+    /// the finishing call fetched one for this slot.
+    async fn handle_job(self: &Arc<Self>, mut job: JobRecord, token: &str) -> Option<JobRecord> {
+        if let Some(scheduler) = job.fields.get("rjk") {
+            self.schedule_next(&job, scheduler).await;
+        }
+        let opts = JobOpts::parse(job.fields.get("opts").map(String::as_str));
+        let made = job::attempts_made(&job.fields);
+        let started: u64 = job
+            .fields
+            .get("ats")
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|f| f as u64)
+            .unwrap_or(0);
+        // The hash moves to the processor; the failure path only needs the stored stack.
+        let prior_stacktrace = job.fields.get("stacktrace").cloned();
+        let mut not_run = true;
+        let outcome = if let Some(reason) = job.fields.get("defa") {
+            // A deferred failure (stalled too often, failed child): fail without running.
+            // BullMQ fails it with an UnrecoverableError, whose stack joins the stacktrace.
+            Outcome::Failed {
+                message: reason.clone(),
+                stack: Some(unrecoverable_stack(reason)),
+                unrecoverable: true,
+                custom_backoff: None,
+            }
+        } else if self
+            .cfg
+            .max_started_attempts
+            .is_some_and(|max| started > max)
+        {
+            Outcome::Failed {
+                message: "job started more than allowable limit".into(),
+                stack: Some(unrecoverable_stack("job started more than allowable limit")),
+                unrecoverable: true,
+                custom_backoff: None,
+            }
+        } else {
+            not_run = false;
+            self.handler
+                .process(ActiveJob {
+                    id: job.id.clone(),
+                    token: token.to_string(),
+                    fields: std::mem::take(&mut job.fields),
+                })
+                .await
+        };
+        let (can_fetch, forced) = {
+            let st = self.state.lock().unwrap();
+            let conc = self.concurrency.load(Ordering::Relaxed);
+            let limited = st.limit_until.is_some_and(|u| u > Instant::now());
+            (
+                !st.closing && !st.paused && !limited && st.active.len() <= conc,
+                st.forced,
+            )
+        };
+        if forced {
+            // Left to the stalled checker: its lock expires, it is moved back and retried.
+            return None;
+        }
+        match outcome {
+            Outcome::MovedByProcessor => None,
+            Outcome::RateLimited => {
+                let result = self
+                    .with_retries(&job.id, |mut conn| {
+                        let keys = self.handle.keys();
+                        let id = &job.id;
+                        async move { scripts::requeue(&mut conn, keys, id, token).await }
+                    })
+                    .await;
+                match result {
+                    Ok(ttl) if ttl > 0 => self.limit_for(ttl),
+                    Ok(_) => {}
+                    Err(e) => self.emit_error(&e, Some(&job.id)),
+                }
+                None
+            }
+            Outcome::Completed { .. } => {
+                let keep = opts
+                    .remove_on_complete
+                    .unwrap_or(self.cfg.remove_on_complete);
+                let (result, next) = self
+                    .finish_coalesced(FinishWork {
+                        job_id: job.id.clone(),
+                        token: token.to_string(),
+                        outcome,
+                        stacktrace: String::new(),
+                        keep,
+                        attempts: opts.attempts,
+                        fetch: can_fetch,
+                    })
+                    .await;
+                match result {
+                    Ok(()) => {
+                        self.completed.fetch_add(1, Ordering::Relaxed);
+                        self.handler.emit(WorkerEvent::Completed {
+                            job_id: job.id.clone(),
+                        });
+                    }
+                    Err(e) => self.emit_error(&e, Some(&job.id)),
+                }
+                next
+            }
+            Outcome::Failed {
+                ref message,
+                ref stack,
+                unrecoverable,
+                custom_backoff,
+            } => {
+                let stacktrace = job::append_stacktrace(
+                    prior_stacktrace.as_deref(),
+                    stack.as_deref(),
+                    opts.stack_trace_limit,
+                );
+                let decision =
+                    job::decide_retry(&opts, made, unrecoverable, custom_backoff, random_unit());
+                let message = message.clone();
+                let will_retry = decision != RetryDecision::Fail;
+                let mut next = None;
+                let result = match decision {
+                    RetryDecision::Fail => {
+                        let keep = opts.remove_on_fail.unwrap_or(self.cfg.remove_on_fail);
+                        let (result, fetched) = self
+                            .finish_coalesced(FinishWork {
+                                job_id: job.id.clone(),
+                                token: token.to_string(),
+                                outcome,
+                                stacktrace: stacktrace.clone(),
+                                keep,
+                                attempts: opts.attempts,
+                                fetch: can_fetch,
+                            })
+                            .await;
+                        next = fetched;
+                        result
+                    }
+                    RetryDecision::RetryNow => {
+                        self.with_retries(&job.id, |mut conn| {
+                            let keys = self.handle.keys();
+                            let id = &job.id;
+                            let (reason, st) = (&message, &stacktrace);
+                            async move {
+                                scripts::retry(
+                                    &mut conn,
+                                    keys,
+                                    id,
+                                    token,
+                                    now_ms(),
+                                    opts.lifo,
+                                    reason,
+                                    st,
+                                )
+                                .await
+                            }
+                        })
+                        .await
+                    }
+                    RetryDecision::RetryAfter(delay) => {
+                        self.with_retries(&job.id, |mut conn| {
+                            let keys = self.handle.keys();
+                            let id = &job.id;
+                            let (reason, st) = (&message, &stacktrace);
+                            async move {
+                                scripts::move_to_delayed(
+                                    &mut conn,
+                                    keys,
+                                    id,
+                                    token,
+                                    now_ms(),
+                                    delay,
+                                    false,
+                                    Some(reason),
+                                    Some(st),
+                                )
+                                .await
+                            }
+                        })
+                        .await
+                    }
+                };
+                match result {
+                    Ok(()) => {
+                        if !will_retry {
+                            self.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        self.handler.emit(WorkerEvent::Failed {
+                            job_id: job.id.clone(),
+                            reason: message,
+                            will_retry,
+                            fields: not_run.then(|| job.fields.clone()),
+                        });
+                    }
+                    Err(e) => self.emit_error(&e, Some(&job.id)),
+                }
+                next
+            }
+        }
+    }
+
+    /// A job-scheduler iteration was activated: add the next iteration before the processor
+    /// runs, as BullMQ's worker does (protocol §9.11). Failures are reported as `error`
+    /// events and the job still runs.
+    pub(super) async fn schedule_next(&self, job: &JobRecord, scheduler: &str) {
+        let fail = |reason: String| {
+            self.emit_error(
+                &Error::InvalidOption {
+                    option: "repeat".into(),
+                    reason: format!(
+                        "failed to add the next iteration of job scheduler {scheduler} in queue {}: {reason}",
+                        self.cfg.queue
+                    ),
+                },
+                Some(&job.id),
+            )
+        };
+        let now = now_ms();
+        let next = match job::next_iteration(job.fields.get("opts").map(String::as_str), now) {
+            Ok(NextIteration::Stop) => return,
+            Ok(NextIteration::Every) => None,
+            Ok(NextIteration::Cron { repeat, after }) => {
+                match self.handler.next_cron(repeat, after).await {
+                    Ok(Some(next)) => Some(next.max(after)),
+                    Ok(None) => return,
+                    Err(reason) => return fail(reason),
+                }
+            }
+            Err(reason) => return fail(reason),
+        };
+        let legacy = job::is_legacy_repeat_key(scheduler);
+        let now = now_ms();
+        let opts = job::next_iteration_opts(
+            job.fields.get("opts").map(String::as_str),
+            scheduler,
+            now,
+            next,
+        );
+        let result = self
+            .with_retries(&job.id, |mut conn| {
+                let keys = self.handle.keys();
+                let id = &job.id;
+                let opts = &opts;
+                async move {
+                    scripts::scheduler_next(&mut conn, keys, scheduler, id, now, next, legacy, opts)
+                        .await
+                }
+            })
+            .await;
+        match result {
+            Ok(SchedulerNext::NotAScheduler) => fail(format!(
+                "{scheduler} is a legacy repeatable job key, which BullMQ 6 no longer supports (migrate it to a job scheduler)"
+            )),
+            Ok(_) => {}
+            Err(e) => self.emit_error(&e, Some(&job.id)),
+        }
+    }
+
+    /// Run a state-changing script, riding out a reconnect: a connection error is retried
+    /// on the new connection a few times. A retried call whose first attempt did land fails
+    /// its lock or state check, which is reported, never applied twice.
+    pub(super) async fn with_retries<T, F, Fut>(&self, job_id: &str, mut call: F) -> Result<T>
+    where
+        F: FnMut(redis::aio::MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = match tokio::time::timeout(
+                Duration::from_millis(self.cfg.lock_duration_ms),
+                self.handle.conn(),
+            )
+            .await
+            {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(Error::Timeout(format!(
+                        "no Redis connection to write the result of job {job_id} in queue {}",
+                        self.cfg.queue
+                    )));
+                }
+            };
+            match call(conn).await {
+                Err(e) if is_connection_error(&e) && attempt < FINISH_ATTEMPTS => {
+                    tokio::time::sleep(LOOP_ERROR_DELAY).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The stacktrace entry of a job the worker fails without running it (BullMQ stores the stack
+/// of the UnrecoverableError it creates there).
+fn unrecoverable_stack(reason: &str) -> String {
+    format!("UnrecoverableError: {reason}\n    at queue-native worker (the job was not run)")
+}
+
+pub(super) fn is_connection_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::ConnectionLost(_)
+            | Error::Unreachable(_)
+            | Error::Timeout(_)
+            | Error::MaxClients(_)
+            | Error::Auth(_)
+            | Error::Closed(_)
+    )
+}
