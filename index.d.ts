@@ -258,6 +258,8 @@ export declare class Job<DataType = any, ReturnType = any, NameType extends stri
   parent?: { id: string; queueKey: string };
   repeatJobKey?: string;
   deduplicationId?: string;
+  /** The `name` option of the worker that ran the job last. */
+  processedBy?: string;
   updateProgress(progress: JobProgress): Promise<void>;
   log(line: string): Promise<number>;
   updateData(data: DataType): Promise<void>;
@@ -295,7 +297,7 @@ export declare class Worker<DataType = any, ResultType = any, NameType extends s
   run(): Promise<void>;
   waitUntilReady(timeoutMs?: number): Promise<void>;
   pause(doNotWaitActive?: boolean): Promise<void>;
-  resume(): void;
+  resume(): Promise<void>;
   isRunning(): boolean;
   isPaused(): boolean;
   close(force?: boolean): Promise<void>;

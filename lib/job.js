@@ -2,7 +2,7 @@
 // The Job a processor receives: BullMQ's field names, parsed from the raw hash the engine
 // hands over. Data and options are JSON text in Redis and are parsed here, in V8.
 
-const { callAsync, QueueNativeError } = require('./errors');
+const { callAsync, QueueNativeError, UnrecoverableError } = require('./errors');
 
 function int(v, fallback = 0) {
   if (v === undefined || v === null || v === '') return fallback;
@@ -17,6 +17,33 @@ function lenientJson(text, fallback) {
   } catch {
     return fallback;
   }
+}
+
+// Stored option names and the names BullMQ's Job shows (its optsDecodeMap); `tm` and `omc`
+// are telemetry's two fields.
+const LONG_OPTION = {
+  de: 'deduplication',
+  fpof: 'failParentOnFailure',
+  cpof: 'continueParentOnFailure',
+  idof: 'ignoreDependencyOnFailure',
+  kl: 'keepLogs',
+  rdof: 'removeDependencyOnFailure',
+};
+
+// The engine's text for a job with a failed child (BullMQ's words, src/engine/scripts.rs).
+const FAILED_CHILD = /at least one failed child/;
+
+function decodeOpts(text) {
+  const stored = lenientJson(text, {});
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return {};
+  const opts = {};
+  for (const [key, value] of Object.entries(stored)) {
+    if (LONG_OPTION[key]) opts[LONG_OPTION[key]] = value;
+    else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
+    else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
+    else opts[key] = value;
+  }
+  return opts;
 }
 
 class Job {
@@ -38,7 +65,7 @@ class Job {
     } catch (err) {
       throw new QueueNativeError('ERR_JOB_DATA', `ERR_JOB_DATA: job ${payload.id} in queue ${queueName} has data that is not valid JSON (${err.message})`);
     }
-    this.opts = lenientJson(f.opts, {});
+    this.opts = decodeOpts(f.opts);
     this.timestamp = int(f.timestamp);
     this.processedOn = f.processedOn !== undefined ? int(f.processedOn) : undefined;
     this.attemptsMade = int(f.atm ?? f.attemptsMade);
@@ -56,6 +83,7 @@ class Job {
     if (f.parent) this.parent = lenientJson(f.parent, undefined);
     if (f.rjk) this.repeatJobKey = f.rjk;
     if (f.deid) this.deduplicationId = f.deid;
+    if (f.pb) this.processedBy = f.pb;
   }
 
   async updateProgress(progress) {
@@ -67,7 +95,7 @@ class Job {
 
   /** Append a log line; resolves with the number of lines now kept. */
   log(line) {
-    const keep = this.opts.keepLogs ?? this.opts.kl;
+    const keep = this.opts.keepLogs;
     return callAsync(() => this.#native.addLog(this.id, String(line), typeof keep === 'number' ? keep : undefined));
   }
 
@@ -96,7 +124,16 @@ class Job {
   moveToWaitingChildren(token = this.token, opts = {}) {
     const child = opts && opts.child;
     const childKey = child ? `${child.queue}:${child.id}` : undefined;
-    return callAsync(() => this.#native.moveToWaitingChildren(this.id, String(token), childKey));
+    return callAsync(() => this.#native.moveToWaitingChildren(this.id, String(token), childKey)).catch((err) => {
+      // A failed child can never complete this job: BullMQ throws an UnrecoverableError, so a
+      // processor that lets it through fails the job at once, without retries.
+      if (err && err.code === 'ERR_JOB_STATE' && FAILED_CHILD.test(err.message)) {
+        const unrecoverable = new UnrecoverableError(err.message);
+        unrecoverable.code = err.code;
+        throw unrecoverable;
+      }
+      throw err;
+    });
   }
 
   /** Flow parents: results of the children, keyed by child job key. */

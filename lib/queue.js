@@ -12,33 +12,11 @@ const { Job } = require('./job');
 
 // getJobCounts() without types counts these (BullMQ's list).
 const DEFAULT_COUNT_TYPES = ['active', 'completed', 'delayed', 'failed', 'prioritized', 'waiting', 'waiting-children'];
-// Stored option names -> the names job.opts shows (BullMQ's optsDecodeMap).
-const OPTS_DECODE = {
-  de: 'deduplication',
-  fpof: 'failParentOnFailure',
-  cpof: 'continueParentOnFailure',
-  idof: 'ignoreDependencyOnFailure',
-  kl: 'keepLogs',
-  rdof: 'removeDependencyOnFailure',
-};
-
-function decodeOpts(stored) {
-  const opts = {};
-  for (const [key, value] of Object.entries(stored || {})) {
-    if (OPTS_DECODE[key]) opts[OPTS_DECODE[key]] = value;
-    else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
-    else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
-    else opts[key] = value;
-  }
-  return opts;
-}
-
 /** A job read or added by a Queue: the Worker's Job plus retry(). */
 class QueueJob extends Job {
   constructor(queue, payload) {
     super(queue._native, queue.name, payload, queue.prefix);
     Object.defineProperty(this, '_queue', { value: queue, enumerable: false });
-    this.opts = decodeOpts(this.opts);
   }
 
   /**
@@ -88,7 +66,7 @@ function checkRange(start, end) {
 class Queue extends EventEmitter {
   constructor(name, opts = {}) {
     super();
-    if (typeof name !== 'string' || name.length === 0) throw invalid('name', 'must be a non-empty string');
+    if (typeof name !== 'string' || name.length === 0) throw invalid('name', 'Queue name must be provided');
     if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
     const defaults = opts.defaultJobOptions;
     if (defaults !== undefined && (defaults === null || typeof defaults !== 'object' || Array.isArray(defaults))) {
@@ -175,7 +153,6 @@ class Queue extends EventEmitter {
         priority: String(a.priority),
       };
       const job = new QueueJob(this, { id: a.id, fields });
-      job.opts = JSON.parse(a.opts);
       job.data = inputs[i].data;
       return job;
     });

@@ -30,6 +30,15 @@ function isRateLimit(name, message) {
 // Options that only the JavaScript side uses; everything else goes to the engine.
 const JS_ONLY = new Set(['connection', 'autorun', 'settings']);
 
+// BullMQ's texts for the rules it shares with us (users match on them); err.code stays ours.
+const CONCURRENCY_RULE = 'concurrency must be a finite number greater than 0';
+const ALREADY_RUNNING = 'Worker is already running.';
+
+function checkConcurrency(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 1) throw invalid('concurrency', CONCURRENCY_RULE);
+  if (!Number.isInteger(n)) throw invalid('concurrency', 'concurrency must be an integer');
+}
+
 function describeThrown(thrown) {
   if (thrown instanceof Error) {
     return { message: String(thrown.message), stack: thrown.stack, name: thrown.name };
@@ -66,11 +75,13 @@ function takeSettled(pending) {
 class Worker extends EventEmitter {
   constructor(queueName, processor, opts = {}) {
     super();
-    if (typeof queueName !== 'string' || queueName.length === 0) throw invalid('queueName', 'must be a non-empty string');
+    if (typeof queueName !== 'string' || queueName.length === 0) throw invalid('queueName', 'Queue name must be provided');
     if (typeof processor !== 'function') {
       throw invalid('processor', 'must be a function (sandboxed processor files are not supported)');
     }
     if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
+    // JSON would turn NaN or Infinity into null, which the engine reads as "not given".
+    if (opts.concurrency !== undefined && opts.concurrency !== null) checkConcurrency(opts.concurrency);
     const settings = opts.settings || {};
     if (settings.backoffStrategy !== undefined && typeof settings.backoffStrategy !== 'function') {
       throw invalid('settings.backoffStrategy', 'must be a function');
@@ -91,7 +102,11 @@ class Worker extends EventEmitter {
 
     this._closing = null;
     this._keepAlive = null;
-    this._runPromise = null;
+    // BullMQ's lifecycle: run() resolves when the worker closes or is paused; while paused
+    // the worker is not running, and resume() starts it again.
+    this._running = false;
+    this._resolveRun = null;
+    this._paused = false;
     const engineOpts = {};
     for (const [k, v] of Object.entries(opts)) if (!JS_ONLY.has(k) && typeof v !== 'function') engineOpts[k] = v;
     let optsJson;
@@ -139,27 +154,46 @@ class Worker extends EventEmitter {
   }
 
   set concurrency(n) {
-    if (!Number.isInteger(n) || n < 1) throw invalid('concurrency', 'must be a positive integer');
+    checkConcurrency(n);
     callSync(() => this._native.setConcurrency(n));
   }
 
-  /** Start processing; resolves when the worker has closed. */
+  /**
+   * Start processing; resolves when the worker has closed or has been paused (as BullMQ's).
+   * Rejects while already running; resolves at once while paused or closing.
+   */
   run() {
-    if (this._runPromise) return this._runPromise;
-    if (this._closing) return Promise.reject(new QueueNativeError('ERR_CLOSED', `worker for ${this.name} is closed`));
+    if (this._running) return Promise.reject(new QueueNativeError('ERR_ALREADY_RUNNING', ALREADY_RUNNING));
+    if (this._closing || this._paused) return Promise.resolve();
+    this._running = true;
     // The engine's sockets live outside libuv; this handle keeps Node alive while we run.
-    this._keepAlive = setInterval(() => {}, 1 << 30);
-    this._runPromise = new Promise((resolve) => {
+    if (!this._keepAlive) this._keepAlive = setInterval(() => {}, 1 << 30);
+    const running = new Promise((resolve) => {
       this._resolveRun = resolve;
     });
-    callSync(() => this._native.run());
-    this.waitUntilReady().then(
-      () => {
-        if (!this._closing) this.emit('ready');
-      },
-      (err) => this._emitError(err),
-    );
-    return this._runPromise;
+    try {
+      callSync(() => this._native.run());
+    } catch (err) {
+      this._stopRunning();
+      return Promise.reject(err);
+    }
+    if (!this._readyEmitted) {
+      this._readyEmitted = true;
+      this.waitUntilReady().then(
+        () => {
+          if (!this._closing) this._safeEmit('ready');
+        },
+        (err) => this._emitError(err),
+      );
+    }
+    return running;
+  }
+
+  _stopRunning() {
+    this._running = false;
+    const resolve = this._resolveRun;
+    this._resolveRun = null;
+    if (resolve) resolve();
   }
 
   waitUntilReady(timeoutMs = 30000) {
@@ -167,19 +201,33 @@ class Worker extends EventEmitter {
   }
 
   isRunning() {
-    return this._native.isRunning();
+    return this._running;
   }
 
   isPaused() {
-    return this._native.isPaused();
+    return this._paused;
   }
 
-  pause(doNotWaitActive = false) {
-    return callAsync(() => this._native.pause(Boolean(doNotWaitActive)));
+  /** Stop fetching (unless doNotWaitActive, after the active jobs end); then 'paused'. */
+  async pause(doNotWaitActive = false) {
+    if (this._paused) return;
+    this._paused = true;
+    await callAsync(() => this._native.pause(Boolean(doNotWaitActive)));
+    if (!doNotWaitActive) {
+      // As BullMQ's: run() has resolved, and its callbacks have run, before 'paused'.
+      this._stopRunning();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this._safeEmit('paused');
   }
 
-  resume() {
+  /** Fetch again; a worker that is not running (paused, or never run) starts. Then 'resumed'. */
+  async resume() {
+    if (this._running && !this._paused) return;
+    this._paused = false;
     this._native.resume();
+    if (!this._running && !this._closing) this.run().catch((err) => this._emitError(err));
+    this._safeEmit('resumed');
   }
 
   /** Fire the AbortSignal of an in-flight job. */
@@ -209,8 +257,8 @@ class Worker extends EventEmitter {
       await callAsync(() => this._native.close(Boolean(force)));
       if (this._keepAlive) clearInterval(this._keepAlive);
       this._keepAlive = null;
-      if (this._resolveRun) this._resolveRun();
-      this.emit('closed');
+      this._stopRunning();
+      this._safeEmit('closed');
     })();
     return this._closing;
   }
@@ -218,7 +266,26 @@ class Worker extends EventEmitter {
   _emitError(err) {
     // An 'error' without listeners must not crash the application: connection trouble is
     // also visible in health() and onConnection('error').
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', err);
+    } catch (thrown) {
+      // A throwing 'error' listener is the application's own crash, as with any emitter; it
+      // surfaces on its own tick so that the job or the delivery being handled goes on.
+      process.nextTick(() => {
+        throw thrown;
+      });
+    }
+  }
+
+  // Listeners are user code: whatever one throws becomes an 'error' event (as BullMQ
+  // reports it) and never leaves a job without an outcome or a delivery half-handled.
+  _safeEmit(event, ...args) {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      this._emitError(err);
+    }
   }
 
   // One call from the engine: events that piled up, then jobs to run (see Bridge in
@@ -263,7 +330,7 @@ class Worker extends EventEmitter {
     if (this._forced && controller) controller.abort(new Error('worker closed'));
     const entry = { job, controller, result: undefined, error: undefined };
     this._inFlight.set(job.id, entry);
-    this.emit('active', job, 'waiting');
+    this._safeEmit('active', job, 'waiting');
     let result;
     try {
       result = await this._processor(job, payload.token, controller ? controller.signal : undefined);
@@ -301,6 +368,9 @@ class Worker extends EventEmitter {
         const delay = await this._backoffStrategy(entry.job.attemptsMade + 1, type, entry.error, entry.job);
         outcome.backoff = typeof delay === 'number' && Number.isFinite(delay) ? delay : 0;
       } catch (err) {
+        // BullMQ reports the strategy's error as an 'error' event (and leaves the job to the
+        // stalled check); the job fails here instead, so it never lingers without an outcome.
+        this._emitError(toError(err));
         outcome.message = `${message} (and backoffStrategy threw: ${describeThrown(err).message})`;
         outcome.unrecoverable = true;
       }
@@ -320,7 +390,8 @@ class Worker extends EventEmitter {
         if (!entry) return;
         entry.job.returnvalue = entry.result;
         entry.job.finishedOn = Date.now();
-        this.emit('completed', entry.job, entry.result, 'active');
+        entry.job.attemptsMade += 1;
+        this._safeEmit('completed', entry.job, entry.result, 'active');
         return;
       }
       case 'failed': {
@@ -341,14 +412,14 @@ class Worker extends EventEmitter {
           entry.job.attemptsMade += 1;
           if (!ev.willRetry) entry.job.finishedOn = Date.now();
         }
-        this.emit('failed', entry ? entry.job : undefined, err, 'active');
+        this._safeEmit('failed', entry ? entry.job : undefined, err, 'active');
         return;
       }
       case 'stalled':
-        this.emit('stalled', ev.jobId, 'active');
+        this._safeEmit('stalled', ev.jobId, 'active');
         return;
       case 'drained':
-        this.emit('drained');
+        this._safeEmit('drained');
         return;
       case 'error': {
         if (ev.jobId) this._inFlight.delete(ev.jobId);

@@ -7,11 +7,12 @@ use super::error::{Error, Result};
 
 /// A queue name is part of every key, and BullMQ splits keys at `:`.
 pub fn validate_queue_name(name: &str, option: &str) -> Result<()> {
-    if name.is_empty() || name.contains(':') {
-        return Err(Error::invalid(
-            option,
-            format!("`{name}` is not a queue name: it must be a non-empty string without `:`"),
-        ));
+    // BullMQ's texts: users match on them.
+    if name.is_empty() {
+        return Err(Error::invalid(option, "Queue name must be provided"));
+    }
+    if name.contains(':') {
+        return Err(Error::invalid(option, "Queue name cannot contain :"));
     }
     Ok(())
 }

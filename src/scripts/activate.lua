@@ -42,6 +42,8 @@ local q = readMeta({
   events = KEYS[4], limiter = KEYS[6], delayed = KEYS[7], pausedList = KEYS[8],
   meta = KEYS[9], pc = KEYS[10], marker = KEYS[11]
 }, false)
+-- As BullMQ's moveToActive: `active` and promoted `waiting` are added uncapped.
+q.plainEvents = true
 
 local tokens = {}
 for i = 7, #ARGV do

@@ -62,6 +62,7 @@
 -- A parent that has just left waiting-children runs again: after its own delay if it has
 -- one, else from wait (RPUSH: it runs next) or prioritized.
 local function placeParent(pq, parentKey, parentId, now)
+  pq.plainEvents = true
   local f = rcall("HMGET", parentKey, "priority", "delay")
   local delay = tonumber(f[2]) or 0
   if delay > 0 then
@@ -290,6 +291,8 @@ local q = readMeta({
   pausedList = KEYS[8], meta = KEYS[9], pc = KEYS[10], completed = KEYS[11],
   failed = KEYS[12], marker = KEYS[13]
 }, true)
+-- As BullMQ's moveToFinished: trimmed first, so this call's own events all stay.
+trimEvents(q)
 
 local n = tonumber(ARGV[7])
 local codes = {}

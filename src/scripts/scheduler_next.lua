@@ -124,7 +124,8 @@ if type(opts["de"]) == "table" and opts["de"]["id"] ~= nil then
   fields[#fields + 1] = opts["de"]["id"]
 end
 rcall("HSET", nextKey, unpack(fields))
-emit(q, "event", "added", "jobId", nextId, "name", name)
+-- Uncapped, as BullMQ's storeJob adds it.
+rcall("XADD", q.events, "*", "event", "added", "jobId", nextId, "name", name)
 if delay > 0 then
   rcall("ZADD", q.delayed, delayedScore(q, nextMillis), nextId)
   emit(q, "event", "delayed", "jobId", nextId, "delay", nextMillis)

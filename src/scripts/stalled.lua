@@ -40,7 +40,7 @@ local q = readMeta({
   prefix = prefix, wait = KEYS[2], active = KEYS[3], pausedList = KEYS[6], meta = KEYS[5],
   marker = KEYS[7], events = KEYS[8]
 }, true)
-rcall("XTRIM", q.events, "MAXLEN", "~", q.evCap)
+trimEvents(q)
 
 local maxStalled = tonumber(ARGV[1]) or 0
 local moved = {}

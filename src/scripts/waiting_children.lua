@@ -56,6 +56,7 @@ if rcall("LREM", KEYS[1], -1, jobId) == 0 then
   return -3
 end
 local q = readMeta({ events = KEYS[7], meta = KEYS[8] }, false)
+q.plainEvents = true
 rcall("ZADD", KEYS[2], tonumber(ARGV[4]), jobId)
 emit(q, "event", "waiting-children", "jobId", jobId, "prev", "active")
 return 0

@@ -225,16 +225,13 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
         };
         if !id.is_empty() {
             if id == "0" || id.starts_with("0:") {
-                return Err(bad("jobId", "cannot be '0' or start with '0:'"));
+                return Err(bad("jobId", "JobId cannot be '0' or start with '0:'"));
             }
             if looks_like_integer(id) {
-                return Err(bad(
-                    "jobId",
-                    "cannot be an integer string (those ids belong to the queue's counter)",
-                ));
+                return Err(bad("jobId", "Custom Id cannot be integers"));
             }
             if id.contains(':') && id.split(':').count() != 3 {
-                return Err(bad("jobId", "cannot contain ':'"));
+                return Err(bad("jobId", "Custom Id cannot contain :"));
             }
         }
     }

@@ -81,14 +81,21 @@ impl WorkerConfig {
                 Err(Error::invalid("opts", "must be an object"))
             };
         };
+        // One wording per rule: a value out of range gets the rule's text (BullMQ's, where
+        // BullMQ has the rule), whichever side it misses; a fraction is its own rule.
         let pos_int = |key: &str| -> Result<Option<u64>> {
             match o.get(key) {
                 None | Some(Value::Null) => Ok(None),
-                Some(x) => x
-                    .as_f64()
-                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                    .map(|f| Some(f as u64))
-                    .ok_or_else(|| Error::invalid(key, "must be a non-negative integer")),
+                Some(x) => {
+                    let f = x
+                        .as_f64()
+                        .filter(|f| *f >= 0.0)
+                        .ok_or_else(|| Error::invalid(key, range_rule(key)))?;
+                    if f.fract() != 0.0 {
+                        return Err(Error::invalid(key, format!("{key} must be an integer")));
+                    }
+                    Ok(Some(f as u64))
+                }
             }
         };
         if let Some(p) = o.get("prefix").filter(|p| !p.is_null()) {
@@ -116,9 +123,10 @@ impl WorkerConfig {
         match o.get("drainDelay") {
             None | Some(Value::Null) => {}
             Some(d) => {
-                let secs = d.as_f64().filter(|f| *f > 0.0).ok_or_else(|| {
-                    Error::invalid("drainDelay", "must be a positive number of seconds")
-                })?;
+                let secs = d
+                    .as_f64()
+                    .filter(|f| *f > 0.0)
+                    .ok_or_else(|| Error::invalid("drainDelay", range_rule("drainDelay")))?;
                 cfg.drain_delay_ms = (secs * 1000.0) as u64;
             }
         }
@@ -163,24 +171,36 @@ impl WorkerConfig {
     }
 }
 
+/// The text of an option's range rule: BullMQ's words where BullMQ checks the option too
+/// (users match on them), the same shape for ours.
+fn range_rule(key: &str) -> String {
+    match key {
+        "maxStalledCount" | "maxStartedAttempts" => {
+            format!("{key} must be greater or equal than 0")
+        }
+        "concurrency" => CONCURRENCY_RULE.to_string(),
+        _ => format!("{key} must be greater than 0"),
+    }
+}
+
+/// BullMQ's text for the concurrency rule (constructor and setter).
+pub const CONCURRENCY_RULE: &str = "concurrency must be a finite number greater than 0";
+
 pub(super) fn validate(cfg: &WorkerConfig) -> Result<()> {
     validate_queue_name(&cfg.queue, "queueName")?;
     if cfg.prefix.is_empty() {
         return Err(Error::invalid("prefix", "must not be empty"));
     }
     if cfg.concurrency == 0 {
-        return Err(Error::invalid("concurrency", "must be a positive integer"));
+        return Err(Error::invalid("concurrency", CONCURRENCY_RULE));
     }
     if cfg.lock_duration_ms == 0 {
-        return Err(Error::invalid(
-            "lockDuration",
-            "must be a positive integer (ms)",
-        ));
+        return Err(Error::invalid("lockDuration", range_rule("lockDuration")));
     }
     if cfg.stalled_interval_ms == 0 {
         return Err(Error::invalid(
             "stalledInterval",
-            "must be a positive integer (ms)",
+            range_rule("stalledInterval"),
         ));
     }
     if let Some((max, duration)) = cfg.limiter

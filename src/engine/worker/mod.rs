@@ -188,7 +188,7 @@ impl Worker {
     /// Change the number of jobs processed at once.
     pub fn set_concurrency(&self, n: usize) -> Result<()> {
         if n == 0 {
-            return Err(Error::invalid("concurrency", "must be a positive integer"));
+            return Err(Error::invalid("concurrency", config::CONCURRENCY_RULE));
         }
         self.inner.concurrency.store(n, Ordering::Relaxed);
         self.inner.wake.notify_one();
