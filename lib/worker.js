@@ -14,7 +14,7 @@ const {
   callAsync,
   invalid,
 } = require('./errors');
-const { serializeConnection } = require('./connection');
+const { serializeConnection, liveWorkers } = require('./connection');
 const { Job } = require('./job');
 const { cronCallback } = require('./cron');
 
@@ -126,6 +126,7 @@ class Worker extends EventEmitter {
           cronCallback,
         ),
     );
+    liveWorkers.add(this);
     if (opts.autorun !== false) {
       this.run().catch((err) => this._emitError(err));
     }
@@ -254,10 +255,15 @@ class Worker extends EventEmitter {
         this._forced = true;
         this.cancelAllJobs(new Error('worker closed'));
       }
-      await callAsync(() => this._native.close(Boolean(force)));
-      if (this._keepAlive) clearInterval(this._keepAlive);
-      this._keepAlive = null;
-      this._stopRunning();
+      try {
+        await callAsync(() => this._native.close(Boolean(force)));
+      } finally {
+        // Even a failed close must not leave a handle holding the process.
+        liveWorkers.delete(this);
+        if (this._keepAlive) clearInterval(this._keepAlive);
+        this._keepAlive = null;
+        this._stopRunning();
+      }
       this._safeEmit('closed');
     })();
     return this._closing;

@@ -28,9 +28,9 @@ export class RedisServer {
   output: string;
   readonly url: string;
   readonly pid: number | undefined;
-  start(): Promise<this>;
+  start(extra?: string[]): Promise<this>;
   kill(signal?: NodeJS.Signals): Promise<void>;
-  restart(): Promise<void>;
+  restart(opts?: { args?: string[] }): Promise<void>;
   /** Needs ioredis (loaded on first use); disconnected by stop(). */
   client(opts?: RedisOptions): Redis;
   stop(): Promise<void>;

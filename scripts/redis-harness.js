@@ -119,15 +119,18 @@ class RedisServer {
     return this.proc && this.proc.pid;
   }
 
-  /** Start the server (again, after kill(): same port and dir) and resolve once it answers. */
-  async start() {
+  /**
+   * Start the server (again, after kill(): same port and dir) and resolve once it answers.
+   * `extra` arguments apply to this start only (e.g. `--key-load-delay` to make loading last).
+   */
+  async start(extra = []) {
     if (!this.exited) return this;
     const bin = findRedisServer();
     if (this.port === undefined) this.port = await freePort();
     if (!this.dir) this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qn-redis-'));
     const argv = ['--port', String(this.port), '--bind', HOST, ...PERSISTENCE[this.persistence], '--dir', this.dir];
     if (this.password) argv.push('--requirepass', this.password);
-    argv.push(...this.args);
+    argv.push(...this.args, ...extra);
     this.output = '';
     const proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
@@ -159,10 +162,13 @@ class RedisServer {
     }
   }
 
-  /** Crash and start again on the same port and dir: whatever was persisted comes back. */
-  async restart() {
+  /**
+   * Crash and start again on the same port and dir: whatever was persisted comes back. `args`
+   * are added for this start only. Resolves once the server answers PING (it has loaded).
+   */
+  async restart({ args = [] } = {}) {
     await this.kill();
-    await this.start();
+    await this.start(args);
   }
 
   /** A separate ioredis client for the caller's own inspection, disconnected by stop(). */
