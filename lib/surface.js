@@ -1,0 +1,503 @@
+'use strict';
+// The rest of BullMQ's Job and Queue surface (state reads, remove, promote, priorities,
+// delays, dependencies, obliterate, bulk moves, global limits, deduplication keys...). Every
+// call is one of our Lua scripts run by the engine (src/engine/surface.rs) on the shared
+// command connection; this module shapes arguments and replies the way BullMQ's classes do,
+// including BullMQ's error messages (with our stable err.code).
+//
+// The methods are installed on the Job and Queue prototypes by install(): one Job class,
+// whether a job came from a Queue, a processor or Job.fromId.
+
+const binding = require('../binding.js');
+const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
+const { serializeConnection } = require('./connection');
+
+// One NativeQueueOps per (endpoint options, prefix, queue).
+const handles = new Map();
+// `<prefix>:<queue>` -> connection JSON of the Worker or Queue that last declared it: how a
+// job from a processor finds its endpoint.
+const endpoints = new Map();
+
+/** Called by Worker and Queue constructors: jobs of this queue live on this connection. */
+function registerQueue(prefix, name, connectionJson) {
+  endpoints.set(`${prefix}:${name}`, connectionJson ?? null);
+}
+
+function handle(prefix, name, connectionJson) {
+  const key = `${connectionJson ?? ''}\u0000${prefix}\u0000${name}`;
+  let h = handles.get(key);
+  if (!h) {
+    h = callSync(() => new binding.NativeQueueOps(name, prefix, connectionJson ?? null));
+    handles.set(key, h);
+  }
+  return h;
+}
+
+function run(h, op, jobId, params = []) {
+  return callAsync(() => h.run(op, jobId === undefined || jobId === null ? '' : String(jobId), params.map(String)));
+}
+
+function queueHandle(queue) {
+  if (!queue._surfaceConn) {
+    Object.defineProperty(queue, '_surfaceConn', {
+      value: serializeConnection(queue.opts && queue.opts.connection),
+      enumerable: false,
+    });
+  }
+  return handle(queue.prefix ?? 'bull', queue.name, queue._surfaceConn);
+}
+
+function jobPrefix(job) {
+  const qualified = job.queueQualifiedName;
+  return qualified.slice(0, qualified.length - job.queueName.length - 1);
+}
+
+function jobHandle(job) {
+  if (job._queue) return queueHandle(job._queue);
+  const prefix = jobPrefix(job);
+  return handle(prefix, job.queueName, endpoints.get(`${prefix}:${job.queueName}`));
+}
+
+// BullMQ's messages for the scripts' negative codes (finishedErrors), with our stable codes.
+const CODE_NAMES = {
+  '-1': 'ERR_JOB_NOT_FOUND',
+  '-2': 'ERR_LOCK_LOST',
+  '-3': 'ERR_JOB_STATE',
+  '-4': 'ERR_JOB_STATE',
+  '-5': 'ERR_JOB_NOT_FOUND',
+  '-6': 'ERR_LOCK_LOST',
+  '-8': 'ERR_JOB_STATE',
+};
+
+function finishedError(code, { jobId, command, state, parentKey }) {
+  let message;
+  switch (code) {
+    case -1:
+      message = `Missing key for job ${jobId}. ${command}`;
+      break;
+    case -2:
+      message = `Missing lock for job ${jobId}. ${command}`;
+      break;
+    case -3:
+      message = `Job ${jobId} is not in the ${state} state. ${command}`;
+      break;
+    case -4:
+      message = `Job ${jobId} has pending dependencies. ${command}`;
+      break;
+    case -5:
+      message = `Missing key for parent job ${parentKey}. ${command}`;
+      break;
+    case -6:
+      message = `Lock mismatch for job ${jobId}. Cmd ${command} from ${state}`;
+      break;
+    case -8:
+      message = `Job ${jobId} belongs to a job scheduler and cannot be removed directly. ${command}`;
+      break;
+    default:
+      message = `Unknown code ${code} error for ${jobId}. ${command}`;
+  }
+  return new QueueNativeError(CODE_NAMES[String(code)] || 'ERR_REDIS', message, { bullmqCode: code });
+}
+
+function pairsToObject(flat, parse) {
+  const out = {};
+  for (let i = 0; i + 1 < (flat || []).length; i += 2) out[flat[i]] = parse ? parseJson(flat[i + 1]) : flat[i + 1];
+  return out;
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function nonNegativeInt(name, v) {
+  if (!Number.isInteger(v) || v < 0) throw invalid(name, 'must be a non-negative integer');
+}
+
+const DEPENDENCY_TYPES = ['processed', 'unprocessed', 'ignored', 'failed'];
+
+const jobMethods = {
+  /** 'completed' | 'failed' | 'delayed' | 'prioritized' | 'active' | 'waiting' | 'waiting-children' | 'unknown' */
+  getState() {
+    return run(jobHandle(this), 'getState', this.id);
+  },
+
+  isCompleted() {
+    return this.getState().then((s) => s === 'completed');
+  },
+  isFailed() {
+    return this.getState().then((s) => s === 'failed');
+  },
+  isDelayed() {
+    return this.getState().then((s) => s === 'delayed');
+  },
+  isActive() {
+    return this.getState().then((s) => s === 'active');
+  },
+  isWaiting() {
+    return this.getState().then((s) => s === 'waiting');
+  },
+  isWaitingChildren() {
+    return this.getState().then((s) => s === 'waiting-children');
+  },
+
+  /** Delete the job (and, by default, its children); throws if it is locked (active). */
+  async remove({ removeChildren = true } = {}) {
+    const code = await run(jobHandle(this), 'remove', this.id, [removeChildren ? 1 : 0]);
+    if (code === 1) {
+      if (this._queue) this._queue.emit('removed', this);
+      return;
+    }
+    if (code < 0) throw finishedError(code, { jobId: this.id, command: 'removeJob' });
+    throw new QueueNativeError(
+      'ERR_JOB_STATE',
+      `Job ${this.id} could not be removed because it is locked by another worker`,
+    );
+  },
+
+  /** A delayed job becomes waiting now. */
+  async promote() {
+    const code = await run(jobHandle(this), 'promote', this.id);
+    if (code < 0) throw finishedError(code, { jobId: this.id, command: 'promote', state: 'delayed' });
+    this.delay = 0;
+  },
+
+  async changePriority(opts = {}) {
+    const priority = opts.priority ?? 0;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 2097152) {
+      throw invalid('priority', 'must be an integer between 0 and 2097152');
+    }
+    const code = await run(jobHandle(this), 'changePriority', this.id, [priority, opts.lifo ? 1 : 0]);
+    if (code < 0) throw finishedError(code, { jobId: this.id, command: 'changePriority' });
+    this.priority = priority;
+  },
+
+  /** A delayed job is due `delay` ms from now. */
+  async changeDelay(delay) {
+    if (typeof delay !== 'number' || !(delay >= 0)) throw invalid('delay', 'must be a non-negative number of ms');
+    const code = await run(jobHandle(this), 'changeDelay', this.id, [Math.trunc(delay), Date.now()]);
+    if (code < 0) throw finishedError(code, { jobId: this.id, command: 'changeDelay', state: 'delayed' });
+    this.delay = delay;
+  },
+
+  /** 1 when the lock held by `token` was extended to `duration` ms, else 0. */
+  extendLock(token, duration) {
+    return run(jobHandle(this), 'extendLock', this.id, [token, Math.trunc(duration)]);
+  },
+
+  /** Delete the job's logs, or keep the newest `keepLogs` lines. */
+  async clearLogs(keepLogs) {
+    await run(jobHandle(this), 'clearLogs', this.id, [keepLogs ? Math.trunc(keepLogs) : 0]);
+  },
+
+  /** BullMQ 5's discard(): a failure of this job, from now on, is not retried. */
+  discard() {
+    this.discarded = true;
+  },
+
+  /**
+   * The children: { processed, unprocessed, ignored, failed } (all of them), or, with
+   * opts.processed / unprocessed / ignored / failed = { cursor, count }, one page of each
+   * asked for with its next cursor (BullMQ's shape).
+   */
+  async getDependencies(opts = {}) {
+    const h = jobHandle(this);
+    if (!opts.processed && !opts.unprocessed && !opts.ignored && !opts.failed) {
+      const [processed, unprocessed, ignored, failed] = await run(h, 'dependencies', this.id, ['all']);
+      return { processed: pairsToObject(processed, true), unprocessed, failed, ignored: pairsToObject(ignored, false) };
+    }
+    const spec = (o) => (o ? `${o.cursor ?? 0}:${o.count ?? 20}` : '');
+    const reply = await run(h, 'dependencies', this.id, [
+      'page',
+      spec(opts.processed),
+      spec(opts.unprocessed),
+      spec(opts.ignored),
+      spec(opts.failed),
+    ]);
+    const out = {};
+    const [processed, unprocessed, ignored, failed] = reply;
+    // BullMQ only reports a page whose next cursor is not 0 ("0" from SCAN is falsy there
+    // only as a number; its string form is truthy, so the page is always reported).
+    if (processed) {
+      out.processed = pairsToObject(processed[1], true);
+      out.nextProcessedCursor = Number(processed[0]);
+    }
+    if (ignored) {
+      out.ignored = pairsToObject(ignored[1], false);
+      out.nextIgnoredCursor = Number(ignored[0]);
+    }
+    if (failed) {
+      out.failed = failed;
+      out.nextFailedCursor = (opts.failed.cursor ?? 0) + (opts.failed.count ?? 20);
+    }
+    if (unprocessed) {
+      out.unprocessed = unprocessed[1];
+      out.nextUnprocessedCursor = Number(unprocessed[0]);
+    }
+    return out;
+  },
+
+  /** { processed, unprocessed, ignored, failed } counts (only the types set in opts, if any). */
+  async getDependenciesCount(opts = {}) {
+    const asked = Object.entries(opts)
+      .filter(([, v]) => v)
+      .map(([k]) => k);
+    const types = asked.length ? asked : DEPENDENCY_TYPES;
+    const counts = await run(jobHandle(this), 'dependencies', this.id, ['counts', ...types]);
+    const out = {};
+    types.forEach((t, i) => {
+      out[t] = counts[i] || 0;
+    });
+    return out;
+  },
+
+  /** Failures of children ignored with ignoreDependencyOnFailure: child key -> reason. */
+  async getIgnoredChildrenFailures() {
+    return pairsToObject(await run(jobHandle(this), 'dependencies', this.id, ['ignored']), false);
+  },
+
+  getFailedChildrenValues() {
+    return this.getIgnoredChildrenFailures();
+  },
+
+  /** Unlink an unfinished child from its parent: true if the link existed. */
+  async removeChildDependency() {
+    const code = await run(jobHandle(this), 'removeChildDependency', this.id);
+    if (code === 0) {
+      this.parent = undefined;
+      this.parentKey = undefined;
+      return true;
+    }
+    if (code === 1) return false;
+    throw finishedError(code, { jobId: this.id, parentKey: this.parentKey, command: 'removeChildDependency' });
+  },
+
+  /** Release this job's deduplication id if the job still holds it: true when released. */
+  async removeDeduplicationKey() {
+    if (!this.deduplicationId) return false;
+    const n = await run(jobHandle(this), 'removeDeduplicationKey', this.id, [this.deduplicationId]);
+    return n > 0;
+  },
+
+  /**
+   * Resolves with the job's return value once it completes, rejects with its failedReason
+   * once it fails (or after `ttl` ms), as BullMQ's.
+   */
+  async waitUntilFinished(queueEvents, ttl) {
+    const jobId = this.id;
+    const h = jobHandle(this);
+    const name = this.name;
+    return new Promise((resolve, reject) => {
+      let timer;
+      let done = false;
+      const cleanup = () => {
+        done = true;
+        clearTimeout(timer);
+        queueEvents.removeListener(`completed:${jobId}`, onCompleted);
+        queueEvents.removeListener(`failed:${jobId}`, onFailed);
+        queueEvents.removeListener('closing', onClosing);
+      };
+      const onCompleted = (args) => {
+        cleanup();
+        resolve(args.returnvalue);
+      };
+      const onFailed = (args) => {
+        cleanup();
+        reject(new Error(args.failedReason || args));
+      };
+      const onClosing = (reason) => onFailed(reason);
+      if (ttl) {
+        timer = setTimeout(
+          () =>
+            onFailed(
+              `Job wait ${name} timed out before finishing, no finish notification arrived after ${ttl}ms (id=${jobId})`,
+            ),
+          ttl,
+        );
+      }
+      queueEvents.on(`completed:${jobId}`, onCompleted);
+      queueEvents.on(`failed:${jobId}`, onFailed);
+      queueEvents.on('closing', onClosing);
+      // Listening first, then one look: a job that finished before we listened is seen here,
+      // one that finishes after is seen by the listener.
+      Promise.resolve(queueEvents.waitUntilReady())
+        .then(() => run(h, 'isFinished', jobId))
+        .then(([status, value]) => {
+          if (done) return;
+          if (status === 1) onCompleted({ returnvalue: parseJson(value) });
+          else if (status === 2) onFailed({ failedReason: value });
+          else if (status === -1) onFailed({ failedReason: `Missing key for job ${jobId}. isFinished` });
+        })
+        .catch((err) => {
+          if (done) return;
+          cleanup();
+          reject(err);
+        });
+    });
+  },
+};
+
+const queueMethods = {
+  /** `<prefix>:<queue>:<type>` */
+  toKey(type) {
+    return `${this.prefix}:${this.name}:${type}`;
+  },
+
+  getJobState(jobId) {
+    return run(queueHandle(this), 'getState', jobId);
+  },
+
+  /** 1 removed, 0 locked (not removed); emits 'removed' (jobId) when removed. */
+  async remove(jobId, { removeChildren = true } = {}) {
+    const code = await run(queueHandle(this), 'remove', jobId, [removeChildren ? 1 : 0]);
+    if (code < 0) throw finishedError(code, { jobId, command: 'removeJob' });
+    if (code === 1) this.emit('removed', jobId);
+    return code;
+  },
+
+  /**
+   * Delete the queue and everything in it (it is paused first). Throws if it has active jobs,
+   * unless force. `count`: jobs deleted per script call (default 1000).
+   */
+  async obliterate(opts = {}) {
+    const { force = false, count = 1000 } = opts;
+    nonNegativeInt('count', count);
+    await this.pause();
+    const h = queueHandle(this);
+    for (;;) {
+      const code = await run(h, 'obliterate', '', [count, force ? 1 : 0]);
+      if (code === -1) throw new QueueNativeError('ERR_JOB_STATE', 'Cannot obliterate non-paused queue');
+      if (code === -2) throw new QueueNativeError('ERR_JOB_STATE', 'Cannot obliterate queue with active jobs');
+      if (code === 0) return;
+    }
+  },
+
+  /** Failed (or completed) jobs finished up to `timestamp` go back to wait, `count` per call. */
+  async retryJobs(opts = {}) {
+    const { state = 'failed', count = 1000, timestamp = Date.now() } = opts;
+    if (state !== 'failed' && state !== 'completed') throw invalid('state', "must be 'failed' or 'completed'");
+    const h = queueHandle(this);
+    while (await run(h, 'moveJobsToWait', '', [state, count, timestamp]));
+  },
+
+  /** Every delayed job goes to wait now, `count` per call. */
+  async promoteJobs(opts = {}) {
+    const { count = 1000 } = opts;
+    const h = queueHandle(this);
+    while (await run(h, 'moveJobsToWait', '', ['delayed', count, '+inf']));
+  },
+
+  /** XTRIM the events stream to about maxLength entries; the number deleted. */
+  trimEvents(maxLength) {
+    return run(queueHandle(this), 'queueAdmin', '', ['trimEvents', Math.trunc(maxLength)]);
+  },
+
+  getDeduplicationJobId(id) {
+    return run(queueHandle(this), 'queueAdmin', '', ['dedupJobId', id]);
+  },
+
+  getDebounceJobId(id) {
+    return this.getDeduplicationJobId(id);
+  },
+
+  /** Release deduplication id `id` whoever holds it; the number of keys deleted. */
+  removeDeduplicationKey(id) {
+    return run(queueHandle(this), 'removeDeduplicationKey', '', [id]);
+  },
+
+  removeDebounceKey(id) {
+    return this.removeDeduplicationKey(id);
+  },
+
+  removeRateLimitKey() {
+    return run(queueHandle(this), 'queueAdmin', '', ['delLimiter']);
+  },
+
+  /** Rate-limit the whole queue for `expireTimeMs`. */
+  async rateLimit(expireTimeMs) {
+    await run(queueHandle(this), 'queueAdmin', '', ['rateLimit', Math.trunc(expireTimeMs)]);
+  },
+
+  /** ms left in the rate-limit window (0 when not limited; see BullMQ for maxJobs). */
+  getRateLimitTtl(maxJobs) {
+    return run(queueHandle(this), 'queueAdmin', '', ['rateLimitTtl', maxJobs ? Math.trunc(maxJobs) : 0]);
+  },
+
+  setGlobalConcurrency(concurrency) {
+    return run(queueHandle(this), 'queueAdmin', '', ['setMeta', 'concurrency', concurrency]);
+  },
+
+  async getGlobalConcurrency() {
+    const [c] = await run(queueHandle(this), 'queueAdmin', '', ['metaFields', 'concurrency']);
+    return c ? Number(c) : null;
+  },
+
+  removeGlobalConcurrency() {
+    return run(queueHandle(this), 'queueAdmin', '', ['delMeta', 'concurrency']);
+  },
+
+  setGlobalRateLimit(max, duration) {
+    return run(queueHandle(this), 'queueAdmin', '', ['setMeta', 'max', max, 'duration', duration]);
+  },
+
+  async getGlobalRateLimit() {
+    const [max, duration] = await run(queueHandle(this), 'queueAdmin', '', ['metaFields', 'max', 'duration']);
+    return max && duration ? { max: Number(max), duration: Number(duration) } : null;
+  },
+
+  removeGlobalRateLimit() {
+    return run(queueHandle(this), 'queueAdmin', '', ['delMeta', 'max', 'duration']);
+  },
+
+  /** The queue's meta hash, with BullMQ's parsing (numbers, paused as a boolean). */
+  async getMeta() {
+    const raw = pairsToObject(await run(queueHandle(this), 'queueAdmin', '', ['getMeta']), false);
+    const { concurrency, max, duration, paused, 'opts.maxLenEvents': maxLenEvents, ...rest } = raw;
+    if (concurrency) rest.concurrency = Number(concurrency);
+    if (maxLenEvents) rest.maxLenEvents = Number(maxLenEvents);
+    if (max) rest.max = Number(max);
+    if (duration) rest.duration = Number(duration);
+    rest.paused = paused === '1';
+    return rest;
+  },
+
+  async getVersion() {
+    const [v] = await run(queueHandle(this), 'queueAdmin', '', ['metaFields', 'version']);
+    return v;
+  },
+
+  /** { [priority]: waiting jobs with it } */
+  async getCountsPerPriority(priorities) {
+    const unique = [...new Set(priorities)];
+    const counts = await run(queueHandle(this), 'queueAdmin', '', ['countsPerPriority', ...unique]);
+    const out = {};
+    unique.forEach((p, i) => {
+      out[`${p}`] = counts[i] || 0;
+    });
+    return out;
+  },
+};
+
+function define(proto, methods) {
+  for (const [name, fn] of Object.entries(methods)) {
+    Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: false });
+  }
+}
+
+/** Install the methods on the facade's classes (index.js calls it once). */
+function install({ Job, Queue }) {
+  define(Job.prototype, jobMethods);
+  define(Queue.prototype, queueMethods);
+  if (!Object.prototype.hasOwnProperty.call(Job, 'fromId')) {
+    /** BullMQ's Job.fromId(queue, id): the job, or undefined. */
+    Job.fromId = function fromId(queue, jobId) {
+      if (jobId === undefined || jobId === null || jobId === '') return Promise.resolve(undefined);
+      return queue.getJob(jobId);
+    };
+  }
+}
+
+module.exports = { install, registerQueue, finishedError };
