@@ -511,3 +511,46 @@ export declare class FlowProducer extends EventEmitter {
   close(): Promise<void>;
   disconnect(): Promise<void>;
 }
+
+// Job schedulers on the Queue.
+
+export interface RepeatOptions {
+  every?: number;
+  pattern?: string;
+  tz?: string;
+  startDate?: Date | string | number;
+  endDate?: Date | string | number;
+  limit?: number;
+  offset?: number;
+  immediately?: boolean;
+  count?: number;
+}
+
+export interface JobSchedulerData {
+  key: string;
+  name: string;
+  next: number | null;
+  iterationCount?: number;
+  limit?: number;
+  startDate?: number;
+  endDate?: number;
+  tz?: string;
+  pattern?: string;
+  every?: number;
+  offset?: number;
+  template?: { data?: any; opts?: JobsOptions };
+}
+
+export interface Queue<T = any, R = any> {
+  /** Create or replace a scheduler; its next iteration, or undefined when it has no more runs. */
+  upsertJobScheduler(
+    jobSchedulerId: string,
+    repeatOpts: RepeatOptions,
+    jobTemplate?: { name?: string; data?: T; opts?: JobsOptions },
+  ): Promise<QueueJob<T, R> | undefined>;
+  getJobScheduler(id: string): Promise<JobSchedulerData | undefined>;
+  getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerData[]>;
+  getJobSchedulersCount(): Promise<number>;
+  /** true when it existed. */
+  removeJobScheduler(jobSchedulerId: string): Promise<boolean>;
+}

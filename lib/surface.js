@@ -67,6 +67,8 @@ const CODE_NAMES = {
   '-5': 'ERR_JOB_NOT_FOUND',
   '-6': 'ERR_LOCK_LOST',
   '-8': 'ERR_JOB_STATE',
+  '-10': 'ERR_JOB_STATE',
+  '-11': 'ERR_JOB_STATE',
 };
 
 function finishedError(code, { jobId, command, state, parentKey }) {
@@ -93,6 +95,12 @@ function finishedError(code, { jobId, command, state, parentKey }) {
     case -8:
       message = `Job ${jobId} belongs to a job scheduler and cannot be removed directly. ${command}`;
       break;
+    case -10:
+      message = `Cannot create job scheduler iteration - job ID already exists. ${command}`;
+      break;
+    case -11:
+      message = `Cannot create job scheduler iteration - current and next time slots already have jobs. ${command}`;
+      break;
     default:
       message = `Unknown code ${code} error for ${jobId}. ${command}`;
   }
@@ -116,6 +124,85 @@ function parseJson(text) {
 function nonNegativeInt(name, v) {
   if (!Number.isInteger(v) || v < 0) throw invalid(name, 'must be a non-negative integer');
 }
+
+
+// BullMQ's stored short option names (optsEncodeMap) and telemetry's tm / omc.
+const OPTS_ENCODE = {
+  deduplication: 'de',
+  failParentOnFailure: 'fpof',
+  continueParentOnFailure: 'cpof',
+  ignoreDependencyOnFailure: 'idof',
+  keepLogs: 'kl',
+  removeDependencyOnFailure: 'rdof',
+};
+const OPTS_DECODE = Object.fromEntries(Object.entries(OPTS_ENCODE).map(([k, v]) => [v, k]));
+
+/** Options as BullMQ stores them (its optsAsJSON): short names, undefined dropped. */
+function optsAsJSON(opts = {}) {
+  const out = {};
+  for (const [key, value] of Object.entries(opts)) {
+    if (value === undefined) continue;
+    if (key in OPTS_ENCODE) out[OPTS_ENCODE[key]] = value;
+    else if (key === 'telemetry') {
+      if (value.metadata !== undefined) out.tm = value.metadata;
+      if (value.omitContext !== undefined) out.omc = value.omitContext;
+    } else out[key] = value;
+  }
+  return out;
+}
+
+/** Stored options as the job shows them (BullMQ's Job.optsFromJSON). */
+function optsFromJSON(raw) {
+  const out = {};
+  for (const [key, value] of Object.entries(parseJson(raw || '{}') || {})) {
+    if (OPTS_DECODE[key]) out[OPTS_DECODE[key]] = value;
+    else if (key === 'tm') out.telemetry = { ...out.telemetry, metadata: value };
+    else if (key === 'omc') out.telemetry = { ...out.telemetry, omitContext: value };
+    else out[key] = value;
+  }
+  return out;
+}
+
+// BullMQ's legacy repeatable key: name:id:endDate:tz:<pattern or every>.
+function legacyRepeatKeyShape(key) {
+  const parts = key.split(':');
+  return parts.length >= 5;
+}
+
+/** A scheduler as BullMQ's getJobScheduler shows it, or undefined for an empty hash. */
+function schedulerData(key, hash, next) {
+  if (hash && Object.keys(hash).length > 0) {
+    const out = { key, name: hash.name, next };
+    if (hash.ic) out.iterationCount = parseInt(hash.ic, 10);
+    if (hash.limit) out.limit = parseInt(hash.limit, 10);
+    if (hash.startDate) out.startDate = parseInt(hash.startDate, 10);
+    if (hash.endDate) out.endDate = parseInt(hash.endDate, 10);
+    if (hash.tz) out.tz = hash.tz;
+    if (hash.pattern) out.pattern = hash.pattern;
+    if (hash.every) out.every = parseInt(hash.every, 10);
+    if (hash.offset) out.offset = parseInt(hash.offset, 10);
+    if (hash.data || hash.opts) {
+      out.template = {};
+      if (hash.data) out.template.data = JSON.parse(hash.data);
+      if (hash.opts) out.template.opts = optsFromJSON(hash.opts);
+    }
+    return out;
+  }
+  if (legacyRepeatKeyShape(key)) {
+    throw new QueueNativeError(
+      'ERR_INVALID_OPTION',
+      `Legacy repeatable job metadata is not supported in BullMQ v6 (key: "${key}"). Migrate legacy repeatable jobs to Job Schedulers before upgrading.`,
+    );
+  }
+  return undefined;
+}
+
+// msgpackr (encodeUndefinedAsNil) packs an undefined entry as nil: the key still counts in the
+// map, which sizes the Lua table and so decides cjson's key order in the stored text. JSON
+// keeps such entries only as null (the engine packs null as nil).
+const keepUndefined = (key, value) => (value === undefined ? null : value);
+
+const toMs = (d) => (d === undefined || d === null ? undefined : new Date(d).getTime());
 
 const DEPENDENCY_TYPES = ['processed', 'unprocessed', 'ignored', 'failed'];
 
@@ -467,6 +554,129 @@ const queueMethods = {
   async getVersion() {
     const [v] = await run(queueHandle(this), 'queueAdmin', '', ['metaFields', 'version']);
     return v;
+  },
+
+  /**
+   * Create or replace job scheduler `id` (repeat: `every` ms or a cron `pattern`, with `tz`,
+   * `startDate`, `endDate`, `limit`, `offset`, `immediately`) and add its next iteration from
+   * the template ({ name, data, opts }). Resolves with that job, or undefined when the
+   * scheduler has nothing left to run (limit or endDate reached).
+   */
+  async upsertJobScheduler(jobSchedulerId, repeatOpts, jobTemplate) {
+    if (typeof jobSchedulerId !== 'string' || jobSchedulerId === '') throw invalid('jobSchedulerId', 'must be a non-empty string');
+    if (repeatOpts === null || typeof repeatOpts !== 'object') throw invalid('repeatOpts', 'must be an object');
+    const fail = (message) => new QueueNativeError('ERR_INVALID_OPTION', message);
+    if (repeatOpts.endDate && +new Date(repeatOpts.endDate) < Date.now()) {
+      throw fail('End date must be greater than current timestamp');
+    }
+    const jobName = (jobTemplate && jobTemplate.name) ?? jobSchedulerId;
+    const jobData = (jobTemplate && jobTemplate.data) ?? {};
+    const opts = Object.assign({}, this.jobsOpts, jobTemplate && jobTemplate.opts);
+    const { every, limit, pattern, offset } = repeatOpts;
+    if (pattern && every) throw fail('Both .pattern and .every options are defined for this repeatable job');
+    if (!pattern && !every) throw fail('Either .pattern or .every options must be defined for this repeatable job');
+    if (repeatOpts.immediately && repeatOpts.startDate) {
+      throw fail('Both .immediately and .startDate options are defined for this repeatable job');
+    }
+    if (Object.prototype.hasOwnProperty.call(opts, 'debounce')) {
+      throw fail('Debounce option has been removed. Use deduplication option instead');
+    }
+    const iterationCount = repeatOpts.count ? repeatOpts.count + 1 : 1;
+    if (limit !== undefined && iterationCount > limit) return undefined;
+    let now = Date.now();
+    if (repeatOpts.endDate && now > new Date(repeatOpts.endDate).getTime()) return undefined;
+    const prevMillis = opts.prevMillis || 0;
+    now = prevMillis < now ? now : prevMillis;
+    const { immediately, ...filteredRepeatOpts } = repeatOpts;
+    const newOffset = every && offset ? offset : null;
+    let nextMillis;
+    if (pattern) {
+      try {
+        nextMillis = require('./cron').nextCronMillis(repeatOpts, now);
+      } catch (err) {
+        throw fail(`invalid cron pattern ${JSON.stringify(pattern)}: ${err.message}`);
+      }
+      if (nextMillis === null || nextMillis === undefined) return undefined;
+      if (nextMillis < now) nextMillis = now;
+    }
+    void immediately;
+    // BullMQ's getNextJobOpts, key for key (the stored text depends on the order).
+    const base = Object.assign({}, opts, { repeat: filteredRepeatOpts, telemetry: undefined });
+    const stamp = Date.now();
+    const delay = nextMillis === undefined ? 0 : Math.max(0, nextMillis + (newOffset || 0) - stamp);
+    const merged = Object.assign({}, base, {
+      jobId: `repeat:${jobSchedulerId}:${nextMillis}`,
+      delay,
+      timestamp: stamp,
+      prevMillis: nextMillis,
+      repeatJobKey: jobSchedulerId,
+    });
+    merged.repeat = Object.assign({}, base.repeat, {
+      offset: newOffset,
+      count: iterationCount,
+      startDate: toMs(base.repeat.startDate || undefined),
+      endDate: toMs(base.repeat.endDate || undefined),
+    });
+    const schedulerOpts = {
+      name: jobName,
+      startDate: repeatOpts.startDate ? new Date(repeatOpts.startDate).getTime() : undefined,
+      endDate: repeatOpts.endDate ? new Date(repeatOpts.endDate).getTime() : undefined,
+      tz: repeatOpts.tz,
+      pattern,
+      every,
+      limit,
+      offset: newOffset,
+    };
+    let dataJson;
+    try {
+      dataJson = JSON.stringify(jobData === undefined ? {} : jobData);
+    } catch (err) {
+      throw invalid('jobTemplate.data', `is not serialisable (${err.message})`);
+    }
+    const reply = await run(queueHandle(this), 'upsertScheduler', '', [
+      nextMillis === undefined ? '' : nextMillis,
+      JSON.stringify(schedulerOpts, keepUndefined),
+      jobSchedulerId,
+      dataJson,
+      JSON.stringify(optsAsJSON(opts), keepUndefined),
+      JSON.stringify(optsAsJSON(merged), keepUndefined),
+      now,
+    ]);
+    if (typeof reply === 'number') {
+      throw finishedError(reply, { jobId: jobSchedulerId, command: 'addJobScheduler' });
+    }
+    return this.getJob(reply[0]);
+  },
+
+  /** The scheduler (BullMQ's shape: key, name, next, every / pattern, template...), or undefined. */
+  async getJobScheduler(id) {
+    const reply = await run(queueHandle(this), 'scheduler', '', ['get', id]);
+    if (!reply || reply.length === 0) return schedulerData(id, null, null);
+    return schedulerData(id, pairsToObject(reply[0], false), reply[1] ? parseInt(reply[1], 10) : null);
+  },
+
+  /** Schedulers start..end by next run (soonest first with asc). */
+  async getJobSchedulers(start = 0, end = -1, asc = false) {
+    const h = queueHandle(this);
+    const reply = await run(h, 'scheduler', '', ['range', start, end, asc ? 1 : 0]);
+    const out = [];
+    for (let i = 0; i < reply.length; i += 3) {
+      const key = reply[i];
+      const data = schedulerData(key, pairsToObject(reply[i + 2], false), parseInt(reply[i + 1], 10));
+      if (data) out.push(data);
+      else await run(h, 'scheduler', '', ['remove', key]);
+    }
+    return out;
+  },
+
+  getJobSchedulersCount() {
+    return run(queueHandle(this), 'scheduler', '', ['count']);
+  },
+
+  /** true when the scheduler existed and was removed (with its delayed next iteration). */
+  async removeJobScheduler(jobSchedulerId) {
+    const code = await run(queueHandle(this), 'scheduler', '', ['remove', jobSchedulerId]);
+    return code === 0;
   },
 
   /** { [priority]: waiting jobs with it } */

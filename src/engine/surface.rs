@@ -14,10 +14,11 @@ use redis::{Script, Value};
 use super::connection::Pair;
 use super::error::{Error, Result};
 use super::keys::QueueKeys;
+use super::ordered_json::OrderedJson;
 use super::scripts::{
-    CHANGE_DELAY, CHANGE_PRIORITY, CLEAR_LOGS, DEPENDENCIES, EXTEND_LOCK, GET_STATE, IS_FINISHED,
-    MOVE_JOBS_TO_WAIT, OBLITERATE, PROMOTE, QUEUE_ADMIN, REMOVE, REMOVE_CHILD_DEPENDENCY,
-    REMOVE_DEDUP, invoke,
+    ADD_SCHEDULER, CHANGE_DELAY, CHANGE_PRIORITY, CLEAR_LOGS, DEPENDENCIES, EXTEND_LOCK, GET_STATE,
+    IS_FINISHED, MOVE_JOBS_TO_WAIT, OBLITERATE, PROMOTE, QUEUE_ADMIN, REMOVE,
+    REMOVE_CHILD_DEPENDENCY, REMOVE_DEDUP, SCHEDULER, invoke,
 };
 
 /// The queue keys each operation's script takes, in KEYS order.
@@ -61,8 +62,35 @@ fn op(name: &str) -> Option<(&'static Script, &'static [&'static str])> {
             &*QUEUE_ADMIN,
             &["meta", "limiter", "events", "prioritized", "marker", "wait"],
         ),
+        "scheduler" => (&*SCHEDULER, &["repeat", "delayed", "events"]),
+        "upsertScheduler" => (
+            &*ADD_SCHEDULER,
+            &[
+                "repeat",
+                "delayed",
+                "wait",
+                "paused",
+                "meta",
+                "prioritized",
+                "marker",
+                "id",
+                "events",
+                "pc",
+                "active",
+            ],
+        ),
         _ => return None,
     })
+}
+
+/// The params of an operation that arrive as JSON and go to the script as msgpack maps in
+/// the same key order (what BullMQ's producer packs): upsertScheduler's scheduler options,
+/// template options and iteration options.
+fn msgpack_params(name: &str) -> &'static [usize] {
+    match name {
+        "upsertScheduler" => &[1, 4, 5],
+        _ => &[],
+    }
 }
 
 /// Run operation `name` for the queue `k` (and job `job_id`, "" for queue-wide operations).
@@ -80,8 +108,16 @@ pub async fn run(
         inv.key(k.part(suffix));
     }
     inv.arg(&k.base).arg(job_id);
-    for p in params {
-        inv.arg(p);
+    let packed = msgpack_params(name);
+    for (i, p) in params.iter().enumerate() {
+        if packed.contains(&i) {
+            let value = OrderedJson::parse(p).map_err(|e| {
+                Error::invalid(format!("{name} argument {i}"), format!("is not JSON ({e})"))
+            })?;
+            inv.arg(value.to_msgpack());
+        } else {
+            inv.arg(p);
+        }
     }
     let mut conn = pair.command().await?;
     let reply = invoke(&inv, &mut conn).await?;
@@ -132,6 +168,8 @@ mod tests {
             "obliterate",
             "moveJobsToWait",
             "queueAdmin",
+            "scheduler",
+            "upsertScheduler",
         ] {
             let (script, keys) = op(name).unwrap();
             assert!(!script.get_hash().is_empty());

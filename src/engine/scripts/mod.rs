@@ -86,6 +86,8 @@ scripts! {
     QUEUE_ADMIN => "queue_admin",
     ADD_PARENT => "add_parent",
     FLOW_RELEASE => "flow_release",
+    ADD_SCHEDULER => "add_scheduler",
+    SCHEDULER => "scheduler",
 }
 
 /// Run a prepared script call (EVALSHA, with EVAL when the server lacks the script).
