@@ -18,6 +18,8 @@
               "processed" -> the processed hash (flat)
               "ignored"   -> the ignored-failures hash (flat)
 
+  Returns what the mode says (above).
+
   Error codes: none.
 ]]
 local rcall = redis.call

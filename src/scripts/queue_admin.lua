@@ -28,6 +28,8 @@
       "delLimiter"             DEL limiter
       "dedupJobId" id          the job id that holds deduplication id `id` (or nil)
 
+  Returns what the action says (above).
+
   Error codes: none (an unknown action is a script error).
 ]]
 local rcall = redis.call

@@ -17,6 +17,8 @@
       "remove" id              0 removed, 1 no such scheduler; its delayed next iteration is
                                deleted (event `removed`, prev = delayed)
 
+  Returns what the action says (above).
+
   Error codes: none.
 ]]
 --@include rcall
