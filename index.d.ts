@@ -395,6 +395,11 @@ export interface DependenciesPage {
 }
 
 export interface Job<T = any, R = any> {
+  /** A failed (or completed) job back to waiting, as BullMQ's job.retry(). */
+  retry(
+    state?: 'failed' | 'completed',
+    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
+  ): Promise<void>;
   getState(): Promise<JobStateName>;
   isCompleted(): Promise<boolean>;
   isFailed(): Promise<boolean>;

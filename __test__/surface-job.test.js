@@ -304,3 +304,23 @@ test('one Job class: a processor job has the same methods; discard() makes the f
   expect(seen).toEqual({ state: 'active', isActive: true, instance: true });
   expect((await producer.getJob('x')).attemptsMade).toBe(1);
 });
+
+test("job.retry() on a job from the worker's 'failed' event sends it back, as BullMQ's", async () => {
+  const name = uniqueQueue('retry-evt');
+  const producer = bullQueue(name);
+  await producer.add('flaky', {}, { jobId: 'flaky' });
+  let calls = 0;
+  const w = new qn.Worker(name, async () => {
+    calls += 1;
+    if (calls === 1) throw new Error('first time');
+    return 'second time';
+  });
+  w.on('error', () => {});
+  w.on('failed', (job) => {
+    job.retry().catch(() => {});
+  });
+  closers.push(() => w.close());
+  await waitFor(async () => (await producer.getJobState('flaky')) === 'completed', { what: 'flaky to complete on retry' });
+  const job = await producer.getJob('flaky');
+  expect([calls, job.returnvalue, job.failedReason]).toEqual([2, 'second time', undefined]);
+});

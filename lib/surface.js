@@ -206,7 +206,42 @@ const toMs = (d) => (d === undefined || d === null ? undefined : new Date(d).get
 
 const DEPENDENCY_TYPES = ['processed', 'unprocessed', 'ignored', 'failed'];
 
+// A Queue of ours per (endpoint, prefix, queue), for job.retry() on jobs that did not come
+// from a Queue (a processor's job, or one handed to a worker's 'failed' listener).
+const retryQueues = new Map();
+function retryQueue(job) {
+  if (job._queue) return job._queue;
+  const prefix = jobPrefix(job);
+  const connectionJson = endpoints.get(`${prefix}:${job.queueName}`) ?? null;
+  const key = `${connectionJson ?? ''}\u0000${prefix}\u0000${job.queueName}`;
+  let q = retryQueues.get(key);
+  if (!q) {
+    const { Queue } = require('./queue');
+    q = new Queue(job.queueName, { prefix, connection: connectionJson ? JSON.parse(connectionJson) : undefined });
+    q.on('error', () => {});
+    retryQueues.set(key, q);
+  }
+  return q;
+}
+
 const jobMethods = {
+  /**
+   * A failed (or, with 'completed', a completed) job goes back to waiting, as BullMQ's
+   * job.retry(). (Jobs from a Queue have their own, same, method.)
+   */
+  async retry(state = 'failed', opts = {}) {
+    const q = retryQueue(this);
+    await callAsync(() =>
+      q._native.reprocess(this.id, state, Boolean(opts.resetAttemptsMade), Boolean(opts.resetAttemptsStarted)),
+    );
+    this.failedReason = null;
+    this.finishedOn = null;
+    this.processedOn = null;
+    this.returnvalue = null;
+    if (opts.resetAttemptsMade) this.attemptsMade = 0;
+    if (opts.resetAttemptsStarted) this.attemptsStarted = 0;
+  },
+
   /** 'completed' | 'failed' | 'delayed' | 'prioritized' | 'active' | 'waiting' | 'waiting-children' | 'unknown' */
   getState() {
     return run(jobHandle(this), 'getState', this.id);
