@@ -221,3 +221,26 @@ test('events written right after waitUntilReady() are never missed; bad options 
   await expect(bad.run()).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
   await bad.close();
 });
+
+test('the events socket is re-opened after CLIENT KILL and no event is lost (reads resume from the cursor)', async () => {
+  const name = uniqueQueue('kill');
+  const qe = ours(name);
+  const seen = record(qe);
+  const errors = [];
+  qe.on('error', (err) => errors.push(err));
+  await qe.waitUntilReady();
+  const q = bullQueue(name);
+  await q.add('before', {});
+  await waitFor(() => seen.some((e) => e[0] === 'added' && e[1].name === 'before'), { what: 'the first event' });
+  const victim = (await ourClients(inspect)).find((c) => c.name.startsWith('queue-native:events:'));
+  await inspect.call('CLIENT', 'KILL', 'ID', victim.id);
+  // Written while the reader is (maybe) down: delivered once it reads again.
+  await q.add('during', {});
+  await waitFor(async () => (await socketRoles()).includes('events'), { what: 'the events socket to come back' });
+  await q.add('after', {});
+  await waitFor(() => seen.some((e) => e[0] === 'added' && e[1].name === 'after'), { timeout: 10000, what: 'events after the kill' });
+  const added = seen.filter((e) => e[0] === 'added').map((e) => e[1].name);
+  expect(added).toEqual(['before', 'during', 'after']);
+  expect(errors.every((e) => e instanceof qn.QueueNativeError)).toBe(true);
+  expect(await socketRoles()).toEqual(['blocking', 'command', 'events']);
+});
