@@ -31,6 +31,31 @@ export declare class NativeQueue {
   close(): void
 }
 
+export declare class NativeQueueEvents {
+  constructor(name: string, prefix?: string | undefined | null, connectionJson?: string | undefined | null)
+  /**
+   * Start delivering this queue's events to `callback` (one JSON text per batch:
+   * `{"entries": [[id, [field, value, ...]], ...]}` or `{"error": {code, message}}`),
+   * from `lastEventId` (default `$`: what is written from now on). Resolves once every
+   * later event is sure to be delivered.
+   */
+  subscribe(callback: EventsFn, lastEventId?: string | undefined | null, blockingTimeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * Stop delivering; resolves once the events socket is closed if this was the last
+   * subscription of the endpoint. Idempotent.
+   */
+  close(): Promise<void>
+}
+
+export declare class NativeQueueOps {
+  constructor(name: string, prefix?: string | undefined | null, connectionJson?: string | undefined | null)
+  /**
+   * Run operation `op` (see engine::surface) for job `jobId` ("" for queue-wide ones);
+   * resolves with the script's reply as JSON.
+   */
+  run(op: string, jobId: string, params: Array<string>): Promise<any>
+}
+
 export declare class NativeWorker {
   constructor(queueName: string, optionsJson: string, connectionJson: string | undefined | null, deliver: DeliverFn, cron: CronFn)
   /**
@@ -73,6 +98,12 @@ export interface AddedJobOutput {
   priority: number
 }
 
+/**
+ * Add the flattened flow; one result per node added: `{id, opts, timestamp, delay,
+ * priority}` or `{code}` (the script's negative code), after which nothing more was added.
+ */
+export declare function addFlow(connectionJson: string | undefined | null, entries: Array<FlowEntryInput>): Promise<Array<any>>
+
 export declare function configure(optionsJson?: string | undefined | null): void
 
 /** Open (or reuse) the pair for these options and wait until both sockets are up. */
@@ -85,6 +116,18 @@ export declare function connect(optionsJson?: string | undefined | null, timeout
 export interface Delivery {
   events?: Array<WorkerEventPayload>
   jobs?: Array<JobPayload>
+}
+
+export interface FlowEntryInput {
+  prefix: string
+  queue: string
+  name: string
+  /** JSON of the data. */
+  data: string
+  /** JSON of the merged options. */
+  opts: string
+  jobId: string
+  hasChildren: boolean
 }
 
 export declare function health(): any

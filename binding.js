@@ -836,7 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeQueue = nativeBinding.NativeQueue
+module.exports.NativeQueueEvents = nativeBinding.NativeQueueEvents
+module.exports.NativeQueueOps = nativeBinding.NativeQueueOps
 module.exports.NativeWorker = nativeBinding.NativeWorker
+module.exports.addFlow = nativeBinding.addFlow
 module.exports.configure = nativeBinding.configure
 module.exports.connect = nativeBinding.connect
 module.exports.health = nativeBinding.health

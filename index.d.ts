@@ -87,8 +87,11 @@ export interface EndpointHealth {
 
 export interface Health {
   status: ConnectionStatus;
-  /** Sockets this process holds right now, over every endpoint (0 while reconnecting). */
-  connections: { command: number; blocking: number };
+  /**
+   * Sockets this process holds right now, over every endpoint (0 while reconnecting); `events`
+   * is the QueueEvents socket, open only while at least one QueueEvents runs.
+   */
+  connections: { command: number; blocking: number; events: number };
   reconnects: number;
   lastError?: ErrorInfo;
   redisVersion?: string;
@@ -444,4 +447,238 @@ export declare class Queue<
   on(event: 'error', listener: (error: QueueNativeError) => void): this;
   on(event: 'paused' | 'resumed' | 'closed', listener: () => void): this;
   on(event: 'cleaned', listener: (ids: string[], type: string) => void): this;
+}
+
+// QueueEvents: BullMQ's global events of a queue. Every QueueEvents of the process shares one
+// events socket (health().connections.events), open only while at least one is running.
+
+export interface QueueEventsOptions {
+  connection?: ConnectionOptions;
+  /** default 'bull' */
+  prefix?: string;
+  /** default true */
+  autorun?: boolean;
+  /** Read from after this stream id ('0': from the start); default '$' (from now). */
+  lastEventId?: string;
+  /** ms the shared XREAD blocks for (the smallest among the running QueueEvents); default 10000 */
+  blockingTimeout?: number;
+}
+
+export declare class QueueEvents extends EventEmitter {
+  constructor(name: string, opts?: QueueEventsOptions);
+  readonly name: string;
+  readonly prefix: string;
+  readonly qualifiedName: string;
+  readonly opts: QueueEventsOptions;
+  running: boolean;
+  closed: boolean;
+  toKey(type: string): string;
+  /** Resolves when closed; rejects if already running. */
+  run(): Promise<void>;
+  /** Resolves once every event written from now on will be delivered. */
+  waitUntilReady(): Promise<void>;
+  close(): Promise<void>;
+  disconnect(): Promise<void>;
+
+  on(event: 'completed', listener: (args: { jobId: string; returnvalue: any; prev?: string }, id: string) => void): this;
+  on(event: 'failed', listener: (args: { jobId: string; failedReason: string; prev?: string }, id: string) => void): this;
+  on(event: 'active', listener: (args: { jobId: string; prev?: string }, id: string) => void): this;
+  on(event: 'waiting', listener: (args: { jobId: string; prev?: string }, id: string) => void): this;
+  on(event: 'delayed', listener: (args: { jobId: string; delay: number }, id: string) => void): this;
+  on(event: 'progress', listener: (args: { jobId: string; data: number | object }, id: string) => void): this;
+  on(event: 'stalled', listener: (args: { jobId: string }, id: string) => void): this;
+  on(event: 'removed', listener: (args: { jobId: string; prev: string }, id: string) => void): this;
+  on(event: 'added', listener: (args: { jobId: string; name: string }, id: string) => void): this;
+  on(event: 'deduplicated', listener: (args: { jobId: string; deduplicationId: string; deduplicatedJobId: string }, id: string) => void): this;
+  on(event: 'retries-exhausted', listener: (args: { jobId: string; attemptsMade: string }, id: string) => void): this;
+  on(event: 'waiting-children', listener: (args: { jobId: string }, id: string) => void): this;
+  on(event: 'paused' | 'resumed', listener: (args: {}, id: string) => void): this;
+  on(event: 'cleaned', listener: (args: { count: string }, id: string) => void): this;
+  on(event: 'drained', listener: (id: string) => void): this;
+  on(event: 'error', listener: (error: QueueNativeError) => void): this;
+  on(event: string, listener: (...args: any[]) => void): this;
+}
+
+// The rest of BullMQ's Job and Queue surface (lib/surface.js): on every Job, whether it came
+// from a Queue, a processor or Job.fromId, and on every Queue.
+
+export type JobStateName =
+  | 'completed'
+  | 'failed'
+  | 'delayed'
+  | 'prioritized'
+  | 'active'
+  | 'waiting'
+  | 'waiting-children'
+  | 'unknown';
+
+export interface DependenciesPage {
+  cursor?: number;
+  count?: number;
+}
+
+export interface Job<T = any, R = any> {
+  /** A failed (or completed) job back to waiting, as BullMQ's job.retry(). */
+  retry(
+    state?: 'failed' | 'completed',
+    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
+  ): Promise<void>;
+  getState(): Promise<JobStateName>;
+  isCompleted(): Promise<boolean>;
+  isFailed(): Promise<boolean>;
+  isDelayed(): Promise<boolean>;
+  isActive(): Promise<boolean>;
+  isWaiting(): Promise<boolean>;
+  isWaitingChildren(): Promise<boolean>;
+  /** Throws if the job is locked (active) or is a job scheduler's current iteration. */
+  remove(opts?: { removeChildren?: boolean }): Promise<void>;
+  /** A delayed job becomes waiting now. */
+  promote(): Promise<void>;
+  changePriority(opts: { priority?: number; lifo?: boolean }): Promise<void>;
+  /** A delayed job becomes due `delay` ms from now. */
+  changeDelay(delay: number): Promise<void>;
+  /** 1 when extended, 0 when the lock is gone or held by another token. */
+  extendLock(token: string, duration: number): Promise<number>;
+  clearLogs(keepLogs?: number): Promise<void>;
+  /** BullMQ 5: a failure of this job is final (no retry). */
+  discard(): void;
+  discarded?: boolean;
+  getDependencies(opts?: {
+    processed?: DependenciesPage;
+    unprocessed?: DependenciesPage;
+    ignored?: DependenciesPage;
+    failed?: DependenciesPage;
+  }): Promise<{
+    processed?: Record<string, any>;
+    unprocessed?: string[];
+    ignored?: Record<string, string>;
+    failed?: string[];
+    nextProcessedCursor?: number;
+    nextUnprocessedCursor?: number;
+    nextIgnoredCursor?: number;
+    nextFailedCursor?: number;
+  }>;
+  getDependenciesCount(opts?: {
+    processed?: boolean;
+    unprocessed?: boolean;
+    ignored?: boolean;
+    failed?: boolean;
+  }): Promise<{ processed?: number; unprocessed?: number; ignored?: number; failed?: number }>;
+  getIgnoredChildrenFailures(): Promise<Record<string, string>>;
+  getFailedChildrenValues(): Promise<Record<string, string>>;
+  /** true when the link to the parent existed and was removed. */
+  removeChildDependency(): Promise<boolean>;
+  /** true when this job still held its deduplication id and released it. */
+  removeDeduplicationKey(): Promise<boolean>;
+  /** The return value once completed; rejects with the failedReason, or after `ttl` ms. */
+  waitUntilFinished(queueEvents: QueueEvents, ttl?: number): Promise<R>;
+  toJSON(): Record<string, any>;
+}
+
+export declare namespace Job {
+  /** BullMQ's Job.fromId: the job, or undefined. */
+  function fromId<T = any, R = any>(queue: Queue<T, R>, jobId: string): Promise<QueueJob<T, R> | undefined>;
+}
+
+export interface Queue<T = any, R = any> {
+  /** `<prefix>:<queue>:<type>` */
+  toKey(type: string): string;
+  getJobState(jobId: string): Promise<JobStateName>;
+  /** 1 removed, 0 not removed (locked). */
+  remove(jobId: string, opts?: { removeChildren?: boolean }): Promise<number>;
+  /** Pauses, then deletes everything; throws with active jobs unless `force`. */
+  obliterate(opts?: { force?: boolean; count?: number }): Promise<void>;
+  retryJobs(opts?: { state?: 'failed' | 'completed'; count?: number; timestamp?: number }): Promise<void>;
+  promoteJobs(opts?: { count?: number }): Promise<void>;
+  /** Entries deleted. */
+  trimEvents(maxLength: number): Promise<number>;
+  getDeduplicationJobId(id: string): Promise<string | null>;
+  getDebounceJobId(id: string): Promise<string | null>;
+  removeDeduplicationKey(id: string): Promise<number>;
+  removeDebounceKey(id: string): Promise<number>;
+  removeRateLimitKey(): Promise<number>;
+  rateLimit(expireTimeMs: number): Promise<void>;
+  getRateLimitTtl(maxJobs?: number): Promise<number>;
+  setGlobalConcurrency(concurrency: number): Promise<number>;
+  getGlobalConcurrency(): Promise<number | null>;
+  removeGlobalConcurrency(): Promise<number>;
+  setGlobalRateLimit(max: number, duration: number): Promise<number>;
+  getGlobalRateLimit(): Promise<{ max: number; duration: number } | null>;
+  removeGlobalRateLimit(): Promise<number>;
+  getMeta(): Promise<Record<string, any> & { paused: boolean; concurrency?: number; max?: number; duration?: number; maxLenEvents?: number; version?: string }>;
+  getVersion(): Promise<string | null>;
+  getCountsPerPriority(priorities: number[]): Promise<Record<string, number>>;
+  on(event: 'removed', listener: (jobOrId: QueueJob<T, R> | string) => void): this;
+}
+
+// FlowProducer: trees of jobs (a parent waits in waiting-children for its children), stored as
+// BullMQ's FlowProducer stores them, on the process-wide connection pair.
+
+export interface FlowJob {
+  name: string;
+  queueName: string;
+  data?: any;
+  /** default: the FlowProducer's prefix */
+  prefix?: string;
+  opts?: Omit<JobsOptions, 'parent'> & { parent?: { id: string; queue: string } };
+  children?: FlowJob[];
+}
+
+export interface JobNode {
+  job: QueueJob;
+  children?: JobNode[];
+}
+
+export declare class FlowProducer extends EventEmitter {
+  constructor(opts?: { connection?: ConnectionOptions; prefix?: string });
+  readonly opts: { connection?: ConnectionOptions; prefix?: string };
+  waitUntilReady(): Promise<void>;
+  add(flow: FlowJob, opts?: { queuesOptions?: Record<string, { defaultJobOptions?: JobsOptions }> }): Promise<JobNode>;
+  addBulk(flows: FlowJob[]): Promise<JobNode[]>;
+  getFlow(opts: { id: string; queueName: string; prefix?: string; depth?: number; maxChildren?: number }): Promise<JobNode | undefined>;
+  close(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+// Job schedulers on the Queue.
+
+export interface RepeatOptions {
+  every?: number;
+  pattern?: string;
+  tz?: string;
+  startDate?: Date | string | number;
+  endDate?: Date | string | number;
+  limit?: number;
+  offset?: number;
+  immediately?: boolean;
+  count?: number;
+}
+
+export interface JobSchedulerData {
+  key: string;
+  name: string;
+  next: number | null;
+  iterationCount?: number;
+  limit?: number;
+  startDate?: number;
+  endDate?: number;
+  tz?: string;
+  pattern?: string;
+  every?: number;
+  offset?: number;
+  template?: { data?: any; opts?: JobsOptions };
+}
+
+export interface Queue<T = any, R = any> {
+  /** Create or replace a scheduler; its next iteration, or undefined when it has no more runs. */
+  upsertJobScheduler(
+    jobSchedulerId: string,
+    repeatOpts: RepeatOptions,
+    jobTemplate?: { name?: string; data?: T; opts?: JobsOptions },
+  ): Promise<QueueJob<T, R> | undefined>;
+  getJobScheduler(id: string): Promise<JobSchedulerData | undefined>;
+  getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerData[]>;
+  getJobSchedulersCount(): Promise<number>;
+  /** true when it existed. */
+  removeJobScheduler(jobSchedulerId: string): Promise<boolean>;
 }

@@ -7,6 +7,11 @@ const { QueueNativeError, UnrecoverableError, DelayedError, WaitingChildrenError
 const { Worker } = require('./lib/worker');
 const { Queue } = require('./lib/queue');
 const { Job } = require('./lib/job');
+const { QueueEvents } = require('./lib/queue-events');
+const { FlowProducer } = require('./lib/flow-producer');
+const surface = require('./lib/surface');
+
+surface.install({ Job, Queue });
 
 module.exports = {
   configure: connection.configure,
@@ -19,6 +24,8 @@ module.exports = {
   Worker,
   Queue,
   Job,
+  QueueEvents,
+  FlowProducer,
   QueueNativeError,
   UnrecoverableError,
   DelayedError,

@@ -46,7 +46,7 @@ describe('the process-wide connection pair', () => {
     await qn.connect();
     const h = qn.health();
     expect(h.status).toBe('ready');
-    expect(h.connections).toEqual({ command: 1, blocking: 1 });
+    expect(h.connections).toEqual({ command: 1, blocking: 1, events: 0 });
     expect(h.redisVersion).toMatch(/^\d+\.\d+/);
     const clients = await ourClients(inspect);
     expect(clients.map((c) => c.name).sort()).toEqual([
@@ -62,7 +62,7 @@ describe('the process-wide connection pair', () => {
     await qn.connect({ host: '127.0.0.1', port: redis.port });
     await qn.connect({ url: `redis://127.0.0.1:${redis.port}` });
     await qn.connect({ host: '127.0.0.1', port: String(redis.port), db: 0, maxRetriesPerRequest: null });
-    expect(qn.health().connections).toEqual({ command: 1, blocking: 1 });
+    expect(qn.health().connections).toEqual({ command: 1, blocking: 1, events: 0 });
     expect(await ourClients(inspect)).toHaveLength(2);
     expect(await qn.command(['PING'], { port: redis.port })).toBe('PONG');
   });
@@ -72,7 +72,7 @@ describe('the process-wide connection pair', () => {
     await qn.connect({ port: redis.port, db: 3 });
     const h = qn.health();
     expect(h.endpoints).toHaveLength(2);
-    expect(h.connections).toEqual({ command: 2, blocking: 2 });
+    expect(h.connections).toEqual({ command: 2, blocking: 2, events: 0 });
     expect(await ourClients(inspect)).toHaveLength(4);
     await qn.command(['SET', 'qn:dbcheck', 'x'], { port: redis.port, db: 3 });
     expect(await inspect.call('EXISTS', 'qn:dbcheck')).toBe(0);
@@ -88,7 +88,7 @@ describe('the process-wide connection pair', () => {
     const after = await ourClients(inspect);
     expect(after).toHaveLength(2);
     expect(after.map((c) => c.id)).not.toContain(before.id);
-    expect(qn.health().connections).toEqual({ command: 1, blocking: 1 });
+    expect(qn.health().connections).toEqual({ command: 1, blocking: 1, events: 0 });
     expect(await qn.command(['PING'])).toBe('PONG');
   });
 

@@ -64,7 +64,7 @@ test('unreachable endpoint: reconnecting with growing delays, then recovers by i
     forEndpoint(events, port).filter((e) => e.name === 'reconnecting' && e.info.connection === 'command');
   await waitFor(() => reconnects().length >= 5, { timeout: 10000, what: '5 reconnect attempts' });
   expect(['connecting', 'reconnecting']).toContain(qn.health().status);
-  expect(qn.health().connections).toEqual({ command: 0, blocking: 0 });
+  expect(qn.health().connections).toEqual({ command: 0, blocking: 0, events: 0 });
   expect(qn.health().lastError.code).toBe('ERR_REDIS_UNREACHABLE');
   const delays = reconnects().map((e) => e.info.delay);
   expect(Math.max(...delays.slice(-2))).toBeGreaterThan(Math.min(...delays.slice(0, 2)));
@@ -123,7 +123,7 @@ test('server at maxclients: ERR_MAX_CLIENTS with the server words, up within 3 s
     const freed = Date.now();
     await qn.connect(undefined, 3000);
     expect(Date.now() - freed).toBeLessThan(3000);
-    expect(qn.health().connections).toEqual({ command: 1, blocking: 1 });
+    expect(qn.health().connections).toEqual({ command: 1, blocking: 1, events: 0 });
   } finally {
     for (const s of hogs) s.destroy();
     await redis.stop();

@@ -780,7 +780,7 @@ describe('connections', () => {
     const sockets = await ourClients(inspect);
     expect(sockets.length).toBeLessThanOrEqual(2);
     expect(sockets.map((c) => c.name.split(':')[1]).sort()).toEqual(['blocking', 'command']);
-    expect(qn.health().connections).toEqual({ command: 1, blocking: 1 });
+    expect(qn.health().connections).toEqual({ command: 1, blocking: 1, events: 0 });
   });
 
   test('a queue used after shutdown() connects again', async () => {

@@ -60,7 +60,26 @@ describe('script files', () => {
       'stalled',
       'update_data',
       'waiting_children',
-    ]);
+      // The Job / Queue surface, FlowProducer and job schedulers (engine::surface, engine::flow).
+      'add_parent',
+      'add_scheduler',
+      'change_delay',
+      'change_priority',
+      'clear_logs',
+      'dependencies',
+      'extend_lock',
+      'flow_release',
+      'get_state',
+      'is_finished',
+      'move_jobs_to_wait',
+      'obliterate',
+      'promote',
+      'queue_admin',
+      'remove',
+      'remove_child_dependency',
+      'remove_dedup',
+      'scheduler',
+    ].sort());
     for (const name of names) {
       const header = SCRIPTS[name].split(']]')[0];
       expect(header.startsWith(`--[[\n  ${name}:`)).toBe(true);

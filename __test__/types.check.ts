@@ -79,3 +79,36 @@ void (async () => {
   await orders.drain();
   await orders.close();
 })();
+
+// QueueEvents and the rest of the Job / Queue surface.
+import { QueueEvents, Job as JobClass, type JobStateName } from '..';
+void (async () => {
+  const events = new QueueEvents('orders', { lastEventId: '0', blockingTimeout: 5000, autorun: true });
+  events.on('completed', ({ jobId, returnvalue }, id) => console.log(jobId, returnvalue, id));
+  events.on('failed', ({ failedReason }) => console.log(failedReason));
+  events.on('drained', (id) => console.log(id));
+  await events.waitUntilReady();
+  const job = await JobClass.fromId(orders, 'order-1');
+  if (job) {
+    const state: JobStateName = await job.getState();
+    const done: boolean = await job.isCompleted();
+    await job.changePriority({ priority: 3 });
+    const deps = await job.getDependencies({ processed: { count: 10 } });
+    const n = await job.getDependenciesCount({ unprocessed: true });
+    const result = await job.waitUntilFinished(events, 1000);
+    console.log(state, done, deps.nextProcessedCursor, n.unprocessed, result);
+  }
+  await orders.obliterate({ force: true });
+  const limit = await orders.getGlobalRateLimit();
+  console.log(limit?.max, await orders.getCountsPerPriority([0, 1]), health().connections.events);
+  await events.close();
+})();
+
+import { FlowProducer } from '..';
+void (async () => {
+  const flows = new FlowProducer({ prefix: 'bull' });
+  const tree = await flows.add({ name: 'p', queueName: 'q', children: [{ name: 'c', queueName: 'q', data: { x: 1 } }] });
+  const again = await flows.getFlow({ id: tree.job.id, queueName: 'q', depth: 2 });
+  console.log(tree.children?.[0].job.parentKey, again?.children?.length);
+  await flows.close();
+})();

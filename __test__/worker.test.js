@@ -346,7 +346,7 @@ test('one process, 5 queues x concurrency 10: at most 2 sockets', async () => {
   clearInterval(sampler);
   socketCounts.push((await ourClients(inspect)).length);
   expect(Math.max(...socketCounts)).toBeLessThanOrEqual(2);
-  expect(qn.health().connections).toEqual({ command: 1, blocking: 1 });
+  expect(qn.health().connections).toEqual({ command: 1, blocking: 1, events: 0 });
   expect(peak).toBeGreaterThan(10);
   expect(qn.health().workers.filter((w) => names.includes(w.queue))).toHaveLength(5);
 });

@@ -127,6 +127,8 @@ class Worker extends EventEmitter {
         ),
     );
     liveWorkers.add(this);
+    // Jobs this worker hands out find their endpoint for job.getState() & co. (lib/surface.js).
+    require('./surface').registerQueue(opts.prefix || 'bull', queueName, connectionJson);
     if (opts.autorun !== false) {
       this.run().catch((err) => this._emitError(err));
     }
@@ -366,7 +368,9 @@ class Worker extends EventEmitter {
       return { kind: 'moved' };
     }
     entry.error = toError(thrown);
-    const outcome = { kind: 'failed', message, stack, unrecoverable: name === 'UnrecoverableError' };
+    // job.discard() (BullMQ 5): this failure is final, as with an UnrecoverableError.
+    const unrecoverable = name === 'UnrecoverableError' || entry.job.discarded === true;
+    const outcome = { kind: 'failed', message, stack, unrecoverable };
     const backoff = entry.job.opts.backoff;
     const type = backoff && typeof backoff === 'object' ? backoff.type : undefined;
     if (type && !BUILTIN_BACKOFF.has(type) && this._backoffStrategy) {

@@ -36,8 +36,11 @@ pub async fn connect(options_json: Option<String>, timeout_ms: Option<u32>) -> n
 
 #[napi]
 pub fn health() -> napi::Result<serde_json::Value> {
-    serde_json::to_value(engine::health())
-        .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))
+    let mut value = serde_json::to_value(engine::health())
+        .map_err(|e| napi::Error::new(Status::GenericFailure, e.to_string()))?;
+    // The third socket: open only while a QueueEvents is subscribed (engine::connection::events_reader).
+    value["connections"]["events"] = engine::connection::events_reader::sockets().into();
+    Ok(value)
 }
 
 /// Close every worker gracefully, then every connection.

@@ -4,9 +4,12 @@
 mod bridge;
 mod connection;
 mod error;
+mod events;
+mod flow;
 mod handle;
 mod options;
 mod queue;
+mod surface;
 #[cfg(feature = "testing")]
 mod testing;
 mod worker;

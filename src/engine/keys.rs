@@ -181,6 +181,12 @@ impl QueueKeys {
         format!("{}{}", self.base, state.as_str())
     }
 
+    /// Any queue-level key by its suffix (`meta`, `limiter`, `repeat`, ...): the admin
+    /// operations of `surface` name their keys this way.
+    pub fn part(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.base)
+    }
+
     /// The key that deduplication id `id` is claimed under (value = owning job id).
     pub fn dedup(&self, id: &str) -> String {
         format!("{}de:{id}", self.base)

@@ -42,6 +42,7 @@ pub static INCLUDES: &[(&str, &str)] = include_lua![
     "rcall",
     "read_meta",
     "remove_job",
+    "remove_tree",
     "unlock",
     "wake",
 ];

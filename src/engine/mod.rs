@@ -18,6 +18,8 @@
 pub mod connection;
 /// The one error type and its stable codes.
 pub mod error;
+/// FlowProducer: trees of jobs stored as BullMQ's FlowProducer stores them.
+pub mod flow;
 /// `QueueHandle`: a queue's keys and pair, and the five job operations.
 pub mod handle;
 /// A job apart from Redis: stored options, retention, retry and backoff, scheduler
@@ -35,6 +37,8 @@ pub mod ordered_json;
 pub mod queue;
 /// The Redis-call layer: every script (one table) and command, the code -> error map.
 pub mod scripts;
+/// The rest of BullMQ's Job and Queue surface: one Lua script per operation.
+pub mod surface;
 /// Wall-clock milliseconds and cheap randomness.
 pub mod util;
 /// The worker: config, handler types, run loop, finish queue, process-wide runtime.
@@ -72,6 +76,7 @@ pub fn health() -> Health {
 
 /// `shutdown()` of the API: close every worker gracefully, then every connection.
 pub async fn shutdown() {
+    connection::events_reader::shutdown().await;
     worker::close_all().await;
     connection::global().shutdown().await;
 }

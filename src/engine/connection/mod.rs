@@ -11,6 +11,8 @@
 
 pub mod dispatcher;
 pub mod events;
+/// The process-wide events reader: one XREAD BLOCK for every QueueEvents, on a third socket.
+pub mod events_reader;
 pub mod health;
 pub mod pair;
 pub mod registry;

@@ -71,6 +71,25 @@ scripts! {
     CLEAN => "clean",
     REPROCESS => "reprocess",
     GET_JOBS => "get_jobs",
+    // The rest of the Job and Queue surface (engine::surface) and FlowProducer (engine::flow).
+    GET_STATE => "get_state",
+    IS_FINISHED => "is_finished",
+    REMOVE => "remove",
+    PROMOTE => "promote",
+    CHANGE_PRIORITY => "change_priority",
+    CHANGE_DELAY => "change_delay",
+    EXTEND_LOCK => "extend_lock",
+    CLEAR_LOGS => "clear_logs",
+    DEPENDENCIES => "dependencies",
+    REMOVE_CHILD_DEPENDENCY => "remove_child_dependency",
+    REMOVE_DEDUP => "remove_dedup",
+    OBLITERATE => "obliterate",
+    MOVE_JOBS_TO_WAIT => "move_jobs_to_wait",
+    QUEUE_ADMIN => "queue_admin",
+    ADD_PARENT => "add_parent",
+    FLOW_RELEASE => "flow_release",
+    ADD_SCHEDULER => "add_scheduler",
+    SCHEDULER => "scheduler",
 }
 
 /// Run a prepared script call (EVALSHA, with EVAL when the server lacks the script).

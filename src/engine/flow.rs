@@ -1,0 +1,157 @@
+//! FlowProducer: a tree of jobs (parents wait in `waiting-children` for their children),
+//! stored exactly as BullMQ's FlowProducer stores it. The facade flattens the tree in BullMQ's
+//! insertion order (breadth first: a node, then its siblings, then the next level) and gives
+//! every node its final id; here each node is validated and prepared like `Queue.add` would
+//! (`queue::prepare`), then added in that order: a node with children by `add_parent.lua`, a
+//! leaf by `add_job.lua` (the script `Queue.add` uses), and finally every parent whose children
+//! were all found already finished is released by `flow_release.lua`.
+//!
+//! Unlike BullMQ's single MULTI, the nodes go out as consecutive script calls on the shared
+//! command connection: a failure part-way (e.g. a missing parent) leaves the nodes added before
+//! it in place.
+
+use std::collections::HashSet;
+
+use redis::Value;
+
+use super::connection::Pair;
+use super::error::{Error, Result};
+use super::job::prepare;
+use super::keys::QueueKeys;
+use super::scripts::reply::{as_int, as_text};
+use super::scripts::{ADD_JOB, ADD_PARENT, FLOW_RELEASE, invoke};
+use super::util::now_ms;
+
+/// One node of a flow, as the facade sends it.
+#[derive(Clone, Debug)]
+pub struct FlowEntry {
+    /// The key prefix of the node's queue.
+    pub prefix: String,
+    /// The node's queue.
+    pub queue: String,
+    /// The job name.
+    pub name: String,
+    /// JSON of the data.
+    pub data: String,
+    /// JSON of the merged options (queue defaults, the node's opts, `parent`), with `jobId`
+    /// only when the caller gave one (it is then stored in `opts`, as BullMQ does).
+    pub opts: String,
+    /// The node's id (the caller's jobId, or a generated one).
+    pub job_id: String,
+    /// Whether the node has children (it then waits in waiting-children).
+    pub has_children: bool,
+}
+
+/// What happened to one node: added (its id, and what its job object shows), or the
+/// negative code of its script (-5 parent missing, -7 the id exists with another parent).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Added {
+    /// Stored (or found, for an existing custom id).
+    Job {
+        /// The job id.
+        id: String,
+        /// The options as BullMQ's `job.opts` shows them (JSON).
+        opts: String,
+        /// The job's `timestamp` field.
+        timestamp: f64,
+        /// Its `delay` option (0 without).
+        delay: f64,
+        /// Its `priority` option (0 without).
+        priority: u64,
+    },
+    /// The script's negative code.
+    Code(i64),
+}
+
+/// Add the nodes in order; stops at the first node that fails (its code is its result and
+/// the nodes after it are not added).
+pub async fn add_flow(pair: &Pair, entries: &[FlowEntry]) -> Result<Vec<Added>> {
+    let now = now_ms();
+    let mut prepared = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let mut p = prepare(&e.name, &e.data, &e.opts, &format!("flow[{i}].opts"), now)?;
+        p.custom_id = e.job_id.clone();
+        prepared.push(p);
+    }
+    let mut conn = pair.command().await?;
+    let mut out = Vec::with_capacity(entries.len());
+    let mut parents: Vec<(String, String)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (e, p) in entries.iter().zip(&prepared) {
+        let k = QueueKeys::new(&e.prefix, &e.queue);
+        let reply = if e.has_children {
+            let mut inv = ADD_PARENT.prepare_invoke();
+            inv.key(&k.meta)
+                .key(&k.id)
+                .key(&k.waiting_children)
+                .key(&k.events)
+                .arg(&k.base)
+                .arg(&p.custom_id)
+                .arg(&p.name)
+                .arg(p.timestamp.to_string())
+                .arg(&p.data)
+                .arg(p.packed_opts.as_slice())
+                .arg(p.parent_key.as_deref().unwrap_or(""))
+                .arg(p.packed_parent.as_deref().unwrap_or(b""));
+            invoke(&inv, &mut conn).await?
+        } else {
+            let mut inv = ADD_JOB.prepare_invoke();
+            inv.key(&k.wait)
+                .key(&k.paused)
+                .key(&k.meta)
+                .key(&k.id)
+                .key(&k.completed)
+                .key(&k.delayed)
+                .key(&k.active)
+                .key(&k.events)
+                .key(&k.marker)
+                .key(&k.prioritized)
+                .key(&k.pc)
+                .arg(&k.base)
+                .arg(&p.custom_id)
+                .arg(&p.name)
+                .arg(p.timestamp.to_string())
+                .arg(&p.data)
+                .arg(p.packed_opts.as_slice())
+                .arg(p.parent_key.as_deref().unwrap_or(""))
+                .arg(p.packed_parent.as_deref().unwrap_or(b""));
+            match invoke(&inv, &mut conn).await? {
+                Value::Array(mut items) if items.len() == 1 => items.remove(0),
+                other => other,
+            }
+        };
+        let added = match (as_int(&reply), as_text(&reply)) {
+            (Some(code), _) if code < 0 => Added::Code(code),
+            (_, Some(id)) => Added::Job {
+                id,
+                opts: p.public_opts.clone(),
+                timestamp: p.timestamp,
+                delay: p.delay,
+                priority: p.priority,
+            },
+            _ => {
+                return Err(Error::Redis(format!(
+                    "flow: unexpected reply {reply:?} adding job {} to queue {}",
+                    p.custom_id, e.queue
+                )));
+            }
+        };
+        let failed = matches!(added, Added::Code(_));
+        out.push(added);
+        if failed {
+            return Ok(out);
+        }
+        if let Some(parent_key) = &p.parent_key
+            && seen.insert(parent_key.clone())
+            && let Some((queue_key, id)) = parent_key.rsplit_once(':')
+        {
+            parents.push((format!("{queue_key}:"), id.to_string()));
+        }
+    }
+    for (base, id) in parents {
+        let mut inv = FLOW_RELEASE.prepare_invoke();
+        inv.arg(&base).arg(&id).arg(now_ms());
+        invoke(&inv, &mut conn).await?;
+    }
+    Ok(out)
+}
