@@ -277,12 +277,6 @@ export declare class Job<DataType = any, ReturnType = any, NameType extends stri
   moveToWaitingChildren(token?: string, opts?: { child?: { id: string; queue: string } }): Promise<boolean>;
   getChildrenValues<V = any>(): Promise<Record<string, V>>;
   getDependenciesCount(): Promise<{ processed: number; unprocessed: number }>;
-  /** Back to waiting (prioritized if it has a priority), as BullMQ's job.retry(). */
-  retry(
-    state?: 'failed' | 'completed',
-    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
-  ): Promise<void>;
-  toJSON(): Record<string, unknown>;
 }
 
 /** BullMQ's processor signature; `signal` aborts on `close(true)`, `cancelJob()` or the job's timeout. */
@@ -517,7 +511,7 @@ export interface DependenciesPage {
   count?: number;
 }
 
-export interface Job<T = any, R = any> {
+export interface Job<DataType = any, ReturnType = any, NameType extends string = string> {
   /** A failed (or completed) job back to waiting, as BullMQ's job.retry(). */
   retry(
     state?: 'failed' | 'completed',
@@ -571,16 +565,26 @@ export interface Job<T = any, R = any> {
   /** true when this job still held its deduplication id and released it. */
   removeDeduplicationKey(): Promise<boolean>;
   /** The return value once completed; rejects with the failedReason, or after `ttl` ms. */
-  waitUntilFinished(queueEvents: QueueEvents, ttl?: number): Promise<R>;
+  waitUntilFinished(queueEvents: QueueEvents, ttl?: number): Promise<ReturnType>;
   toJSON(): Record<string, any>;
 }
 
 export declare namespace Job {
   /** BullMQ's Job.fromId: the job, or undefined. */
-  function fromId<T = any, R = any>(queue: Queue<T, R>, jobId: string): Promise<QueueJob<T, R> | undefined>;
+  function fromId<DataType = any, ReturnType = any, NameType extends string = string>(
+    queue: Queue<DataType, ReturnType, NameType>,
+    jobId: string,
+  ): Promise<Job<DataType, ReturnType, NameType> | undefined>;
 }
 
-export interface Queue<T = any, R = any> {
+export interface Queue<
+  DataTypeOrJob = any,
+  DefaultResultType = any,
+  DefaultNameType extends string = string,
+  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
+  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
+  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
+> {
   /** `<prefix>:<queue>:<type>` */
   toKey(type: string): string;
   getJobState(jobId: string): Promise<JobStateName>;
@@ -608,7 +612,7 @@ export interface Queue<T = any, R = any> {
   getMeta(): Promise<Record<string, any> & { paused: boolean; concurrency?: number; max?: number; duration?: number; maxLenEvents?: number; version?: string }>;
   getVersion(): Promise<string | null>;
   getCountsPerPriority(priorities: number[]): Promise<Record<string, number>>;
-  on(event: 'removed', listener: (jobOrId: QueueJob<T, R> | string) => void): this;
+  on(event: 'removed', listener: (jobOrId: Job<DataType, ResultType, NameType> | string) => void): this;
 }
 
 // FlowProducer: trees of jobs (a parent waits in waiting-children for its children), stored as
@@ -642,17 +646,6 @@ export declare class FlowProducer extends EventEmitter {
 
 // Job schedulers on the Queue.
 
-export interface RepeatOptions {
-  every?: number;
-  pattern?: string;
-  tz?: string;
-  startDate?: Date | string | number;
-  endDate?: Date | string | number;
-  limit?: number;
-  offset?: number;
-  immediately?: boolean;
-  count?: number;
-}
 
 export interface JobSchedulerData {
   key: string;
@@ -669,13 +662,20 @@ export interface JobSchedulerData {
   template?: { data?: any; opts?: JobsOptions };
 }
 
-export interface Queue<T = any, R = any> {
+export interface Queue<
+  DataTypeOrJob = any,
+  DefaultResultType = any,
+  DefaultNameType extends string = string,
+  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
+  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
+  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
+> {
   /** Create or replace a scheduler; its next iteration, or undefined when it has no more runs. */
   upsertJobScheduler(
     jobSchedulerId: string,
     repeatOpts: RepeatOptions,
-    jobTemplate?: { name?: string; data?: T; opts?: JobsOptions },
-  ): Promise<QueueJob<T, R> | undefined>;
+    jobTemplate?: { name?: NameType; data?: DataType; opts?: JobsOptions },
+  ): Promise<Job<DataType, ResultType, NameType> | undefined>;
   getJobScheduler(id: string): Promise<JobSchedulerData | undefined>;
   getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerData[]>;
   getJobSchedulersCount(): Promise<number>;

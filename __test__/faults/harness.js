@@ -129,7 +129,6 @@ async function waitFinished(client, queue, n, timeout) {
 function record(scenario, impl, figures) {
   const line = JSON.stringify({ scenario, impl, ...figures });
   if (process.env.FAULTS_REPORT) fs.appendFileSync(process.env.FAULTS_REPORT, `${line}\n`);
-  // eslint-disable-next-line no-console
   console.log(line);
 }
 
