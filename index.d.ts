@@ -485,6 +485,8 @@ export interface Queue<T = any, R = any> {
   getMeta(): Promise<Record<string, any> & { paused: boolean; concurrency?: number; max?: number; duration?: number; maxLenEvents?: number; version?: string }>;
   getVersion(): Promise<string | null>;
   getCountsPerPriority(priorities: number[]): Promise<Record<string, number>>;
+  /** Delete job keys no state references; the number of jobs removed. */
+  removeOrphanedJobs(count?: number, limit?: number): Promise<number>;
   on(event: 'removed', listener: (jobOrId: QueueJob<T, R> | string) => void): this;
 }
 

@@ -714,6 +714,23 @@ const queueMethods = {
     return code === 0;
   },
 
+  /**
+   * Delete job keys that no state of the queue references (SCAN `count` keys per call, stop
+   * after `limit` removals, 0 = no limit); the number of jobs removed.
+   */
+  async removeOrphanedJobs(count = 1000, limit = 0) {
+    const h = queueHandle(this);
+    let cursor = '0';
+    let total = 0;
+    do {
+      const [next, removed] = await run(h, 'removeOrphans', '', [cursor, count]);
+      cursor = String(next);
+      total += removed || 0;
+      if (limit > 0 && total >= limit) break;
+    } while (cursor !== '0');
+    return total;
+  },
+
   /** { [priority]: waiting jobs with it } */
   async getCountsPerPriority(priorities) {
     const unique = [...new Set(priorities)];
