@@ -244,3 +244,18 @@ test('the events socket is re-opened after CLIENT KILL and no event is lost (rea
   expect(errors.every((e) => e instanceof qn.QueueNativeError)).toBe(true);
   expect(await socketRoles()).toEqual(['blocking', 'command', 'events']);
 });
+
+test('opening and closing QueueEvents in quick succession never holds more than one events socket', async () => {
+  let most = 0;
+  for (let round = 0; round < 15; round++) {
+    const batch = [0, 1, 2].map((i) => new qn.QueueEvents(uniqueQueue(`churn${round}-${i}`)));
+    batch.forEach((qe) => qe.on('error', () => {}));
+    if (round % 2) await Promise.all(batch.map((qe) => qe.waitUntilReady()));
+    most = Math.max(most, (await socketRoles()).filter((r) => r === 'events').length);
+    await Promise.all(batch.map((qe) => qe.close()));
+    most = Math.max(most, (await socketRoles()).filter((r) => r === 'events').length);
+  }
+  expect(most).toBeLessThanOrEqual(1);
+  await waitFor(async () => !(await socketRoles()).includes('events'), { what: 'the events socket to close' });
+  expect(qn.health().connections.events).toBe(0);
+});
