@@ -259,3 +259,27 @@ test('opening and closing QueueEvents in quick succession never holds more than 
   await waitFor(async () => !(await socketRoles()).includes('events'), { what: 'the events socket to close' });
   expect(qn.health().connections.events).toBe(0);
 });
+
+test.each([['close'], ['shutdown']])('a process that used QueueEvents exits by itself after %s()', async (mode) => {
+  const { spawn } = require('child_process');
+  const path = require('path');
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'events-and-exit.js'), String(redis.port), mode], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let doneAt;
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('done') && !doneAt) doneAt = Date.now();
+  });
+  const code = await new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.once('exit', (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+  expect(out).toContain(`done (${mode})`);
+  expect(code).toBe(0);
+  expect(Date.now() - doneAt).toBeLessThan(5000);
+});
