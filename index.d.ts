@@ -178,7 +178,8 @@ export declare class Job<T = any, R = any> {
 export type Processor<T = any, R = any> = (job: Job<T, R>, token?: string, signal?: AbortSignal) => Promise<R> | R;
 
 export declare class Worker<T = any, R = any> extends EventEmitter {
-  constructor(queueName: string, processor: Processor<T, R>, opts?: WorkerOptions);
+  /** processor null: manual processing (getNextJob + job.moveToCompleted / moveToFailed). */
+  constructor(queueName: string, processor: Processor<T, R> | null, opts?: WorkerOptions);
   readonly name: string;
   readonly opts: WorkerOptions;
   concurrency: number;
@@ -560,4 +561,18 @@ export interface Queue<T = any, R = any> {
   getJobSchedulersCount(): Promise<number>;
   /** true when it existed. */
   removeJobScheduler(jobSchedulerId: string): Promise<boolean>;
+}
+
+// Manual processing: new Worker(name, null).
+
+export interface Worker<T = any, R = any> {
+  /** The next job locked with `token` (waits up to drainDelay unless block: false), or undefined. */
+  getNextJob(token: string, opts?: { block?: boolean }): Promise<QueueJob<T, R> | undefined>;
+}
+
+export interface Job<T = any, R = any> {
+  /** Complete (held by `token`); with fetchNext (default true): [fields, id, 0, 0] of the next job taken. */
+  moveToCompleted(returnValue: R, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
+  /** Fail this attempt (retried while attempts remain, unless unrecoverable or discarded). */
+  moveToFailed(err: Error, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
 }

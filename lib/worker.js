@@ -67,7 +67,9 @@ class Worker extends EventEmitter {
   constructor(queueName, processor, opts = {}) {
     super();
     if (typeof queueName !== 'string' || queueName.length === 0) throw invalid('queueName', 'must be a non-empty string');
-    if (typeof processor !== 'function') {
+    // null / undefined: manual processing (getNextJob + job.moveToCompleted / moveToFailed,
+    // lib/manual.js), as BullMQ's `new Worker(name, null)`.
+    if (processor !== null && processor !== undefined && typeof processor !== 'function') {
       throw invalid('processor', 'must be a function (sandboxed processor files are not supported)');
     }
     if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
@@ -113,7 +115,7 @@ class Worker extends EventEmitter {
     );
     // Jobs this worker hands out find their endpoint for job.getState() & co. (lib/surface.js).
     require('./surface').registerQueue(opts.prefix || 'bull', queueName, connectionJson);
-    if (opts.autorun !== false) {
+    if (opts.autorun !== false && this._processor) {
       this.run().catch((err) => this._emitError(err));
     }
   }
@@ -147,6 +149,7 @@ class Worker extends EventEmitter {
 
   /** Start processing; resolves when the worker has closed. */
   run() {
+    if (!this._processor) return Promise.reject(new QueueNativeError('ERR_INVALID_OPTION', 'No process function is defined.'));
     if (this._runPromise) return this._runPromise;
     if (this._closing) return Promise.reject(new QueueNativeError('ERR_CLOSED', `worker for ${this.name} is closed`));
     // The engine's sockets live outside libuv; this handle keeps Node alive while we run.
