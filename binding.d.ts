@@ -24,6 +24,10 @@ export declare class NativeManualWorker {
    * failure, the next job taken in the same call (or null).
    */
   fail(jobId: string, token: string, message: string, stack: string | undefined | null, unrecoverable: boolean, fetchNext: boolean): Promise<ManualJob | null>
+  /** Back to waiting without counting the attempt; the rate limiter's remaining window (ms). */
+  moveToWait(jobId: string, token: string): Promise<number>
+  /** To delayed until `timestamp` (ms) without counting the attempt. */
+  moveToDelayed(jobId: string, token: string, timestamp: number): Promise<void>
 }
 
 export declare class NativeQueue {

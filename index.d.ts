@@ -573,6 +573,8 @@ export interface Worker<T = any, R = any> {
 export interface Job<T = any, R = any> {
   /** Complete (held by `token`); with fetchNext (default true): [fields, id, 0, 0] of the next job taken. */
   moveToCompleted(returnValue: R, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
+  /** Back to waiting without counting the attempt; the rate limiter's remaining window (ms). */
+  moveToWait(token?: string): Promise<number>;
   /** Fail this attempt (retried while attempts remain, unless unrecoverable or discarded). */
   moveToFailed(err: Error, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
 }

@@ -100,3 +100,20 @@ test('a Worker without processor does not run, and takes no socket of its own', 
   const roles = (await ourClients(inspect)).map((c) => c.name.split(':')[1]).sort();
   expect(roles).toEqual(['blocking', 'command']);
 });
+
+test('moveToWait and moveToDelayed on a job taken by hand, as BullMQ', async () => {
+  await compare(
+    async ({ producer }) => {
+      await producer.add('a', {}, { jobId: 'a' });
+      await producer.add('b', {}, { jobId: 'b' });
+    },
+    async ({ name, prefix, side, queue }) => {
+      const w = worker(side, name, prefix);
+      const a = await w.getNextJob('ta', { block: false });
+      await a.moveToDelayed(Date.now() + 60000, 'ta');
+      const b = await w.getNextJob('tb', { block: false });
+      const left = await b.moveToWait('tb');
+      return [a.id, await queue.getJobState('a'), b.id, left, await queue.getJobState('b')];
+    },
+  );
+});

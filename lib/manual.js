@@ -62,6 +62,14 @@ function install({ Worker, Queue, QueueJob, Job }) {
     const job = new QueueJob(queueOf(worker), record);
     job.token = token;
     Object.defineProperty(job, '_manualNative', { value: manualOf(worker), enumerable: false });
+    // A job taken by hand is moved by hand: to delayed (then nothing to throw) or back to wait.
+    Object.defineProperty(job, 'moveToDelayed', {
+      configurable: true,
+      writable: true,
+      value(timestamp, tok = this.token) {
+        return callAsync(() => this._manualNative.moveToDelayed(this.id, String(tok), Number(timestamp)));
+      },
+    });
     return job;
   };
 
@@ -102,6 +110,11 @@ function install({ Worker, Queue, QueueJob, Job }) {
       this.returnvalue = returnValue;
       this.finishedOn = Date.now();
       return nextData(next);
+    },
+
+    /** Back to waiting without counting the attempt (BullMQ's moveToWait); resolves the rate-limit ms left. */
+    moveToWait(token) {
+      return callAsync(() => manualForJob(this).moveToWait(this.id, String(token ?? this.token ?? '0')));
     },
 
     /**

@@ -105,4 +105,35 @@ impl NativeManualWorker {
             .map(out)
             .napi()
     }
+
+    /// Back to waiting without counting the attempt; the rate limiter's remaining window (ms).
+    #[napi]
+    pub async fn move_to_wait(&self, job_id: String, token: String) -> napi::Result<f64> {
+        let pair = connection::global().pair(&self.endpoint).napi()?;
+        self.inner
+            .to_wait(&pair, &job_id, &token)
+            .await
+            .map(|ms| ms as f64)
+            .napi()
+    }
+
+    /// To delayed until `timestamp` (ms) without counting the attempt.
+    #[napi]
+    pub async fn move_to_delayed(
+        &self,
+        job_id: String,
+        token: String,
+        timestamp: f64,
+    ) -> napi::Result<()> {
+        let pair = connection::global().pair(&self.endpoint).napi()?;
+        let at = if timestamp.is_finite() && timestamp > 0.0 {
+            timestamp as u64
+        } else {
+            0
+        };
+        self.inner
+            .to_delayed(&pair, &job_id, &token, at)
+            .await
+            .napi()
+    }
 }

@@ -147,6 +147,38 @@ impl Manual {
         }
     }
 
+    /// Put an active job held by `token` back to waiting without counting the attempt
+    /// (BullMQ's moveToWait); returns the rate limiter's remaining window (ms, 0 = none).
+    pub async fn to_wait(&self, pair: &Pair, job_id: &str, token: &str) -> Result<u64> {
+        let mut conn = pair.command().await?;
+        scripts::requeue(&mut conn, &self.keys, job_id, token).await
+    }
+
+    /// Move an active job held by `token` to delayed until `timestamp` (ms) without counting
+    /// the attempt (BullMQ's moveToDelayed).
+    pub async fn to_delayed(
+        &self,
+        pair: &Pair,
+        job_id: &str,
+        token: &str,
+        timestamp: u64,
+    ) -> Result<()> {
+        let mut conn = pair.command().await?;
+        let now = now_ms();
+        scripts::move_to_delayed(
+            &mut conn,
+            &self.keys,
+            job_id,
+            token,
+            now,
+            timestamp.saturating_sub(now),
+            true,
+            None,
+            None,
+        )
+        .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
