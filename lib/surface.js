@@ -622,7 +622,9 @@ const queueMethods = {
     if (repeatOpts.endDate && now > new Date(repeatOpts.endDate).getTime()) return undefined;
     const prevMillis = opts.prevMillis || 0;
     now = prevMillis < now ? now : prevMillis;
-    const { immediately, ...filteredRepeatOpts } = repeatOpts;
+    // BullMQ drops `immediately` from the options it stores (the cron strategy still sees it).
+    const filteredRepeatOpts = { ...repeatOpts };
+    delete filteredRepeatOpts.immediately;
     const newOffset = every && offset ? offset : null;
     let nextMillis;
     if (pattern) {
@@ -634,7 +636,6 @@ const queueMethods = {
       if (nextMillis === null || nextMillis === undefined) return undefined;
       if (nextMillis < now) nextMillis = now;
     }
-    void immediately;
     // BullMQ's getNextJobOpts, key for key (the stored text depends on the order).
     const base = Object.assign({}, opts, { repeat: filteredRepeatOpts, telemetry: undefined });
     const stamp = Date.now();
