@@ -9,6 +9,27 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeManualWorker {
+  /**
+   * `optionsJson`: the Worker's options (prefix, lockDuration, name, removeOnComplete,
+   * removeOnFail matter here), validated as a Worker's.
+   */
+  constructor(queueName: string, optionsJson: string, connectionJson?: string | undefined | null)
+  /** The next job, locked with `token`; null when there is none to take now. */
+  nextJob(token: string): Promise<ManualJob | null>
+  /** Complete; with `fetchNext`, the next job taken in the same call (or null). */
+  complete(jobId: string, token: string, returnvalueJson: string, fetchNext: boolean): Promise<ManualJob | null>
+  /**
+   * Fail one attempt (retried while attempts remain); with `fetchNext`, after a final
+   * failure, the next job taken in the same call (or null).
+   */
+  fail(jobId: string, token: string, message: string, stack: string | undefined | null, unrecoverable: boolean, fetchNext: boolean): Promise<ManualJob | null>
+  /** Back to waiting without counting the attempt; the rate limiter's remaining window (ms). */
+  moveToWait(jobId: string, token: string): Promise<number>
+  /** To delayed until `timestamp` (ms) without counting the attempt. */
+  moveToDelayed(jobId: string, token: string, timestamp: number): Promise<void>
+}
+
 export declare class NativeQueue {
   constructor(name: string, optionsJson: string, connectionJson?: string | undefined | null)
   addBulk(jobs: Array<NewJobInput>): Promise<Array<AddedJobOutput>>
@@ -150,6 +171,12 @@ export interface JobPayload {
 }
 
 export interface JobRecordOutput {
+  id: string
+  fields: Record<string, string>
+}
+
+/** A job taken by hand: its id and hash. */
+export interface ManualJob {
   id: string
   fields: Record<string, string>
 }

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeManualWorker = nativeBinding.NativeManualWorker
 module.exports.NativeQueue = nativeBinding.NativeQueue
 module.exports.NativeQueueEvents = nativeBinding.NativeQueueEvents
 module.exports.NativeQueueOps = nativeBinding.NativeQueueOps

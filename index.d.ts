@@ -276,7 +276,6 @@ export declare class Job<DataType = any, ReturnType = any, NameType extends stri
    */
   moveToWaitingChildren(token?: string, opts?: { child?: { id: string; queue: string } }): Promise<boolean>;
   getChildrenValues<V = any>(): Promise<Record<string, V>>;
-  getDependenciesCount(): Promise<{ processed: number; unprocessed: number }>;
 }
 
 /** BullMQ's processor signature; `signal` aborts on `close(true)`, `cancelJob()` or the job's timeout. */
@@ -287,7 +286,8 @@ export type Processor<DataType = any, ResultType = any, NameType extends string 
 ) => Promise<ResultType> | ResultType;
 
 export declare class Worker<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
-  constructor(queueName: string, processor: Processor<DataType, ResultType, NameType>, opts?: WorkerOptions);
+  /** processor null: manual processing (getNextJob + job.moveToCompleted / moveToFailed). */
+  constructor(queueName: string, processor: Processor<DataType, ResultType, NameType> | null, opts?: WorkerOptions);
   readonly name: string;
   readonly opts: WorkerOptions;
   concurrency: number;
@@ -612,6 +612,8 @@ export interface Queue<
   getMeta(): Promise<Record<string, any> & { paused: boolean; concurrency?: number; max?: number; duration?: number; maxLenEvents?: number; version?: string }>;
   getVersion(): Promise<string | null>;
   getCountsPerPriority(priorities: number[]): Promise<Record<string, number>>;
+  /** Delete job keys no state references; the number of jobs removed. */
+  removeOrphanedJobs(count?: number, limit?: number): Promise<number>;
   on(event: 'removed', listener: (jobOrId: Job<DataType, ResultType, NameType> | string) => void): this;
 }
 
@@ -681,4 +683,20 @@ export interface Queue<
   getJobSchedulersCount(): Promise<number>;
   /** true when it existed. */
   removeJobScheduler(jobSchedulerId: string): Promise<boolean>;
+}
+
+// Manual processing: new Worker(name, null).
+
+export interface Worker<DataType = any, ResultType = any, NameType extends string = string> {
+  /** The next job locked with `token` (waits up to drainDelay unless block: false), or undefined. */
+  getNextJob(token: string, opts?: { block?: boolean }): Promise<Job<DataType, ResultType, NameType> | undefined>;
+}
+
+export interface Job<DataType = any, ReturnType = any, NameType extends string = string> {
+  /** Complete (held by `token`); with fetchNext (default true): [fields, id, 0, 0] of the next job taken. */
+  moveToCompleted(returnValue: ReturnType, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
+  /** Back to waiting without counting the attempt; the rate limiter's remaining window (ms). */
+  moveToWait(token?: string): Promise<number>;
+  /** Fail this attempt (retried while attempts remain, unless unrecoverable or discarded). */
+  moveToFailed(err: Error, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
 }

@@ -5,13 +5,14 @@
 const connection = require('./lib/connection');
 const { QueueNativeError, UnrecoverableError, DelayedError, WaitingChildrenError, RateLimitError } = require('./lib/errors');
 const { Worker } = require('./lib/worker');
-const { Queue } = require('./lib/queue');
+const { Queue, QueueJob } = require('./lib/queue');
 const { Job } = require('./lib/job');
 const { QueueEvents } = require('./lib/queue-events');
 const { FlowProducer } = require('./lib/flow-producer');
 const surface = require('./lib/surface');
 
 surface.install({ Job, Queue });
+require('./lib/manual').install({ Worker, Queue, QueueJob, Job });
 
 module.exports = {
   configure: connection.configure,

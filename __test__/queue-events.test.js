@@ -244,3 +244,42 @@ test('the events socket is re-opened after CLIENT KILL and no event is lost (rea
   expect(errors.every((e) => e instanceof qn.QueueNativeError)).toBe(true);
   expect(await socketRoles()).toEqual(['blocking', 'command', 'events']);
 });
+
+test('opening and closing QueueEvents in quick succession never holds more than one events socket', async () => {
+  let most = 0;
+  for (let round = 0; round < 15; round++) {
+    const batch = [0, 1, 2].map((i) => new qn.QueueEvents(uniqueQueue(`churn${round}-${i}`)));
+    batch.forEach((qe) => qe.on('error', () => {}));
+    if (round % 2) await Promise.all(batch.map((qe) => qe.waitUntilReady()));
+    most = Math.max(most, (await socketRoles()).filter((r) => r === 'events').length);
+    await Promise.all(batch.map((qe) => qe.close()));
+    most = Math.max(most, (await socketRoles()).filter((r) => r === 'events').length);
+  }
+  expect(most).toBeLessThanOrEqual(1);
+  await waitFor(async () => !(await socketRoles()).includes('events'), { what: 'the events socket to close' });
+  expect(qn.health().connections.events).toBe(0);
+});
+
+test.each([['close'], ['shutdown']])('a process that used QueueEvents exits by itself after %s()', async (mode) => {
+  const { spawn } = require('child_process');
+  const path = require('path');
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'events-and-exit.js'), String(redis.port), mode], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let doneAt;
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('done') && !doneAt) doneAt = Date.now();
+  });
+  const code = await new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.once('exit', (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+  expect(out).toContain(`done (${mode})`);
+  expect(code).toBe(0);
+  expect(Date.now() - doneAt).toBeLessThan(5000);
+});

@@ -78,6 +78,7 @@ describe('script files', () => {
       'remove',
       'remove_child_dependency',
       'remove_dedup',
+      'remove_orphans',
       'scheduler',
     ].sort());
     for (const name of names) {

@@ -122,3 +122,20 @@ test('trimEvents, deduplication ids, rate limits, global concurrency and rate li
   expect(results.meta).toMatchObject({ concurrency: 4, max: 10, duration: 1000, paused: false });
   expect(results.version).toMatch(/^bullmq:6/);
 });
+
+test('removeOrphanedJobs deletes job keys no state references, and nothing else', async () => {
+  const results = await compare(
+    async (ctx) => {
+      await everyState(ctx);
+      const base = `${ctx.prefix}:${ctx.name}:`;
+      await inspect.hset(`${base}orphan1`, 'name', 'o', 'data', '{}');
+      await inspect.rpush(`${base}orphan1:logs`, 'x');
+      await inspect.rpush(`${base}orphan2:logs`, 'only logs');
+      await inspect.set(`${base}orphan3:lock`, 'tok');
+      await inspect.set(`${base}de:kept`, 'w1');
+    },
+    async ({ queue }) => [await queue.removeOrphanedJobs(), await queue.removeOrphanedJobs(), await queue.getJobCounts()],
+  );
+  expect(results[0]).toBe(3);
+  expect(results[1]).toBe(0);
+});

@@ -28,7 +28,7 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const { compare, bullQueue } = sideBySide({
+const { compare } = sideBySide({
   get redis() {
     return redis;
   },
@@ -117,5 +117,4 @@ test('a scheduler added by our Queue is run by our Worker, iteration after itera
   await waitFor(() => runs >= 3, { timeout: 10000, what: '3 iterations' });
   expect(await q.removeJobScheduler('fast')).toBe(true);
   expect(await q.getJobSchedulersCount()).toBe(0);
-  void bullQueue;
 });

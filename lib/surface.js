@@ -622,7 +622,9 @@ const queueMethods = {
     if (repeatOpts.endDate && now > new Date(repeatOpts.endDate).getTime()) return undefined;
     const prevMillis = opts.prevMillis || 0;
     now = prevMillis < now ? now : prevMillis;
-    const { immediately, ...filteredRepeatOpts } = repeatOpts;
+    // BullMQ drops `immediately` from the options it stores (the cron strategy still sees it).
+    const filteredRepeatOpts = { ...repeatOpts };
+    delete filteredRepeatOpts.immediately;
     const newOffset = every && offset ? offset : null;
     let nextMillis;
     if (pattern) {
@@ -634,7 +636,6 @@ const queueMethods = {
       if (nextMillis === null || nextMillis === undefined) return undefined;
       if (nextMillis < now) nextMillis = now;
     }
-    void immediately;
     // BullMQ's getNextJobOpts, key for key (the stored text depends on the order).
     const base = Object.assign({}, opts, { repeat: filteredRepeatOpts, telemetry: undefined });
     const stamp = Date.now();
@@ -712,6 +713,23 @@ const queueMethods = {
   async removeJobScheduler(jobSchedulerId) {
     const code = await run(queueHandle(this), 'scheduler', '', ['remove', jobSchedulerId]);
     return code === 0;
+  },
+
+  /**
+   * Delete job keys that no state of the queue references (SCAN `count` keys per call, stop
+   * after `limit` removals, 0 = no limit); the number of jobs removed.
+   */
+  async removeOrphanedJobs(count = 1000, limit = 0) {
+    const h = queueHandle(this);
+    let cursor = '0';
+    let total = 0;
+    do {
+      const [next, removed] = await run(h, 'removeOrphans', '', [cursor, count]);
+      cursor = String(next);
+      total += removed || 0;
+      if (limit > 0 && total >= limit) break;
+    } while (cursor !== '0');
+    return total;
   },
 
   /** { [priority]: waiting jobs with it } */

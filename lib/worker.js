@@ -76,7 +76,9 @@ class Worker extends EventEmitter {
   constructor(queueName, processor, opts = {}) {
     super();
     if (typeof queueName !== 'string' || queueName.length === 0) throw invalid('queueName', 'Queue name must be provided');
-    if (typeof processor !== 'function') {
+    // null / undefined: manual processing (getNextJob + job.moveToCompleted / moveToFailed,
+    // lib/manual.js), as BullMQ's `new Worker(name, null)`.
+    if (processor !== null && processor !== undefined && typeof processor !== 'function') {
       throw invalid('processor', 'must be a function (sandboxed processor files are not supported)');
     }
     if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
@@ -129,7 +131,7 @@ class Worker extends EventEmitter {
     liveWorkers.add(this);
     // Jobs this worker hands out find their endpoint for job.getState() & co. (lib/surface.js).
     require('./surface').registerQueue(opts.prefix || 'bull', queueName, connectionJson);
-    if (opts.autorun !== false) {
+    if (opts.autorun !== false && this._processor) {
       this.run().catch((err) => this._emitError(err));
     }
   }
@@ -166,6 +168,7 @@ class Worker extends EventEmitter {
    * Rejects while already running; resolves at once while paused or closing.
    */
   run() {
+    if (!this._processor) return Promise.reject(new QueueNativeError('ERR_INVALID_OPTION', 'No process function is defined.'));
     if (this._running) return Promise.reject(new QueueNativeError('ERR_ALREADY_RUNNING', ALREADY_RUNNING));
     if (this._closing || this._paused) return Promise.resolve();
     this._running = true;

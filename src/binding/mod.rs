@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod flow;
 mod handle;
+mod manual;
 mod options;
 mod queue;
 mod surface;

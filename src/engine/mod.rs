@@ -29,6 +29,8 @@ pub mod job;
 pub mod keys;
 /// Assembly of the Lua scripts from their includes.
 pub mod lua;
+/// Manual processing (`new Worker(name, null)`): getNextJob, moveToCompleted, moveToFailed.
+pub mod manual;
 /// Connection options: parsing, validation, the resolved endpoint.
 pub mod options;
 /// The one key-ordered JSON value and its msgpack encoding.

@@ -18,7 +18,7 @@ use super::ordered_json::OrderedJson;
 use super::scripts::{
     ADD_SCHEDULER, CHANGE_DELAY, CHANGE_PRIORITY, CLEAR_LOGS, DEPENDENCIES, EXTEND_LOCK, GET_STATE,
     IS_FINISHED, MOVE_JOBS_TO_WAIT, OBLITERATE, PROMOTE, QUEUE_ADMIN, REMOVE,
-    REMOVE_CHILD_DEPENDENCY, REMOVE_DEDUP, SCHEDULER, invoke,
+    REMOVE_CHILD_DEPENDENCY, REMOVE_DEDUP, REMOVE_ORPHANS, SCHEDULER, invoke,
 };
 
 /// The queue keys each operation's script takes, in KEYS order.
@@ -63,6 +63,7 @@ fn op(name: &str) -> Option<(&'static Script, &'static [&'static str])> {
             &["meta", "limiter", "events", "prioritized", "marker", "wait"],
         ),
         "scheduler" => (&*SCHEDULER, &["repeat", "delayed", "events"]),
+        "removeOrphans" => (&*REMOVE_ORPHANS, &[]),
         "upsertScheduler" => (
             &*ADD_SCHEDULER,
             &[
@@ -170,6 +171,7 @@ mod tests {
             "queueAdmin",
             "scheduler",
             "upsertScheduler",
+            "removeOrphans",
         ] {
             let (script, keys) = op(name).unwrap();
             assert!(!script.get_hash().is_empty());

@@ -247,11 +247,14 @@ impl Reader {
             st.subs.insert(id, sub);
             st.generation += 1;
             let spawn = !st.running;
-            st.running = true;
+            if spawn {
+                // Under the lock, like the reader's own stop: the two never interleave.
+                st.running = true;
+                self.running_tx.send_replace(true);
+            }
             (id, spawn)
         };
         if spawn.1 {
-            self.running_tx.send_replace(true);
             let me = Arc::clone(self);
             tokio::spawn(async move { me.run().await });
         } else {
@@ -315,13 +318,10 @@ impl Reader {
         });
     }
 
-    /// What to read next: (streams, cursors, block ms), or None when the table is empty (the
-    /// reader then stops, under the same lock that `insert` checks `running` under).
+    /// What to read next: (streams, cursors, block ms), or None when the table is empty.
     fn plan(&self) -> Option<(Vec<String>, Vec<String>, u64)> {
         let mut st = self.state.lock().unwrap();
         if st.subs.is_empty() {
-            st.running = false;
-            st.client_id = None;
             return None;
         }
         st.seen = st.generation;
@@ -344,9 +344,17 @@ impl Reader {
         let mut failures: u32 = 0;
         loop {
             let Some((streams, ids, block_ms)) = self.plan() else {
+                // The socket closes before the reader says it stopped, so a new reader (for a
+                // subscription arriving now) never runs beside this one's socket.
                 drop(socket.take());
-                self.running_tx.send_replace(false);
-                return;
+                let mut st = self.state.lock().unwrap();
+                st.client_id = None;
+                if st.subs.is_empty() {
+                    st.running = false;
+                    self.running_tx.send_replace(false);
+                    return;
+                }
+                continue;
             };
             if socket.is_none() {
                 match self.open().await {

@@ -90,6 +90,7 @@ scripts! {
     FLOW_RELEASE => "flow_release",
     ADD_SCHEDULER => "add_scheduler",
     SCHEDULER => "scheduler",
+    REMOVE_ORPHANS => "remove_orphans",
 }
 
 /// Run a prepared script call (EVALSHA, with EVAL when the server lacks the script).
