@@ -57,6 +57,11 @@ function sideBySide(env) {
       if (entry.type === 'stream') for (const e of entry.value) if (e.event === 'delayed') e.delay = '<due>';
       if (entry.type === 'hash' && entry.value.delay && /^\d{13}$/.test(entry.value.delay)) entry.value.delay = '<ts>';
       if (rel.endsWith(':limiter')) entry.value = '<limiter>';
+      // Scored by the ms each parent moved there: which of two parents a run put first depends on
+      // the clock, not on the implementation.
+      if (rel.endsWith(':waiting-children') && entry.type === 'zset' && entry.value.every((m) => typeof m === 'string')) {
+        entry.value = [...entry.value].sort();
+      }
     }
     return s;
   };
