@@ -98,7 +98,8 @@ pub(crate) async fn invoke(
     inv: &ScriptInvocation<'_>,
     conn: &mut MultiplexedConnection,
 ) -> Result<Value> {
-    let reply: Value = ride_out(conn, |mut c| async move { inv.invoke_async(&mut c).await }).await?;
+    let reply: Value =
+        ride_out(conn, |mut c| async move { inv.invoke_async(&mut c).await }).await?;
     #[cfg(feature = "testing")]
     let _ = RAW_REPLY.try_with(|slot| *slot.borrow_mut() = Some(reply.clone()));
     Ok(reply)
