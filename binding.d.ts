@@ -10,6 +10,7 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeQueue {
+  getMetrics(kind: string, start: number, end: number): Promise<JobMetricsOutput>
   constructor(name: string, optionsJson: string, connectionJson?: string | undefined | null)
   waitUntilReady(timeoutMs: number): Promise<void>
   addBulk(jobs: Array<NewJobInput>): Promise<Array<AddedJobOutput>>
@@ -92,6 +93,15 @@ export declare function health(): any
 export interface JobLogsOutput {
   logs: Array<string>
   count: number
+}
+
+/** The stored metrics of one kind; the facade turns the text into BullMQ's numbers. */
+export interface JobMetricsOutput {
+  count?: string
+  prevTs?: string
+  prevCount?: string
+  data: Array<string>
+  points: number
 }
 
 export interface JobPayload {

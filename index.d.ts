@@ -322,3 +322,26 @@ export declare class Queue<T = any, R = any> extends EventEmitter {
   on(event: 'paused' | 'resumed' | 'closed', listener: () => void): this;
   on(event: 'cleaned', listener: (ids: string[], type: string) => void): this;
 }
+
+// ---- Observability (BullMQ's metrics; merged into the declarations above) ----
+
+/** BullMQ's per-minute job metrics of one type, as `Queue.getMetrics` returns them. */
+export interface Metrics {
+  meta: { count: number; prevTS: number; prevCount: number };
+  /** One point per minute, newest first. */
+  data: number[];
+  /** How many points are stored. */
+  count: number;
+}
+
+export interface WorkerOptions {
+  /** Record BullMQ's per-minute completed / failed metrics, keeping this many points (0 = off). */
+  metrics?: { maxDataPoints?: number };
+}
+
+export declare interface Queue<T = any, R = any> {
+  /** BullMQ's metrics (written by workers with `metrics`); data = points start..end. */
+  getMetrics(type: 'completed' | 'failed', start?: number, end?: number): Promise<Metrics>;
+  /** BullMQ's Prometheus text: job counts per state, completed / failed totals; extra labels. */
+  exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string>;
+}

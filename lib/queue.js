@@ -338,4 +338,6 @@ class Queue extends EventEmitter {
   }
 }
 
+require('./metrics').installQueueMethods(Queue);
+
 module.exports = { Queue, QueueJob };

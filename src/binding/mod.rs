@@ -5,6 +5,7 @@ mod bridge;
 mod connection;
 mod error;
 mod handle;
+mod metrics;
 mod options;
 mod queue;
 mod worker;

@@ -27,6 +27,8 @@ pub mod job;
 pub mod keys;
 /// Assembly of the Lua scripts from their includes.
 pub mod lua;
+/// BullMQ's per-minute job metrics, read side (`Queue.getMetrics`).
+pub mod metrics;
 /// Connection options: parsing, validation, the resolved endpoint.
 pub mod options;
 /// The one key-ordered JSON value and its msgpack encoding.
