@@ -144,6 +144,12 @@ export declare const enum OutcomeKind {
 }
 
 /**
+ * The engine's part of `metrics()`: sockets, dispatcher, lock renewal, bridge backlog and
+ * per-queue counters, read now (synchronous: atomics and one pass over the workers).
+ */
+export declare function processMetrics(): any
+
+/**
  * What the facade's processor wrapper resolves with: the JavaScript shape of the engine's
  * one outcome type, `job::Outcome` (a napi object cannot be an enum with data).
  */

@@ -345,3 +345,45 @@ export declare interface Queue<T = any, R = any> {
   /** BullMQ's Prometheus text: job counts per state, completed / failed totals; extra labels. */
   exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string>;
 }
+
+// ---- Observability: the process view ----
+
+/** A histogram as read: cumulative buckets (upper bound `le` in seconds), sum (s), count. */
+export interface HistogramSnapshot {
+  buckets: Array<{ le: number; count: number }>;
+  sum: number;
+  count: number;
+}
+
+export interface ProcessMetrics {
+  /** Sockets open now and reconnects, per endpoint (printable name, no credentials). */
+  endpoints: Array<{ endpoint: string; sockets: { command: number; blocking: number }; reconnects: number }>;
+  dispatcher: {
+    /** Waiting workers woken: their queue's marker popped, or their wait timed out. */
+    wakeups: { marker: number; timeout: number };
+    /** From a marker wake-up to the worker's fetch reply. */
+    wakeToFetchSeconds: HistogramSnapshot;
+  };
+  /** How late each job lock renewal ran past its due time. */
+  lockRenewalLagSeconds: HistogramSnapshot;
+  /** Jobs handed to the JavaScript thread and not yet picked up by it. */
+  bridgeBacklog: number;
+  /** Per queue a worker of this process consumes (counters live as long as the process). */
+  queues: Array<{
+    prefix: string;
+    queue: string;
+    inFlight: number;
+    /** Processor runs that ended (any outcome). */
+    processed: number;
+    /** Of which ended in a failure (retried or final). */
+    failed: number;
+    processingSeconds: HistogramSnapshot;
+  }>;
+  /** perf_hooks.monitorEventLoopDelay since the previous read (zeros on the first). */
+  eventLoopDelaySeconds: { min: number; max: number; mean: number; p50: number; p90: number; p99: number; samples: number };
+}
+
+/** The process view (synchronous, cheap: atomic counters in the engine). */
+export declare function metrics(): ProcessMetrics;
+/** metrics() as Prometheus text: `queue_native_*`, seconds, `_total` counters. */
+export declare function metricsText(): string;

@@ -7,6 +7,7 @@ const { QueueNativeError, UnrecoverableError, DelayedError, WaitingChildrenError
 const { Worker } = require('./lib/worker');
 const { Queue } = require('./lib/queue');
 const { Job } = require('./lib/job');
+const { metrics, metricsText } = require('./lib/metrics');
 
 module.exports = {
   configure: connection.configure,
@@ -16,6 +17,8 @@ module.exports = {
   onConnection: connection.onConnection,
   offConnection: connection.offConnection,
   command: connection.command,
+  metrics,
+  metricsText,
   Worker,
   Queue,
   Job,

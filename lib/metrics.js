@@ -2,7 +2,9 @@
 // Observability methods of Queue: BullMQ's job metrics (getMetrics) and its Prometheus text
 // (exportPrometheusMetrics). Kept apart from queue.js and installed on Queue.prototype.
 
-const { callAsync, invalid } = require('./errors');
+const { monitorEventLoopDelay } = require('perf_hooks');
+const binding = require('../binding.js');
+const { callAsync, callSync, invalid } = require('./errors');
 
 // BullMQ's label escaping (Prometheus text format: backslash, double quote, newline).
 function escapeLabel(value) {
@@ -62,6 +64,131 @@ const queueMethods = {
   },
 };
 
+// The event loop's delay, sampled every 10 ms from the first metrics() call on (a process
+// that never asks pays nothing). Each read reports the delays since the previous read.
+let loopMonitor = null;
+
+function eventLoopDelay() {
+  if (!loopMonitor) {
+    loopMonitor = monitorEventLoopDelay({ resolution: 10 });
+    loopMonitor.enable();
+  }
+  const h = loopMonitor;
+  // The histogram is in ns; before its first sample min is a huge sentinel and mean NaN.
+  const s = (ns) => (Number.isFinite(ns) && h.count > 0 ? ns / 1e9 : 0);
+  const out = {
+    min: s(h.min),
+    max: s(h.max),
+    mean: s(h.mean),
+    p50: s(h.percentile(50)),
+    p90: s(h.percentile(90)),
+    p99: s(h.percentile(99)),
+    samples: h.count,
+  };
+  h.reset();
+  return out;
+}
+
+function histogram(h) {
+  return { buckets: h.buckets.map((b) => ({ le: b.le, count: b.count })), sum: h.sum, count: h.count };
+}
+
+/**
+ * The process view: sockets per endpoint and role, reconnects, dispatcher wake-ups and the
+ * wake -> fetch latency, lock-renewal lag, the JS-bridge backlog, per queue the jobs in
+ * flight, processed / failed counts and processing times, and the event loop's delay.
+ * Synchronous and cheap (atomic counters in the engine); durations in seconds.
+ */
+function metrics() {
+  const m = callSync(() => binding.processMetrics());
+  return {
+    endpoints: m.endpoints.map((e) => ({
+      endpoint: e.endpoint,
+      sockets: { command: e.command, blocking: e.blocking },
+      reconnects: e.reconnects,
+    })),
+    dispatcher: {
+      wakeups: { marker: m.dispatcherWakeupsMarker, timeout: m.dispatcherWakeupsTimeout },
+      wakeToFetchSeconds: histogram(m.wakeToFetchSeconds),
+    },
+    lockRenewalLagSeconds: histogram(m.lockRenewalLagSeconds),
+    bridgeBacklog: m.bridgeBacklog,
+    queues: m.queues.map((q) => ({
+      prefix: q.prefix,
+      queue: q.queue,
+      inFlight: q.inFlight,
+      processed: q.processed,
+      failed: q.failed,
+      processingSeconds: histogram(q.processingSeconds),
+    })),
+    eventLoopDelaySeconds: eventLoopDelay(),
+  };
+}
+
+function labels(pairs) {
+  const parts = Object.entries(pairs).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+function family(lines, name, type, help) {
+  lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+}
+
+function histogramLines(lines, name, labelPairs, h) {
+  for (const b of h.buckets) lines.push(`${name}_bucket${labels({ ...labelPairs, le: String(b.le) })} ${b.count}`);
+  lines.push(`${name}_bucket${labels({ ...labelPairs, le: '+Inf' })} ${h.count}`);
+  lines.push(`${name}_sum${labels(labelPairs)} ${h.sum}`);
+  lines.push(`${name}_count${labels(labelPairs)} ${h.count}`);
+}
+
+/** metrics() in the Prometheus text format (names `queue_native_*`, seconds, `_total` counters). */
+function metricsText() {
+  const m = metrics();
+  const lines = [];
+  family(lines, 'queue_native_connections', 'gauge', 'Sockets open to Redis, by endpoint and role (command, blocking).');
+  for (const e of m.endpoints) {
+    for (const role of ['command', 'blocking']) {
+      lines.push(`queue_native_connections${labels({ endpoint: e.endpoint, role })} ${e.sockets[role]}`);
+    }
+  }
+  family(lines, 'queue_native_reconnects_total', 'counter', 'Reconnects after a lost socket, by endpoint.');
+  for (const e of m.endpoints) lines.push(`queue_native_reconnects_total${labels({ endpoint: e.endpoint })} ${e.reconnects}`);
+  family(
+    lines,
+    'queue_native_dispatcher_wakeups_total',
+    'counter',
+    'Waiting workers woken by the dispatcher, by reason (marker popped, wait timed out).',
+  );
+  for (const reason of ['marker', 'timeout']) {
+    lines.push(`queue_native_dispatcher_wakeups_total${labels({ reason })} ${m.dispatcher.wakeups[reason]}`);
+  }
+  family(lines, 'queue_native_dispatcher_wake_to_fetch_seconds', 'histogram', "From a marker wake-up to the worker's fetch reply.");
+  histogramLines(lines, 'queue_native_dispatcher_wake_to_fetch_seconds', {}, m.dispatcher.wakeToFetchSeconds);
+  family(lines, 'queue_native_lock_renewal_lag_seconds', 'histogram', 'How late each job lock renewal ran past its due time.');
+  histogramLines(lines, 'queue_native_lock_renewal_lag_seconds', {}, m.lockRenewalLagSeconds);
+  family(lines, 'queue_native_bridge_backlog_jobs', 'gauge', 'Jobs handed to the JavaScript thread and not yet picked up by it.');
+  lines.push(`queue_native_bridge_backlog_jobs ${m.bridgeBacklog}`);
+  family(lines, 'queue_native_jobs_in_flight', 'gauge', "Jobs active in this process's workers, by queue.");
+  for (const q of m.queues) lines.push(`queue_native_jobs_in_flight${labels({ prefix: q.prefix, queue: q.queue })} ${q.inFlight}`);
+  family(lines, 'queue_native_jobs_processed_total', 'counter', 'Processor runs that ended (any outcome), by queue.');
+  for (const q of m.queues) lines.push(`queue_native_jobs_processed_total${labels({ prefix: q.prefix, queue: q.queue })} ${q.processed}`);
+  family(lines, 'queue_native_jobs_failed_total', 'counter', 'Processor runs that ended in a failure (retried or final), by queue.');
+  for (const q of m.queues) lines.push(`queue_native_jobs_failed_total${labels({ prefix: q.prefix, queue: q.queue })} ${q.failed}`);
+  family(lines, 'queue_native_job_processing_seconds', 'histogram', 'How long the processor ran, by queue.');
+  for (const q of m.queues) histogramLines(lines, 'queue_native_job_processing_seconds', { prefix: q.prefix, queue: q.queue }, q.processingSeconds);
+  family(
+    lines,
+    'queue_native_event_loop_delay_seconds',
+    'gauge',
+    "The Node.js event loop's delay since the previous read, by quantile (perf_hooks.monitorEventLoopDelay).",
+  );
+  const d = m.eventLoopDelaySeconds;
+  for (const [quantile, v] of [['0.5', d.p50], ['0.9', d.p90], ['0.99', d.p99], ['1', d.max]]) {
+    lines.push(`queue_native_event_loop_delay_seconds${labels({ quantile })} ${v}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /** Add the observability methods to the Queue class. */
 function installQueueMethods(QueueClass) {
   for (const [name, fn] of Object.entries(queueMethods)) {
@@ -69,4 +196,4 @@ function installQueueMethods(QueueClass) {
   }
 }
 
-module.exports = { installQueueMethods, escapeLabel };
+module.exports = { installQueueMethods, escapeLabel, metrics, metricsText };

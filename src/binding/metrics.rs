@@ -44,3 +44,11 @@ impl NativeQueue {
         })
     }
 }
+
+/// The engine's part of `metrics()`: sockets, dispatcher, lock renewal, bridge backlog and
+/// per-queue counters, read now (synchronous: atomics and one pass over the workers).
+#[napi]
+pub fn process_metrics() -> napi::Result<serde_json::Value> {
+    serde_json::to_value(crate::engine::observe::snapshot())
+        .map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.to_string()))
+}

@@ -29,6 +29,8 @@ pub mod keys;
 pub mod lua;
 /// BullMQ's per-minute job metrics, read side (`Queue.getMetrics`).
 pub mod metrics;
+/// The process view: counters and histograms of the engine, read on demand.
+pub mod observe;
 /// Connection options: parsing, validation, the resolved endpoint.
 pub mod options;
 /// The one key-ordered JSON value and its msgpack encoding.
