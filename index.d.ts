@@ -387,3 +387,49 @@ export interface ProcessMetrics {
 export declare function metrics(): ProcessMetrics;
 /** metrics() as Prometheus text: `queue_native_*`, seconds, `_total` counters. */
 export declare function metricsText(): string;
+
+// ---- Observability: BullMQ's telemetry option (the interface bullmq-otel implements) ----
+
+/** BullMQ's `Telemetry`: pass `new BullMQOtel(...)` from `bullmq-otel`. */
+export interface Telemetry {
+  tracer: { startSpan(name: string, options?: { kind: number }, context?: unknown): TelemetrySpan };
+  contextManager: {
+    active(): unknown;
+    with<A extends (...args: any[]) => any>(context: unknown, fn: A): ReturnType<A>;
+    getMetadata(context: unknown): string;
+    fromMetadata(activeContext: unknown, metadata: string): unknown;
+  };
+  meter?: {
+    createCounter(name: string, options?: { description?: string; unit?: string }): { add(value: number, attributes?: Record<string, unknown>): void };
+    createHistogram(name: string, options?: { description?: string; unit?: string }): { record(value: number, attributes?: Record<string, unknown>): void };
+  };
+}
+
+export interface TelemetrySpan {
+  setSpanOnContext(context: unknown): unknown;
+  setAttribute(key: string, value: unknown): void;
+  setAttributes(attributes: Record<string, unknown>): void;
+  addEvent(name: string, attributes?: Record<string, unknown>): void;
+  recordException(exception: unknown): void;
+  end(): void;
+}
+
+export interface WorkerOptions {
+  /** Consumer spans `process <queue>` continuing the job's stored context; job metrics on `meter`. */
+  telemetry?: Telemetry;
+}
+
+export interface QueueOptions {
+  /** Producer spans for add / addBulk; the context is stored in the job (`opts.telemetry.metadata`, `tm`). */
+  telemetry?: Telemetry;
+}
+
+export declare interface Worker<T = any, R = any> {
+  /** A random id per worker (BullMQ's `worker.id`, the `bullmq.worker.id` span attribute). */
+  readonly id: string;
+}
+
+export interface JobsOptions {
+  /** BullMQ's: the trace context to continue (`metadata`, set by a traced add) or none (`omitContext`). */
+  telemetry?: { metadata?: string; omitContext?: boolean };
+}

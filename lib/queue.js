@@ -339,5 +339,6 @@ class Queue extends EventEmitter {
 }
 
 require('./metrics').installQueueMethods(Queue);
+require('./telemetry').installQueueTelemetry(Queue);
 
 module.exports = { Queue, QueueJob };
