@@ -433,3 +433,12 @@ export interface JobsOptions {
   /** BullMQ's: the trace context to continue (`metadata`, set by a traced add) or none (`omitContext`). */
   telemetry?: { metadata?: string; omitContext?: boolean };
 }
+
+export declare interface Queue<T = any, R = any> {
+  /**
+   * The processes of ours serving this queue, in BullMQ's shape: one entry per process (its
+   * command socket's CLIENT LIST fields, `name` = the queue, `rawname` = the socket's name).
+   */
+  getWorkers(): Promise<Array<Record<string, string>>>;
+  getWorkersCount(): Promise<number>;
+}

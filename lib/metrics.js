@@ -5,6 +5,21 @@
 const { monitorEventLoopDelay } = require('perf_hooks');
 const binding = require('../binding.js');
 const { callAsync, callSync, invalid } = require('./errors');
+const connection = require('./connection');
+
+// Our command socket's client name while workers run on it (src/engine/connection/naming.rs):
+// queue-native:command:<base64 of prefix:queue, comma-separated>:<pid>.
+const SERVING = /^queue-native:command:([A-Za-z0-9+/=,]+):(\d+)$/;
+
+// One CLIENT LIST line -> { field: value } (values are text, as BullMQ gives them).
+function parseClient(line) {
+  const client = {};
+  for (const pair of line.split(' ')) {
+    const at = pair.indexOf('=');
+    if (at > 0) client[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return client;
+}
 
 // BullMQ's label escaping (Prometheus text format: backslash, double quote, newline).
 function escapeLabel(value) {
@@ -29,6 +44,31 @@ const queueMethods = {
       data: m.data.map((point) => +point || 0),
       count: m.points,
     };
+  },
+
+  /**
+   * The processes of ours whose workers serve this queue, in BullMQ's shape: one entry per
+   * process (per connection pair, whatever its number of Worker objects), the `CLIENT LIST`
+   * fields of its command socket with `name` = the queue's name and `rawname` = the socket's
+   * own name. BullMQ's workers are not listed (BullMQ's getWorkers lists those).
+   */
+  async getWorkers() {
+    const text = await connection.command(['CLIENT', 'LIST'], this.opts.connection);
+    const wanted = Buffer.from(`${this.prefix}:${this.name}`).toString('base64');
+    const workers = [];
+    for (const line of String(text).split(/\r?\n/)) {
+      if (!line) continue;
+      const client = parseClient(line);
+      const m = SERVING.exec(client.name || '');
+      if (!m || !m[1].split(',').includes(wanted)) continue;
+      workers.push({ ...client, name: this.name, rawname: client.name });
+    }
+    return workers;
+  },
+
+  /** How many processes of ours serve this queue (getWorkers().length). */
+  async getWorkersCount() {
+    return (await this.getWorkers()).length;
   },
 
   /**

@@ -12,6 +12,7 @@
 pub mod dispatcher;
 pub mod events;
 pub mod health;
+pub mod naming;
 pub mod pair;
 pub mod registry;
 pub mod supervisor;

@@ -167,6 +167,7 @@ impl Worker {
         }
         let task = tokio::spawn(Arc::clone(me).fetch_loop());
         *me.main.lock().unwrap() = Some(task);
+        observe::refresh_served(&me.handle.pair());
     }
 
     /// Started and not closing.
@@ -230,6 +231,7 @@ impl Worker {
             let _ = task.await;
         }
         me.closed.send_replace(true);
+        observe::refresh_served(&me.handle.pair());
     }
 
     /// This worker in `health().workers`.
