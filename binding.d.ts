@@ -12,7 +12,6 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeQueue {
   getMetrics(kind: string, start: number, end: number): Promise<JobMetricsOutput>
   constructor(name: string, optionsJson: string, connectionJson?: string | undefined | null)
-  waitUntilReady(timeoutMs: number): Promise<void>
   addBulk(jobs: Array<NewJobInput>): Promise<Array<AddedJobOutput>>
   getJob(id: string): Promise<JobRecordOutput | null>
   getJobs(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<JobRecordOutput>>
@@ -24,6 +23,7 @@ export declare class NativeQueue {
   clean(grace: number, limit: number, kind: string): Promise<Array<string>>
   reprocess(id: string, state: string, resetAttemptsMade: boolean, resetAttemptsStarted: boolean): Promise<void>
   jobLogs(id: string, start: number, end: number, asc: boolean): Promise<JobLogsOutput>
+  waitUntilReady(timeoutMs: number): Promise<void>
   updateProgress(jobId: string, progressJson: string): Promise<void>
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
@@ -46,7 +46,6 @@ export declare class NativeWorker {
    */
   completeValues(seqs: Array<number>, values: Array<string>): void
   run(): void
-  waitUntilReady(timeoutMs: number): Promise<void>
   close(force: boolean): Promise<void>
   pause(doNotWaitActive: boolean): Promise<void>
   resume(): void
@@ -58,6 +57,7 @@ export declare class NativeWorker {
   /** true = moved to waiting-children, false = no pending child (still active). */
   moveToWaitingChildren(jobId: string, token: string, childKey?: string | undefined | null): Promise<boolean>
   rateLimit(ms: number): Promise<void>
+  waitUntilReady(timeoutMs: number): Promise<void>
   updateProgress(jobId: string, progressJson: string): Promise<void>
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
@@ -179,7 +179,11 @@ export declare function resolveEndpoint(optionsJson?: string | undefined | null)
 /** Close every worker gracefully, then every connection. */
 export declare function shutdown(): Promise<void>
 
-/** The name of a `WorkerEventPayload` (BullMQ's worker event names). */
+/**
+ * The name of a `WorkerEventPayload` (BullMQ's worker event names). Like `OutcomeKind`, a
+ * string enum whose variants mirror an engine enum's (`WorkerEvent`): napi objects cannot
+ * carry enums with data, so each crosses as a name plus optional fields.
+ */
 export declare const enum WorkerEventName {
   Completed = 'completed',
   Failed = 'failed',
