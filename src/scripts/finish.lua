@@ -286,14 +286,16 @@ local function finishOne(q, now, nowText, a)
   return 0
 end
 
--- BullMQ's per-minute job metrics (its worker option `metrics.maxDataPoints`). `count`
--- counts every finished job. The first job only starts the clock (`prevTS`). A job finishing
--- in a later minute than `prevTS` closes the minutes in between: the jobs counted since
--- (`count` before this job minus `prevCount`) become one data point, each minute after it
--- a zero point, newest at the head, and the list keeps maxPoints entries. The minutes are
--- whole minutes of the clock (floor of ms / 60000), not 60 s spans.
-local function recordMetric(key, maxPoints, now, nowText)
-  local before = rcall("HINCRBY", key, "count", 1) - 1
+-- BullMQ's per-minute job metrics (its worker option `metrics.maxDataPoints`), for the n jobs
+-- of one kind this call finished. `count` counts every finished job. The first job ever only
+-- starts the clock (`prevTS`). A job finishing in a later minute than `prevTS` closes the
+-- minutes in between: the jobs counted since (`count` before it minus `prevCount`) become one
+-- data point, each minute after it a zero point, newest at the head, and the list keeps
+-- maxPoints entries. The minutes are whole minutes of the clock (floor of ms / 60000). All n
+-- jobs finish at the same `now`, so only the first can close a minute: the others only
+-- count, and BullMQ's n calls reduce to one HINCRBY by n.
+local function recordMetrics(key, n, maxPoints, now, nowText)
+  local before = rcall("HINCRBY", key, "count", n) - n
   local prevTS = rcall("HGET", key, "prevTS")
   if not prevTS then
     rcall("HSET", key, "prevTS", nowText, "prevCount", 0)
@@ -337,11 +339,21 @@ local lastToken = #ARGV
 if #KEYS >= 15 then
   local maxPoints = tonumber(ARGV[lastToken])
   lastToken = lastToken - 1
+  local done, failed = 0, 0
   for i = 1, n do
     if codes[i] == 0 then
-      local key = ARGV[9 + (i - 1) * 9] == "completed" and KEYS[14] or KEYS[15]
-      recordMetric(key, maxPoints, now, ARGV[1])
+      if ARGV[9 + (i - 1) * 9] == "completed" then
+        done = done + 1
+      else
+        failed = failed + 1
+      end
     end
+  end
+  if done > 0 then
+    recordMetrics(KEYS[14], done, maxPoints, now, ARGV[1])
+  end
+  if failed > 0 then
+    recordMetrics(KEYS[15], failed, maxPoints, now, ARGV[1])
   end
 end
 
