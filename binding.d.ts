@@ -31,6 +31,7 @@ export declare class NativeManualWorker {
 }
 
 export declare class NativeQueue {
+  getMetrics(kind: string, start: number, end: number): Promise<JobMetricsOutput>
   constructor(name: string, optionsJson: string, connectionJson?: string | undefined | null)
   addBulk(jobs: Array<NewJobInput>): Promise<Array<AddedJobOutput>>
   getJob(id: string): Promise<JobRecordOutput | null>
@@ -158,6 +159,15 @@ export interface JobLogsOutput {
   count: number
 }
 
+/** The stored metrics of one kind; the facade turns the text into BullMQ's numbers. */
+export interface JobMetricsOutput {
+  count?: string
+  prevTs?: string
+  prevCount?: string
+  data: Array<string>
+  points: number
+}
+
 export interface JobPayload {
   /** Handed back with the outcome (`NativeWorker.completeValues` / `completeMany`). */
   seq: number
@@ -202,6 +212,12 @@ export declare const enum OutcomeKind {
   Moved = 'moved',
   Ratelimited = 'ratelimited',
 }
+
+/**
+ * The engine's part of `metrics()`: sockets, dispatcher, lock renewal, bridge backlog and
+ * per-queue counters, read now (synchronous: atomics and one pass over the workers).
+ */
+export declare function processMetrics(): any
 
 /**
  * What the facade's processor wrapper resolves with: the JavaScript shape of the engine's

@@ -846,6 +846,7 @@ module.exports.connect = nativeBinding.connect
 module.exports.health = nativeBinding.health
 module.exports.onConnectionEvent = nativeBinding.onConnectionEvent
 module.exports.OutcomeKind = nativeBinding.OutcomeKind
+module.exports.processMetrics = nativeBinding.processMetrics
 module.exports.rawCommand = nativeBinding.rawCommand
 module.exports.resolveEndpoint = nativeBinding.resolveEndpoint
 module.exports.shutdown = nativeBinding.shutdown

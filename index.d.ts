@@ -700,3 +700,137 @@ export interface Job<DataType = any, ReturnType = any, NameType extends string =
   /** Fail this attempt (retried while attempts remain, unless unrecoverable or discarded). */
   moveToFailed(err: Error, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
 }
+
+// ---- Observability (BullMQ's metrics; merged into the declarations above) ----
+
+/** BullMQ's per-minute job metrics of one type, as `Queue.getMetrics` returns them. */
+export interface Metrics {
+  meta: { count: number; prevTS: number; prevCount: number };
+  /** One point per minute, newest first. */
+  data: number[];
+  /** How many points are stored. */
+  count: number;
+}
+
+export interface WorkerOptions {
+  /** Record BullMQ's per-minute completed / failed metrics, keeping this many points (0 = off). */
+  metrics?: { maxDataPoints?: number };
+}
+
+export interface Queue<
+  DataTypeOrJob = any,
+  DefaultResultType = any,
+  DefaultNameType extends string = string,
+  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
+  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
+  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
+> {
+  /** BullMQ's metrics (written by workers with `metrics`); data = points start..end. */
+  getMetrics(type: 'completed' | 'failed', start?: number, end?: number): Promise<Metrics>;
+  /** BullMQ's Prometheus text: job counts per state, completed / failed totals; extra labels. */
+  exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string>;
+}
+
+// ---- Observability: the process view ----
+
+/** A histogram as read: cumulative buckets (upper bound `le` in seconds), sum (s), count. */
+export interface HistogramSnapshot {
+  buckets: Array<{ le: number; count: number }>;
+  sum: number;
+  count: number;
+}
+
+export interface ProcessMetrics {
+  /** Sockets open now and reconnects, per endpoint (printable name, no credentials). */
+  endpoints: Array<{ endpoint: string; sockets: { command: number; blocking: number }; reconnects: number }>;
+  dispatcher: {
+    /** Waiting workers woken: their queue's marker popped, or their wait timed out. */
+    wakeups: { marker: number; timeout: number };
+    /** From a marker wake-up to the worker's fetch reply. */
+    wakeToFetchSeconds: HistogramSnapshot;
+  };
+  /** How late each job lock renewal ran past its due time. */
+  lockRenewalLagSeconds: HistogramSnapshot;
+  /** Jobs handed to the JavaScript thread and not yet picked up by it. */
+  bridgeBacklog: number;
+  /** Per queue a worker of this process consumes (counters live as long as the process). */
+  queues: Array<{
+    prefix: string;
+    queue: string;
+    inFlight: number;
+    /** Processor runs that ended (any outcome). */
+    processed: number;
+    /** Of which ended in a failure (retried or final). */
+    failed: number;
+    processingSeconds: HistogramSnapshot;
+  }>;
+  /** perf_hooks.monitorEventLoopDelay since the previous read (zeros on the first). */
+  eventLoopDelaySeconds: { min: number; max: number; mean: number; p50: number; p90: number; p99: number; samples: number };
+}
+
+/** The process view (synchronous, cheap: atomic counters in the engine). */
+export declare function metrics(): ProcessMetrics;
+/** metrics() as Prometheus text: `queue_native_*`, seconds, `_total` counters. */
+export declare function metricsText(): string;
+
+// ---- Observability: BullMQ's telemetry option (the interface bullmq-otel implements) ----
+
+/** BullMQ's `Telemetry`: pass `new BullMQOtel(...)` from `bullmq-otel`. */
+export interface Telemetry {
+  tracer: { startSpan(name: string, options?: { kind: number }, context?: unknown): TelemetrySpan };
+  contextManager: {
+    active(): unknown;
+    with<A extends (...args: any[]) => any>(context: unknown, fn: A): ReturnType<A>;
+    getMetadata(context: unknown): string;
+    fromMetadata(activeContext: unknown, metadata: string): unknown;
+  };
+  meter?: {
+    createCounter(name: string, options?: { description?: string; unit?: string }): { add(value: number, attributes?: Record<string, unknown>): void };
+    createHistogram(name: string, options?: { description?: string; unit?: string }): { record(value: number, attributes?: Record<string, unknown>): void };
+  };
+}
+
+export interface TelemetrySpan {
+  setSpanOnContext(context: unknown): unknown;
+  setAttribute(key: string, value: unknown): void;
+  setAttributes(attributes: Record<string, unknown>): void;
+  addEvent(name: string, attributes?: Record<string, unknown>): void;
+  recordException(exception: unknown): void;
+  end(): void;
+}
+
+export interface WorkerOptions {
+  /** Consumer spans `process <queue>` continuing the job's stored context; job metrics on `meter`. */
+  telemetry?: Telemetry;
+}
+
+export interface QueueOptions {
+  /** Producer spans for add / addBulk; the context is stored in the job (`opts.telemetry.metadata`, `tm`). */
+  telemetry?: Telemetry;
+}
+
+export interface Worker<DataType = any, ResultType = any, NameType extends string = string> {
+  /** A random id per worker (BullMQ's `worker.id`, the `bullmq.worker.id` span attribute). */
+  readonly id: string;
+}
+
+export interface JobsOptions {
+  /** BullMQ's: the trace context to continue (`metadata`, set by a traced add) or none (`omitContext`). */
+  telemetry?: { metadata?: string; omitContext?: boolean };
+}
+
+export interface Queue<
+  DataTypeOrJob = any,
+  DefaultResultType = any,
+  DefaultNameType extends string = string,
+  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
+  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
+  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
+> {
+  /**
+   * The processes of ours serving this queue, in BullMQ's shape: one entry per process (its
+   * command socket's CLIENT LIST fields, `name` = the queue, `rawname` = the socket's name).
+   */
+  getWorkers(): Promise<Array<Record<string, string>>>;
+  getWorkersCount(): Promise<number>;
+}

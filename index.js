@@ -13,6 +13,7 @@ const surface = require('./lib/surface');
 
 surface.install({ Job, Queue });
 require('./lib/manual').install({ Worker, Queue, QueueJob, Job });
+const { metrics, metricsText } = require('./lib/metrics');
 
 module.exports = {
   configure: connection.configure,
@@ -22,6 +23,8 @@ module.exports = {
   onConnection: connection.onConnection,
   offConnection: connection.offConnection,
   command: connection.command,
+  metrics,
+  metricsText,
   Worker,
   Queue,
   Job,

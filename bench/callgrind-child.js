@@ -35,12 +35,14 @@ async function main() {
   const t0 = process.hrtime.bigint();
   let worker;
   let qn;
+  // QN_BENCH_METRICS=<maxDataPoints>: both workers record BullMQ's metrics (issue 15's cost).
+  const metrics = process.env.QN_BENCH_METRICS ? { metrics: { maxDataPoints: Number(process.env.QN_BENCH_METRICS) } } : {};
   if (impl === 'ours') {
     qn = require(path.join(__dirname, '..'));
     qn.configure(connection);
-    worker = new qn.Worker(name, processor, { concurrency: Number(concurrency), removeOnComplete: true });
+    worker = new qn.Worker(name, processor, { concurrency: Number(concurrency), removeOnComplete: true, ...metrics });
   } else {
-    worker = new BullWorker(name, processor, { connection, concurrency: Number(concurrency), removeOnComplete: { count: 0 } });
+    worker = new BullWorker(name, processor, { connection, concurrency: Number(concurrency), removeOnComplete: { count: 0 }, ...metrics });
   }
   await allDone;
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;

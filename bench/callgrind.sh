@@ -5,6 +5,7 @@
 # jobs is instrumented (bench/callgrind-child.js turns it on and off).
 #
 #   bash bench/callgrind.sh [jobs=2000] [concurrency list=1,10]
+#   QN_BENCH_METRICS=60 bash bench/callgrind.sh ...   both workers with metrics { maxDataPoints: 60 }
 #
 # Prints a table: instructions per job in the whole server, in script calls (EVALSHA), in the
 # commands run inside scripts, and in the Lua side (the rest of the script calls: the

@@ -116,6 +116,8 @@ async function workerMode() {
   const onError = (err) => process.stderr.write(`[child ${cfg.impl}] worker error: ${err && err.message}\n`);
 
   const common = { concurrency: cfg.concurrency, autorun: false };
+  // BullMQ's per-minute metrics, on both sides, when the scenario asks (maxDataPoints).
+  if (cfg.metrics) common.metrics = { maxDataPoints: cfg.metrics };
   let workers;
   if (cfg.impl === 'ours') {
     const qn = ours();

@@ -59,6 +59,19 @@ function scenarios(quick) {
       });
     }
   }
+  // The cost of BullMQ's metrics option (issue 15): c10 again with metrics on, both sides.
+  for (const removeOnComplete of [true, false]) {
+    list.push({
+      id: `c10-${removeOnComplete ? 'remove' : 'keep'}-metrics`,
+      title: `${jobs / 1000}k jobs, concurrency 10, removeOnComplete ${removeOnComplete}, metrics { maxDataPoints: 60 }`,
+      kind: 'throughput',
+      queues: 1,
+      jobsPerQueue: jobs,
+      concurrency: 10,
+      removeOnComplete,
+      metrics: 60,
+    });
+  }
   list.push({
     id: '5q-c5',
     title: `5 queues x ${jobs / 4000}k jobs, 5 workers at concurrency 5, one process, removeOnComplete true`,

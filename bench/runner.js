@@ -206,6 +206,7 @@ class Bench {
         queues: names,
         concurrency: sc.concurrency,
         removeOnComplete: sc.removeOnComplete,
+        metrics: sc.metrics,
         expected,
         latency: sc.kind === 'latency',
       },

@@ -315,4 +315,7 @@ class Queue extends EventEmitter {
   }
 }
 
+require('./metrics').installQueueMethods(Queue);
+require('./telemetry').installQueueTelemetry(Queue);
+
 module.exports = { Queue, QueueJob };

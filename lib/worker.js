@@ -17,6 +17,7 @@ const {
 const { serializeConnection, liveWorkers } = require('./connection');
 const { Job } = require('./job');
 const { cronCallback } = require('./cron');
+const { checkTelemetry, instrumentWorker } = require('./telemetry');
 
 const BUILTIN_BACKOFF = new Set(['fixed', 'exponential']);
 // Names of errors that mean "the processor moved the job itself" (ours and BullMQ's).
@@ -28,7 +29,7 @@ function isRateLimit(name, message) {
   return name === 'RateLimitError' || message === RATE_LIMIT_MESSAGE;
 }
 // Options that only the JavaScript side uses; everything else goes to the engine.
-const JS_ONLY = new Set(['connection', 'autorun', 'settings']);
+const JS_ONLY = new Set(['connection', 'autorun', 'settings', 'telemetry']);
 
 // BullMQ's texts for the rules it shares with us (users match on them); err.code stays ours.
 const CONCURRENCY_RULE = 'concurrency must be a finite number greater than 0';
@@ -90,7 +91,7 @@ class Worker extends EventEmitter {
     }
     this.name = queueName;
     this.opts = opts;
-    this._processor = processor;
+    this._processor = instrumentWorker(this, processor, checkTelemetry(opts.telemetry));
     this._backoffStrategy = settings.backoffStrategy;
     this._inFlight = new Map();
     // Outcomes settled in the same tick go back in one call (see _settle): completed jobs as

@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::Status;
-use napi::bindgen_prelude::within_runtime_if_available;
+use napi::bindgen_prelude::{ToNapiValue, TypeName, ValueType, within_runtime_if_available};
+use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use tokio::sync::oneshot;
 
+use crate::engine::observe;
 use crate::engine::worker::{ActiveJob, BoxFuture, JobHandler, Outcome, WorkerEvent};
 
 #[napi(object)]
@@ -144,7 +146,57 @@ impl From<WorkerEvent> for WorkerEventPayload {
     }
 }
 
-pub type DeliverFn = ThreadsafeFunction<Delivery, (), Delivery, Status, false, true>;
+pub type DeliverFn = ThreadsafeFunction<Counted, (), Counted, Status, false, true>;
+
+/// A [`Delivery`] on its way to the JS thread, counted in the process view's bridge backlog
+/// (`observe::Counters::handler_backlog`) from the call until it is turned into a JS value
+/// there, or dropped undelivered.
+pub struct Counted {
+    delivery: Option<Delivery>,
+    jobs: i64,
+}
+
+impl Counted {
+    fn new(delivery: Delivery) -> Self {
+        let jobs = delivery.jobs.as_ref().map_or(0, |j| j.len() as i64);
+        observe::counters()
+            .handler_backlog
+            .fetch_add(jobs, Ordering::Relaxed);
+        Counted {
+            delivery: Some(delivery),
+            jobs,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        observe::counters()
+            .handler_backlog
+            .fetch_sub(self.jobs, Ordering::Relaxed);
+    }
+}
+
+impl TypeName for Counted {
+    fn type_name() -> &'static str {
+        Delivery::type_name()
+    }
+
+    fn value_type() -> ValueType {
+        Delivery::value_type()
+    }
+}
+
+impl ToNapiValue for Counted {
+    unsafe fn to_napi_value(env: sys::napi_env, mut val: Self) -> napi::Result<sys::napi_value> {
+        let delivery = val.delivery.take().unwrap_or(Delivery {
+            events: None,
+            jobs: None,
+        });
+        // SAFETY: called by napi on the JS thread with its env, as Delivery's own is.
+        unsafe { Delivery::to_napi_value(env, delivery) }
+    }
+}
 /// `(requestJson) => replyJson`: request `{"repeat": {...}, "after": ms}`, reply
 /// `{"next": ms | null}` or `{"error": message}` (the facade runs cron-parser).
 pub type CronFn = ThreadsafeFunction<String, String, String, Status, false, true>;
@@ -217,10 +269,10 @@ impl Bridge {
             events: (!events.is_empty()).then_some(events),
             jobs: (!jobs.is_empty()).then_some(jobs),
         };
-        if self
-            .deliver
-            .call(delivery, ThreadsafeFunctionCallMode::NonBlocking)
-            != Status::Ok
+        if self.deliver.call(
+            Counted::new(delivery),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        ) != Status::Ok
         {
             // JavaScript is gone (environment shutting down): release the waiting jobs.
             let mut waiting = self.waiting.lock().unwrap();

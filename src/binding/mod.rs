@@ -8,6 +8,7 @@ mod events;
 mod flow;
 mod handle;
 mod manual;
+mod metrics;
 mod options;
 mod queue;
 mod surface;

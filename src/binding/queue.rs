@@ -74,7 +74,7 @@ fn non_negative(name: &str, v: f64) -> napi::Result<u64> {
 
 #[napi]
 pub struct NativeQueue {
-    inner: Queue,
+    pub(super) inner: Queue,
 }
 
 #[napi]

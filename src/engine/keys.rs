@@ -191,6 +191,17 @@ impl QueueKeys {
     pub fn dedup(&self, id: &str) -> String {
         format!("{}de:{id}", self.base)
     }
+
+    /// BullMQ's per-minute metrics hash of `kind` (`completed` or `failed`): `count`,
+    /// `prevTS`, `prevCount`; its data points are in [`Self::metrics_data`].
+    pub fn metrics(&self, kind: &str) -> String {
+        format!("{}metrics:{kind}", self.base)
+    }
+
+    /// The data points of [`Self::metrics`] (list, newest minute first).
+    pub fn metrics_data(&self, kind: &str) -> String {
+        format!("{}metrics:{kind}:data", self.base)
+    }
 }
 
 /// The key of job `id` of the queue whose qualified name is `queue_key` (`<prefix>:<queue>`),

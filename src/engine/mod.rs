@@ -31,6 +31,10 @@ pub mod keys;
 pub mod lua;
 /// Manual processing (`new Worker(name, null)`): getNextJob, moveToCompleted, moveToFailed.
 pub mod manual;
+/// BullMQ's per-minute job metrics, read side (`Queue.getMetrics`).
+pub mod metrics;
+/// The process view: counters and histograms of the engine, read on demand.
+pub mod observe;
 /// Connection options: parsing, validation, the resolved endpoint.
 pub mod options;
 /// The one key-ordered JSON value and its msgpack encoding.

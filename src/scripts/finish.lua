@@ -31,6 +31,8 @@
    11 completed     zset
    12 failed        zset
    13 marker        zset
+   14 metrics:completed  hash  } only with metrics on (worker option metrics.maxDataPoints);
+   15 metrics:failed     hash  } their `:data` lists are derived from them
 
   ARGV
     1 now           ms (= finishedOn)
@@ -48,6 +50,7 @@
                       attempts (opts.attempts, for `retries-exhausted`),
                       stacktrace (JSON array or "")
     8 + 9N ..       lock tokens for the fetch, one per job wanted (none = do not fetch)
+    last            maxDataPoints, only with metrics on (KEYS 14 and 15 given)
 
   Returns
     { {code1, .., codeN}, rateLimitTtl, nextDelayedDue, id1, {fields}, ... }: code 0 = done;
@@ -286,6 +289,39 @@ local function finishOne(q, now, nowText, a)
   return 0
 end
 
+-- BullMQ's per-minute job metrics (its worker option `metrics.maxDataPoints`), for the n jobs
+-- of one kind this call finished. `count` counts every finished job. The first job ever only
+-- starts the clock (`prevTS`). A job finishing in a later minute than `prevTS` closes the
+-- minutes in between: the jobs counted since (`count` before it minus `prevCount`) become one
+-- data point, each minute after it a zero point, newest at the head, and the list keeps
+-- maxPoints entries. The minutes are whole minutes of the clock (floor of ms / 60000). All n
+-- jobs finish at the same `now`, so only the first can close a minute: the others only
+-- count, and BullMQ's n calls reduce to one HINCRBY by n.
+local function recordMetrics(key, n, maxPoints, now, nowText)
+  local before = rcall("HINCRBY", key, "count", n) - n
+  local prevTS = rcall("HGET", key, "prevTS")
+  if not prevTS then
+    rcall("HSET", key, "prevTS", nowText, "prevCount", 0)
+    return
+  end
+  local minutes = math.min(math.floor(now / 60000) - math.floor(tonumber(prevTS) / 60000), maxPoints)
+  if minutes < 1 then
+    return
+  end
+  local points = { before - tonumber(rcall("HGET", key, "prevCount") or 0) }
+  for i = 2, minutes do
+    points[i] = 0
+  end
+  local list = key .. ":data"
+  -- One LPUSH per chunk (unpack's stack limit); pushing them in order leaves the zeros at
+  -- the head, the closed minute's count behind them.
+  for from = 1, minutes, 5000 do
+    rcall("LPUSH", list, unpack(points, from, math.min(from + 4999, minutes)))
+  end
+  rcall("LTRIM", list, 0, maxPoints - 1)
+  rcall("HSET", key, "prevCount", before, "prevTS", nowText)
+end
+
 local now = tonumber(ARGV[1])
 local q = readMeta({
   prefix = ARGV[2], wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3],
@@ -302,11 +338,35 @@ for i = 1, n do
   codes[i] = finishOne(q, now, ARGV[1], 8 + (i - 1) * 9)
 end
 
+-- Metrics on: KEYS 14 / 15 are given and the last argument is maxDataPoints (off, nothing
+-- of this runs).
+local lastToken = #ARGV
+if #KEYS >= 15 then
+  local maxPoints = tonumber(ARGV[lastToken])
+  lastToken = lastToken - 1
+  local done, failed = 0, 0
+  for i = 1, n do
+    if codes[i] == 0 then
+      if ARGV[9 + (i - 1) * 9] == "completed" then
+        done = done + 1
+      else
+        failed = failed + 1
+      end
+    end
+  end
+  if done > 0 then
+    recordMetrics(KEYS[14], done, maxPoints, now, ARGV[1])
+  end
+  if failed > 0 then
+    recordMetrics(KEYS[15], failed, maxPoints, now, ARGV[1])
+  end
+end
+
 local reply, nothing = {0, 0}, true
 local first = 8 + n * 9
-if #ARGV >= first then
+if lastToken >= first then
   local tokens = {}
-  for i = first, #ARGV do
+  for i = first, lastToken do
     tokens[#tokens + 1] = ARGV[i]
   end
   reply, nothing = fetch(q, ARGV[1], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tokens)

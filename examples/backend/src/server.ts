@@ -13,7 +13,8 @@ import {
   type OrderCreatedData,
 } from './features/queue';
 
-// The backend's entry: the queue workers plus a small HTTP API (health, orders, failed jobs).
+// The backend's entry: the queue workers plus a small HTTP API (health, metrics, orders,
+// failed jobs).
 // SIGTERM / SIGINT stop it gracefully: no new work is taken, jobs in flight finish and are
 // written to Redis, then the connections close and the process exits 0.
 
@@ -49,6 +50,15 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
     let redis: unknown;
     if (QUEUE_IMPL === 'native') redis = (await import('@anant/queue-native')).health().connections;
     return send(res, 200, { status: shuttingDown ? 'stopping' : 'ok', impl: QUEUE_IMPL, workers: getWorkersHealth(), queues, redis });
+  }
+  if (req.method === 'GET' && url.pathname === '/metrics') {
+    // The process view of the addon (sockets, dispatcher, locks, per-queue counters and
+    // processing times, event-loop delay) in the Prometheus text format.
+    if (QUEUE_IMPL !== 'native') return send(res, 404, { error: 'metrics need QUEUE_IMPL=native' });
+    const text = (await import('@anant/queue-native')).metricsText();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(text);
+    return;
   }
   if (req.method === 'POST' && url.pathname === '/orders') {
     if (shuttingDown) return send(res, 503, { error: 'shutting down' });

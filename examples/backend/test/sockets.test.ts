@@ -52,7 +52,11 @@ test('5 workers at concurrency 10 and all publishers, under load: 2 sockets, and
   expect(be.native.health().connections).toEqual({ command: 1, blocking: 1 });
   // Every queue was created, each with its own worker(s): still the same two sockets.
   const names = (await clientList(inspect)).map((c) => c.name).filter(Boolean);
-  expect(names.sort()).toEqual([`queue-native:blocking:${process.pid}`, `queue-native:command:${process.pid}`]);
+  expect(names.sort()).toEqual([`queue-native:blocking:${process.pid}`, expect.stringMatching(new RegExp(`^queue-native:command:.+:${process.pid}$`))]);
+  // The command socket's name lists the queues its workers serve (Queue.getWorkers reads it).
+  const served = names.find((n) => n.startsWith('queue-native:command:'))!.split(':')[2].split(',');
+  const expectedQueues = (be.ALL_QUEUES as readonly string[]).map((q) => Buffer.from(`bull:${q}`).toString('base64'));
+  expect(served.sort()).toEqual(expectedQueues.sort());
 });
 
 test('before: the same backend on BullMQ (QUEUE_IMPL=bullmq) opens 2 per Worker and 1 per Queue', async () => {

@@ -9,6 +9,7 @@
 //! consumed, so a marker popped in that instant is never lost.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use redis::Value;
 use tokio::sync::{Notify, oneshot};
 
 use super::pair::{Pair, Role};
+use crate::engine::observe;
 
 /// Redis 7's smallest useful BZPOPMIN timeout.
 const MIN_BLOCK: Duration = Duration::from_millis(1);
@@ -179,7 +181,12 @@ impl Dispatcher {
         let list = self.state.lock().unwrap().waiters.remove(key);
         let mut delivered = false;
         for w in list.into_iter().flatten() {
-            delivered |= w.tx.send(Wake::Marker(score)).is_ok();
+            if w.tx.send(Wake::Marker(score)).is_ok() {
+                delivered = true;
+                observe::counters()
+                    .wakeups_marker
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
         if !delivered {
             let pair = Arc::clone(&self.pair);
@@ -212,7 +219,11 @@ impl Dispatcher {
             });
         }
         for w in due {
-            let _ = w.tx.send(Wake::Timeout);
+            if w.tx.send(Wake::Timeout).is_ok() {
+                observe::counters()
+                    .wakeups_timeout
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 

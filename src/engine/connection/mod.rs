@@ -14,6 +14,7 @@ pub mod events;
 /// The process-wide events reader: one XREAD BLOCK for every QueueEvents, on a third socket.
 pub mod events_reader;
 pub mod health;
+pub mod naming;
 pub mod pair;
 pub mod registry;
 pub mod supervisor;

@@ -211,11 +211,7 @@ impl Pair {
             // Named so operators can tell our two sockets apart in CLIENT LIST.
             redis::cmd("CLIENT")
                 .arg("SETNAME")
-                .arg(format!(
-                    "queue-native:{}:{}",
-                    role.as_str(),
-                    std::process::id()
-                ))
+                .arg(super::naming::client_name(role, &self.display))
                 .exec_async(&mut conn)
                 .await
                 .map_err(|e| self.setup_error(&e))?;

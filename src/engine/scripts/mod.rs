@@ -29,8 +29,9 @@ use super::lua;
 pub use fetch::{FetchOpts, Fetched, JobRecord, activate};
 pub use job::{add_log, children_values, dependencies_count, update_data, update_progress};
 pub use worker::{
-    FinishJob, Finished, SchedulerNext, extend_locks, finish, finish_many, move_stalled,
-    move_to_delayed, move_to_waiting_children, requeue, retry, scheduler_next, set_rate_limit,
+    FinishJob, Finished, SchedulerNext, extend_locks, finish, finish_many,
+    finish_many_with_metrics, move_stalled, move_to_delayed, move_to_waiting_children, requeue,
+    retry, scheduler_next, set_rate_limit,
 };
 
 /// The one table of scripts: `static NAME` for `src/scripts/<file>.lua`, and [`SOURCES`].

@@ -62,6 +62,19 @@ pub async fn finish_many(
     jobs: &[FinishJob<'_>],
     fetch: Option<&FetchOpts<'_>>,
 ) -> Result<Finished> {
+    finish_many_with_metrics(conn, k, now, jobs, fetch, None).await
+}
+
+/// [`finish_many`] that also records BullMQ's per-minute metrics of every job it finishes
+/// when `metrics` (maxDataPoints) is given; with None the call is exactly `finish_many`'s.
+pub async fn finish_many_with_metrics(
+    conn: &mut MultiplexedConnection,
+    k: &QueueKeys,
+    now: u64,
+    jobs: &[FinishJob<'_>],
+    fetch: Option<&FetchOpts<'_>>,
+    metrics: Option<u64>,
+) -> Result<Finished> {
     let mut parts = Vec::with_capacity(jobs.len());
     for j in jobs {
         let Some(p) = j.outcome.final_parts() else {
@@ -99,6 +112,11 @@ pub async fn finish_many(
     }
     for token in tokens {
         inv.arg(token);
+    }
+    if let Some(points) = metrics {
+        inv.key(k.metrics("completed"))
+            .key(k.metrics("failed"))
+            .arg(points);
     }
     let first_id = jobs.first().map_or("", |j| j.job_id);
     let reply = invoke(&inv, conn).await?;

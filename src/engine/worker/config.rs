@@ -34,6 +34,9 @@ pub struct WorkerConfig {
     pub max_started_attempts: Option<u64>,
     /// `skipStalledCheck`.
     pub skip_stalled_check: bool,
+    /// `metrics.maxDataPoints`: record BullMQ's per-minute metrics, keeping this many points
+    /// (None or 0 = off, as in BullMQ).
+    pub metrics_max_data_points: Option<u64>,
 }
 
 impl WorkerConfig {
@@ -53,6 +56,7 @@ impl WorkerConfig {
             name: None,
             max_started_attempts: None,
             skip_stalled_check: false,
+            metrics_max_data_points: None,
         }
     }
 
@@ -166,6 +170,24 @@ impl WorkerConfig {
         if let Some(b) = o.get("skipStalledCheck") {
             cfg.skip_stalled_check = b.as_bool().unwrap_or(false);
         }
+        if let Some(m) = o.get("metrics").filter(|x| !x.is_null()) {
+            let points = m.get("maxDataPoints").filter(|x| !x.is_null());
+            cfg.metrics_max_data_points = match points {
+                None => None,
+                Some(p) => Some(
+                    p.as_f64()
+                        .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                        .map(|f| f as u64)
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                "metrics.maxDataPoints",
+                                "must be a non-negative integer",
+                            )
+                        })?,
+                ),
+            }
+            .filter(|n| *n > 0);
+        }
         validate(&cfg)?;
         Ok(cfg)
     }
@@ -232,6 +254,19 @@ mod tests {
         assert_eq!(c.max_stalled_count, 1);
         assert_eq!(c.drain_delay_ms, 5_000);
         assert_eq!(c.prefix, "bull");
+        assert_eq!(c.metrics_max_data_points, None);
+    }
+
+    #[test]
+    fn metrics_max_data_points_zero_is_off() {
+        let points = |v: serde_json::Value| {
+            WorkerConfig::from_json("q", &v, no_env)
+                .unwrap()
+                .metrics_max_data_points
+        };
+        assert_eq!(points(json!({"metrics": {"maxDataPoints": 60}})), Some(60));
+        assert_eq!(points(json!({"metrics": {"maxDataPoints": 0}})), None);
+        assert_eq!(points(json!({"metrics": {}})), None);
     }
 
     #[test]
@@ -265,6 +300,10 @@ mod tests {
         );
         assert_eq!(bad(json!({"removeOnComplete": "yes"})), "removeOnComplete");
         assert_eq!(bad(json!({"drainDelay": -1})), "drainDelay");
+        assert_eq!(
+            bad(json!({"metrics": {"maxDataPoints": -1}})),
+            "metrics.maxDataPoints"
+        );
         assert!(matches!(
             WorkerConfig::from_json("a:b", &json!({}), no_env),
             Err(Error::InvalidOption { .. })

@@ -113,7 +113,18 @@ impl WorkerInner {
         let result = self
             .with_retries(&batch[0].work.job_id, |mut conn| {
                 let (keys, jobs, fetch) = (self.handle.keys(), &jobs, fetch.as_ref());
-                async move { scripts::finish_many(&mut conn, keys, now_ms(), jobs, fetch).await }
+                let metrics = self.cfg.metrics_max_data_points;
+                async move {
+                    scripts::finish_many_with_metrics(
+                        &mut conn,
+                        keys,
+                        now_ms(),
+                        jobs,
+                        fetch,
+                        metrics,
+                    )
+                    .await
+                }
             })
             .await;
         drop(jobs);

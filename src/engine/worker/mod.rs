@@ -13,6 +13,7 @@
 pub mod config;
 mod finish;
 pub mod handler;
+mod observe;
 mod run;
 mod runtime;
 
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 pub use crate::engine::job::Outcome;
 pub use config::WorkerConfig;
 pub use handler::{ActiveJob, BoxFuture, JobHandler, WorkerEvent, WorkerHealth};
+pub use observe::in_flight_by_queue;
 pub use runtime::{close_all, health};
 
 use self::finish::FinishQueue;
@@ -103,6 +105,8 @@ pub struct WorkerInner {
     completed: AtomicU64,
     failed: AtomicU64,
     main: Mutex<Option<JoinHandle<()>>>,
+    /// The process view's counters of this worker's queue (shared with its other workers).
+    stats: Arc<crate::engine::observe::QueueStats>,
 }
 
 /// A worker (cheap to clone: every clone is the same worker). Derefs to its
@@ -132,7 +136,9 @@ impl Worker {
         let handle = QueueHandle::new(endpoint, QueueKeys::new(&cfg.prefix, &cfg.queue), false)?;
         let rt = runtime();
         let dispatcher = rt.dispatcher_for(&handle.pair());
+        let stats = crate::engine::observe::queue_stats(handle.keys().qualified_name());
         let inner = Arc::new(WorkerInner {
+            stats,
             handle,
             endpoint_key: endpoint.key(),
             endpoint_display: endpoint.display(),
@@ -178,6 +184,7 @@ impl Worker {
         }
         let task = tokio::spawn(Arc::clone(me).fetch_loop());
         *me.main.lock().unwrap() = Some(task);
+        observe::refresh_served(&me.handle.pair());
     }
 
     /// Started and not closing.
@@ -241,6 +248,7 @@ impl Worker {
             let _ = task.await;
         }
         me.closed.send_replace(true);
+        observe::refresh_served(&me.handle.pair());
     }
 
     /// This worker in `health().workers`.

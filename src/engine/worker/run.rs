@@ -14,6 +14,7 @@ use super::{ActiveEntry, LOOP_ERROR_DELAY, WorkerInner};
 use crate::engine::connection::Wake;
 use crate::engine::error::{Error, Result};
 use crate::engine::job::{self, JobOpts, NextIteration, Outcome, RetryDecision};
+use crate::engine::observe;
 use crate::engine::scripts::{self, JobRecord, SchedulerNext};
 use crate::engine::util::{now_ms, random_unit};
 
@@ -23,6 +24,8 @@ const FINISH_ATTEMPTS: u32 = 3;
 
 impl WorkerInner {
     pub(super) async fn fetch_loop(self: Arc<Self>) {
+        // When the last wait ended with a marker: the fetch that follows is timed.
+        let mut woke_at: Option<Instant> = None;
         loop {
             let (free, drained, next_due, limit_until) = {
                 let st = self.state.lock().unwrap();
@@ -71,6 +74,10 @@ impl WorkerInner {
                             Wake::Marker(score) if score > (now_ms() + 1) as f64 => {
                                 st.next_delayed_due = score as u64;
                             }
+                            Wake::Marker(_) => {
+                                st.drained = false;
+                                woke_at = Some(Instant::now());
+                            }
                             _ => st.drained = false,
                         }
                     }
@@ -97,6 +104,9 @@ impl WorkerInner {
                 }
                 Err(e) => Err(e),
             };
+            if let Some(at) = woke_at.take() {
+                observe::counters().wake_to_fetch.observe(at.elapsed());
+            }
             match fetched {
                 Ok(f) if f.jobs.is_empty() => self.note_empty(&f),
                 Ok(f) => {
@@ -184,13 +194,21 @@ impl WorkerInner {
             }
         } else {
             not_run = false;
-            self.handler
+            let started = Instant::now();
+            let outcome = self
+                .handler
                 .process(ActiveJob {
                     id: job.id.clone(),
                     token: token.to_string(),
                     fields: std::mem::take(&mut job.fields),
                 })
-                .await
+                .await;
+            self.stats.processing.observe(started.elapsed());
+            self.stats.processed.fetch_add(1, Ordering::Relaxed);
+            if matches!(outcome, Outcome::Failed { .. }) {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            outcome
         };
         let (can_fetch, forced) = {
             let mut st = self.state.lock().unwrap();

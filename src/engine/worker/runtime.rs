@@ -14,6 +14,7 @@ use super::run::is_connection_error;
 use super::{Worker, WorkerInner};
 use crate::engine::connection::{self, ConnectionEvent, Dispatcher, EventKind, Pair};
 use crate::engine::error::Error;
+use crate::engine::observe;
 use crate::engine::options::EndpointKey;
 use crate::engine::scripts;
 use crate::engine::util::now_ms;
@@ -81,7 +82,7 @@ fn workers_of(key: &QueueId) -> impl Iterator<Item = Arc<WorkerInner>> {
         .filter(move |w| w.endpoint_key == key.0 && w.handle.keys().base == key.1)
 }
 
-fn live_workers() -> Vec<Arc<WorkerInner>> {
+pub(super) fn live_workers() -> Vec<Arc<WorkerInner>> {
     let rt = runtime();
     let mut list = rt.workers.lock().unwrap();
     list.retain(|w| w.upgrade().is_some_and(|w| !*w.closed.borrow()));
@@ -180,10 +181,13 @@ async fn renew_locks_loop() {
             };
             match scripts::extend_locks(&mut conn, first.handle.keys(), duration, &all).await {
                 Ok(failed) => {
+                    let lag = &observe::counters().lock_renewal_lag;
                     for (w, due) in &group {
+                        let due_after = Duration::from_millis(w.cfg.lock_duration_ms / 4);
                         let mut st = w.state.lock().unwrap();
                         for (id, _) in due {
                             if let Some(e) = st.active.get_mut(id) {
+                                lag.observe(e.renewed_at.elapsed().saturating_sub(due_after));
                                 e.renewed_at = Instant::now();
                             }
                         }
