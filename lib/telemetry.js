@@ -197,10 +197,13 @@ function recordJobMetrics(worker, meter) {
     if (!job) return;
     const attempts = (job.opts && job.opts.attempts) || 1;
     const final = (err && err.name === 'UnrecoverableError') || job.attemptsMade >= attempts;
-    if (final) return record(job, 'failed');
+    if (final) {
+      record(job, 'failed');
+      return;
+    }
     const backoff = job.opts && job.opts.backoff;
     const delay = typeof backoff === 'number' ? backoff : backoff && typeof backoff === 'object' ? backoff.delay : 0;
-    return record(job, delay > 0 ? 'delayed' : 'retried');
+    record(job, delay > 0 ? 'delayed' : 'retried');
   });
 }
 
