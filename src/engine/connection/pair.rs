@@ -216,6 +216,7 @@ impl Pair {
             "ERR_TLS" => Error::Tls(last.message),
             "ERR_TIMEOUT" => Error::Timeout(last.message),
             "ERR_CONNECTION_LOST" => Error::ConnectionLost(last.message),
+            "ERR_REDIS_BUSY" => Error::Busy(last.message),
             "ERR_REDIS" => Error::Redis(last.message),
             _ => Error::Unreachable(last.message),
         })

@@ -27,6 +27,8 @@ pub const COMMAND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A connection that dies sooner than this after coming up does not reset the backoff, so a
 /// server that accepts and then drops us cannot cause a tight reconnect loop.
 const STABLE_AFTER: Duration = Duration::from_secs(1);
+/// How often a socket connected to a loading server asks whether loading is over.
+const LOADING_POLL: Duration = Duration::from_millis(50);
 
 /// Delay before reconnect attempt `attempt` (1-based): exponential from `initial`, capped at
 /// `max`, with "equal jitter" (uniform in [d/2, d]) so a fleet restarted together spreads out
@@ -68,7 +70,7 @@ impl Pair {
                 break;
             }
             let attempt = tokio::select! {
-                r = self.open(role) => r,
+                r = self.open_loaded(role) => r,
                 _ = closed.changed() => break,
             };
             match attempt {
@@ -131,6 +133,52 @@ impl Pair {
                 _ = tokio::time::sleep(delay) => {}
                 _ = closed.changed() => break,
             }
+        }
+    }
+
+    /// [`Self::open`], then wait until the server has its dataset in memory: a restarted
+    /// Redis accepts connections (and HELLO, CLIENT, INFO) while it loads its AOF or RDB, but
+    /// answers every data command with LOADING. The socket is published only once loaded, so
+    /// `ready` means "can run scripts". The wait has no deadline of its own (a large dataset
+    /// takes as long as it takes); each probe is bounded by the connect timeout.
+    async fn open_loaded(
+        &self,
+        role: Role,
+    ) -> Result<(
+        MultiplexedConnection,
+        i64,
+        mpsc::UnboundedReceiver<PushInfo>,
+    )> {
+        let (mut conn, id, pushes) = self.open(role).await?;
+        let mut reported = false;
+        let mut info_cmd = redis::cmd("INFO");
+        info_cmd.arg("persistence");
+        loop {
+            let probe = info_cmd.query_async::<String>(&mut conn);
+            let info = match tokio::time::timeout(self.endpoint.connect_timeout, probe).await {
+                Ok(r) => r.map_err(|e| self.setup_error(&e))?,
+                Err(_) => {
+                    return Err(Error::Unreachable(format!(
+                        "{} did not answer INFO within {} ms",
+                        self.display,
+                        self.endpoint.connect_timeout.as_millis()
+                    )));
+                }
+            };
+            if info_field(&info, "loading") != Some("1") {
+                return Ok((conn, id, pushes));
+            }
+            if !reported {
+                reported = true;
+                self.record_error(
+                    role,
+                    &Error::Busy(format!(
+                        "{} is loading its dataset (LOADING): waiting until it is loaded",
+                        self.display
+                    )),
+                );
+            }
+            tokio::time::sleep(LOADING_POLL).await;
         }
     }
 

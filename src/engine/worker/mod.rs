@@ -51,6 +51,11 @@ struct ActiveEntry {
     /// The processor already moved the job out of `active` (delayed, waiting-children):
     /// its lock is gone and must not be renewed.
     released: bool,
+    /// The processor is done and the outcome is being written. Its lock is still renewed
+    /// (the write may wait out an outage), but a renewal that finds it gone says nothing:
+    /// the write itself checks the lock and reports a real loss, and a renewal that queued
+    /// behind a successful write would report a loss that never happened.
+    writing: bool,
 }
 
 impl ActiveEntry {
@@ -60,6 +65,7 @@ impl ActiveEntry {
             token,
             renewed_at: Instant::now(),
             released: false,
+            writing: false,
         }
     }
 }

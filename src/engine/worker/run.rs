@@ -193,7 +193,10 @@ impl WorkerInner {
                 .await
         };
         let (can_fetch, forced) = {
-            let st = self.state.lock().unwrap();
+            let mut st = self.state.lock().unwrap();
+            if let Some(e) = st.active.get_mut(&job.id).filter(|e| e.token == token) {
+                e.writing = true;
+            }
             let conc = self.concurrency.load(Ordering::Relaxed);
             let limited = st.limit_until.is_some_and(|u| u > Instant::now());
             (
