@@ -63,3 +63,22 @@ test("SIGTERM -> shutdown(): the in-flight job completes, every worker emits 'cl
     await q.close();
   }
 });
+
+test('when shutdown() resolves, Redis lists neither socket (the blocking one was waiting in BZPOPMIN)', async () => {
+  qn.configure({ port: redis.port });
+  const w = new qn.Worker(uniqueQueue('idle'), async () => 'never', { drainDelay: 5 });
+  w.on('error', () => {});
+  await w.waitUntilReady();
+  await waitFor(async () => (await ourClients(inspect)).some((c) => c.name.includes(':blocking:') && c.cmd === 'bzpopmin'), {
+    what: 'the dispatcher to block',
+  });
+  const started = Date.now();
+  await qn.shutdown();
+  const took = Date.now() - started;
+  // The very next command this server runs sees both sockets gone.
+  expect(await ourClients(inspect)).toEqual([]);
+  expect(qn.health()).toMatchObject({ status: 'closed', connections: { command: 0, blocking: 0 } });
+  // And without waiting for the BZPOPMIN's own timeout.
+  expect(took).toBeLessThan(2000);
+  qn.configure(undefined);
+});

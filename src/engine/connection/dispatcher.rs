@@ -274,11 +274,15 @@ impl Dispatcher {
                 cmd.arg(k);
             }
             cmd.arg(format!("{:.3}", timeout.as_secs_f64()));
-            let reply = tokio::time::timeout(
-                timeout + WATCHDOG_GRACE,
-                cmd.query_async::<Value>(&mut conn),
-            )
-            .await;
+            // A closing pair ends the wait at once and drops this handle on the socket.
+            let mut closed = self.pair.closed.subscribe();
+            let reply = tokio::select! {
+                r = tokio::time::timeout(timeout + WATCHDOG_GRACE, cmd.query_async::<Value>(&mut conn)) => r,
+                _ = closed.wait_for(|c| *c) => {
+                    self.wake_due(true);
+                    return;
+                }
+            };
             self.state.lock().unwrap().blocking_on = None;
             match reply {
                 Ok(Ok(Value::Array(items))) if items.len() == 3 => {

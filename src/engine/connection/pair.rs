@@ -18,6 +18,9 @@ use crate::engine::error::{Error, Result};
 use crate::engine::options::Endpoint;
 use crate::engine::util::now_ms;
 
+/// How long `shutdown()` waits for the server to confirm it closed our sockets.
+const SHUTDOWN_GOODBYE: Duration = Duration::from_secs(2);
+
 /// Which socket of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -306,8 +309,33 @@ impl Pair {
         self.slot_changed();
     }
 
+    /// Close the pair so that, when this returns, Redis no longer lists either socket.
+    /// Dropping our handles is not enough: the dispatcher's BZPOPMIN holds the blocking socket
+    /// until its timeout, and a closed socket is noticed by the server only on its next read.
+    /// So the command socket asks the server to close the blocking one (`CLIENT KILL ID`,
+    /// which frees a blocked client at once), then itself (`QUIT`: the server closes it after
+    /// the reply). Both are best effort: a user without `CLIENT KILL` rights, or a socket that
+    /// is down, falls back to the client-side close.
     pub(super) async fn shutdown(&self) {
+        let command = self.command.conn.borrow().clone();
+        let blocking_id = self.blocking_client_id();
+        // Closed first, so that no supervisor takes the coming disconnections for failures.
         self.close_now();
+        if let Some(mut conn) = command {
+            let goodbye = async {
+                if let Some(id) = blocking_id {
+                    let _: redis::RedisResult<redis::Value> = redis::cmd("CLIENT")
+                        .arg("KILL")
+                        .arg("ID")
+                        .arg(id)
+                        .query_async(&mut conn)
+                        .await;
+                }
+                let _: redis::RedisResult<redis::Value> =
+                    redis::cmd("QUIT").query_async(&mut conn).await;
+            };
+            let _ = tokio::time::timeout(SHUTDOWN_GOODBYE, goodbye).await;
+        }
         let tasks: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
