@@ -246,12 +246,16 @@ impl Pair {
         self.slot(role).conn.send_replace(None);
     }
 
-    pub(super) fn record_error(&self, role: Role, err: &Error) {
+    /// Remember `err` as the pair's last error; announce it as an `error` event if `announce`.
+    pub(super) fn record_error(&self, role: Role, err: &Error, announce: bool) {
         *self.last_error.lock().unwrap() = Some(LastError {
             code: err.code(),
             message: err.to_string(),
             at: now_ms(),
         });
+        if !announce {
+            return;
+        }
         let mut ev = ConnectionEvent::new(EventKind::Error, &self.display);
         ev.connection = Some(role);
         ev.code = Some(err.code());
@@ -289,7 +293,7 @@ impl Pair {
         }
     }
 
-    /// A fatal error (wrong password after retries, unsupported server): stop both
+    /// A fatal error (unsupported server, unusable options): stop both
     /// supervisors, fail every waiter with this error, announce `end`.
     pub(super) fn give_up(&self, err: Error) {
         *self.fatal.lock().unwrap() = Some(err);
