@@ -23,7 +23,7 @@ export interface ConnectionOptions {
   retry?: { initialDelay?: number; maxDelay?: number };
 }
 
-export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';
+export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'degraded' | 'reconnecting' | 'closed';
 
 export interface ErrorInfo {
   code: string;

@@ -15,6 +15,7 @@ pub mod health;
 pub mod pair;
 pub mod registry;
 pub mod supervisor;
+pub mod watchdog;
 
 pub use dispatcher::{Dispatcher, Registration, Wake};
 pub use events::{ConnectionEvent, EventKind, Hub, Listener};
@@ -22,3 +23,4 @@ pub use health::{Connections, EndpointHealth, Health, LastError, Status};
 pub use pair::{Pair, Role};
 pub use registry::{Registry, global};
 pub use supervisor::{COMMAND_RESPONSE_TIMEOUT, MIN_REDIS_VERSION, backoff_delay, parse_version};
+pub use watchdog::{WATCHDOG_EVERY, WATCHDOG_LATE};

@@ -74,6 +74,8 @@ pub struct Pair {
     pub(super) ended: AtomicBool,
     pub(super) ever_ready: AtomicBool,
     pub(super) announced_ready: Mutex<bool>,
+    /// The watchdog's PING is overdue (see [`super::watchdog`]).
+    pub(super) degraded: AtomicBool,
     pub(super) warned_policy: AtomicBool,
     pub(super) reconnects: AtomicU64,
     pub(super) last_error: Mutex<Option<LastError>>,
@@ -96,6 +98,7 @@ impl Pair {
             ended: AtomicBool::new(false),
             ever_ready: AtomicBool::new(false),
             announced_ready: Mutex::new(false),
+            degraded: AtomicBool::new(false),
             warned_policy: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -110,6 +113,8 @@ impl Pair {
             let me = Arc::clone(self);
             tasks.push(tokio::spawn(async move { me.supervise(role).await }));
         }
+        let me = Arc::clone(self);
+        tasks.push(tokio::spawn(async move { me.watch().await }));
     }
 
     /// The endpoint this pair connects to.
@@ -134,7 +139,11 @@ impl Pair {
         if *self.closed.borrow() {
             Status::Closed
         } else if self.command.is_up() && self.blocking.is_up() {
-            Status::Ready
+            if self.degraded.load(Ordering::SeqCst) {
+                Status::Degraded
+            } else {
+                Status::Ready
+            }
         } else if self.ever_ready.load(Ordering::Relaxed)
             || self.last_error.lock().unwrap().is_some()
         {
@@ -271,7 +280,11 @@ impl Pair {
             Role::Command => &self.blocking,
             Role::Blocking => &self.command,
         };
-        if other.is_up() && !self.is_closed() && !*announced {
+        if other.is_up()
+            && !self.is_closed()
+            && !self.degraded.load(Ordering::SeqCst)
+            && !*announced
+        {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);
             self.hub
@@ -282,7 +295,10 @@ impl Pair {
 
     pub(super) fn slot_changed(&self) {
         let mut announced = self.announced_ready.lock().unwrap();
-        let ready = self.command.is_up() && self.blocking.is_up() && !self.is_closed();
+        let ready = self.command.is_up()
+            && self.blocking.is_up()
+            && !self.is_closed()
+            && !self.degraded.load(Ordering::SeqCst);
         if ready && !*announced {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);
