@@ -56,18 +56,18 @@ describe.each(h.IMPLS)('%s: redis-server stopped for 6 s mid-run', (impl) => {
 
   // Defect 6: health() said `ready` throughout a freeze. The watchdog PINGs every second and
   // marks the pair degraded after 2 s without a reply. (Ours only: BullMQ has no health().)
-  (impl === 'ours' ? test : test.skip)('defect 6: health() leaves `ready` while frozen and comes back by itself', () => {
+  (impl === 'ours' ? test : test.skip)('defect 6: health() leaves `ready` while frozen and comes back by itself', () => h.explain([run.worker], () => {
     const snaps = run.worker.events.filter((e) => e.ev === 'health');
     const during = snaps.filter((e) => e.t > run.stoppedAt + 3500 && e.t < run.contAt);
     const after = snaps.filter((e) => e.t > run.contAt + 2000);
     expect(during.length).toBeGreaterThan(5);
     expect(during.every((e) => e.status !== 'ready')).toBe(true);
     expect(after.length).toBeGreaterThan(0);
-    expect(after.every((e) => e.status === 'ready' && e.running)).toBe(true);
+    expect(after.filter((e) => !(e.status === 'ready' && e.running))).toEqual([]);
     // Announced: one ERR_TIMEOUT when it froze, `ready` again when it woke.
     const said = run.worker.events.filter((e) => e.t > run.stoppedAt);
     const timeouts = said.filter((e) => e.ev === 'connection:error' && e.code === 'ERR_TIMEOUT');
     expect(timeouts.length).toBeGreaterThanOrEqual(1);
     expect(said.some((e) => e.ev === 'connection:ready' && e.t >= run.contAt)).toBe(true);
-  });
+  }));
 });

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::events::{ConnectionEvent, EventKind, Hub};
@@ -76,6 +76,8 @@ pub struct Pair {
     pub(super) announced_ready: Mutex<bool>,
     /// The watchdog's PING is overdue (see [`super::watchdog`]).
     pub(super) degraded: AtomicBool,
+    /// Ends the supervisors' backoff sleeps: the watchdog saw a frozen server answer again.
+    pub(super) retry_now: Notify,
     pub(super) warned_policy: AtomicBool,
     pub(super) reconnects: AtomicU64,
     pub(super) last_error: Mutex<Option<LastError>>,
@@ -99,6 +101,7 @@ impl Pair {
             ever_ready: AtomicBool::new(false),
             announced_ready: Mutex::new(false),
             degraded: AtomicBool::new(false),
+            retry_now: Notify::new(),
             warned_policy: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             last_error: Mutex::new(None),

@@ -131,6 +131,7 @@ impl Pair {
             self.hub.emit(&ev);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
+                _ = self.retry_now.notified() => {}
                 _ = closed.changed() => break,
             }
         }

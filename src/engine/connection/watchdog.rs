@@ -47,10 +47,14 @@ impl Pair {
                 Some(r) => r,
                 None => {
                     self.set_degraded(true);
-                    tokio::select! {
+                    let r = tokio::select! {
                         r = &mut ping => r,
                         _ = closed.wait_for(|c| *c) => return,
-                    }
+                    };
+                    // The server is back: a socket that broke during the freeze (the
+                    // dispatcher's own watchdog) reconnects now, not after its backoff.
+                    self.retry_now.notify_waiters();
+                    r
                 }
             };
             if let Err(e) = reply
