@@ -57,7 +57,7 @@ export interface ConnectionOptions {
   enableAutoPipelining?: boolean;
 }
 
-export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';
+export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'degraded' | 'reconnecting' | 'closed';
 
 export interface ErrorInfo {
   code: string;

@@ -134,8 +134,11 @@ function record(scenario, impl, figures) {
 
 /** What a worker process said, minus health snapshots: for failure messages. */
 function story(w, last = 40) {
-  const said = w.events.filter((e) => e.ev !== 'health').slice(-last);
-  return `${said.map((e) => JSON.stringify(e)).join('\n')}\n${w.stderr}`;
+  const said = w.events.filter((e) => e.ev !== 'health');
+  // Every worker error (the interesting part), then the tail of everything else.
+  const errors = said.filter((e) => e.ev === 'error' && !/^(blocking|command) connection/.test(e.message));
+  const lines = [...errors, { ev: '--- last events ---' }, ...said.slice(-last)];
+  return `${lines.map((e) => JSON.stringify(e)).join('\n')}\n${w.stderr}`;
 }
 
 /** Runs `fn`; if it throws, the error carries what the worker processes said. */

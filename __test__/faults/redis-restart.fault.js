@@ -117,8 +117,10 @@ describe.each(h.IMPLS)('%s: a restart that answers LOADING for ~2 s', (impl) => 
         // Workers hear the connection's errors too; no call of theirs failed with LOADING.
         expect(ev.filter((e) => e.ev === 'error' && e.code === 'ERR_REDIS_BUSY').length).toBe(busy.length);
         expect(ev.filter((e) => e.ev === 'error' && /BusyLoading|LOADING Redis/.test(e.message))).toEqual([]);
-        // Nor a lock renewal that queued behind a successful finish.
-        expect(ev.filter((e) => e.ev === 'error' && e.code === 'ERR_LOCK_LOST')).toEqual([]);
+        // Nor a lock renewal that queued behind a successful finish. (A finishing call that
+        // landed just before the kill, reply lost, is sent again and reports `cannot complete`
+        // for a job it did complete: see docs/RELIABILITY.md.)
+        expect(ev.filter((e) => e.ev === 'error' && /could not renew/.test(e.message))).toEqual([]);
         const during = ev.filter((e) => e.ev === 'health' && e.t > run.killedAt + 300 && e.t < run.loadedAt - 300);
         expect(during.length).toBeGreaterThan(5);
         expect(during.filter((e) => e.status === 'ready')).toEqual([]);

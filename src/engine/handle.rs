@@ -72,7 +72,7 @@ impl QueueHandle {
         self.pair().wait_ready(timeout).await
     }
 
-    /// The shared command connection. A pair that gave up (e.g. wrong password) keeps
+    /// The shared command connection. A pair that gave up (e.g. a server too old) keeps
     /// reporting why.
     pub async fn conn(&self) -> Result<MultiplexedConnection> {
         if self.is_closed() {

@@ -18,12 +18,12 @@ pub mod naming;
 pub mod pair;
 pub mod registry;
 pub mod supervisor;
+pub mod watchdog;
 
 pub use dispatcher::{Dispatcher, Registration, Wake};
 pub use events::{ConnectionEvent, EventKind, Hub, Listener};
 pub use health::{Connections, EndpointHealth, Health, LastError, Status};
 pub use pair::{Pair, Role};
 pub use registry::{Registry, global};
-pub use supervisor::{
-    COMMAND_RESPONSE_TIMEOUT, MAX_AUTH_ATTEMPTS, MIN_REDIS_VERSION, backoff_delay, parse_version,
-};
+pub use supervisor::{COMMAND_RESPONSE_TIMEOUT, MIN_REDIS_VERSION, backoff_delay, parse_version};
+pub use watchdog::{WATCHDOG_EVERY, WATCHDOG_LATE};

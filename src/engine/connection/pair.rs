@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::events::{ConnectionEvent, EventKind, Hub};
@@ -74,6 +74,10 @@ pub struct Pair {
     pub(super) ended: AtomicBool,
     pub(super) ever_ready: AtomicBool,
     pub(super) announced_ready: Mutex<bool>,
+    /// The watchdog's PING is overdue (see [`super::watchdog`]).
+    pub(super) degraded: AtomicBool,
+    /// Ends the supervisors' backoff sleeps: the watchdog saw a frozen server answer again.
+    pub(super) retry_now: Notify,
     pub(super) warned_policy: AtomicBool,
     pub(super) reconnects: AtomicU64,
     pub(super) last_error: Mutex<Option<LastError>>,
@@ -96,6 +100,8 @@ impl Pair {
             ended: AtomicBool::new(false),
             ever_ready: AtomicBool::new(false),
             announced_ready: Mutex::new(false),
+            degraded: AtomicBool::new(false),
+            retry_now: Notify::new(),
             warned_policy: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -110,6 +116,8 @@ impl Pair {
             let me = Arc::clone(self);
             tasks.push(tokio::spawn(async move { me.supervise(role).await }));
         }
+        let me = Arc::clone(self);
+        tasks.push(tokio::spawn(async move { me.watch().await }));
     }
 
     /// The endpoint this pair connects to.
@@ -134,7 +142,11 @@ impl Pair {
         if *self.closed.borrow() {
             Status::Closed
         } else if self.command.is_up() && self.blocking.is_up() {
-            Status::Ready
+            if self.degraded.load(Ordering::SeqCst) {
+                Status::Degraded
+            } else {
+                Status::Ready
+            }
         } else if self.ever_ready.load(Ordering::Relaxed)
             || self.last_error.lock().unwrap().is_some()
         {
@@ -246,12 +258,16 @@ impl Pair {
         self.slot(role).conn.send_replace(None);
     }
 
-    pub(super) fn record_error(&self, role: Role, err: &Error) {
+    /// Remember `err` as the pair's last error; announce it as an `error` event if `announce`.
+    pub(super) fn record_error(&self, role: Role, err: &Error, announce: bool) {
         *self.last_error.lock().unwrap() = Some(LastError {
             code: err.code(),
             message: err.to_string(),
             at: now_ms(),
         });
+        if !announce {
+            return;
+        }
         let mut ev = ConnectionEvent::new(EventKind::Error, &self.display);
         ev.connection = Some(role);
         ev.code = Some(err.code());
@@ -267,7 +283,11 @@ impl Pair {
             Role::Command => &self.blocking,
             Role::Blocking => &self.command,
         };
-        if other.is_up() && !self.is_closed() && !*announced {
+        if other.is_up()
+            && !self.is_closed()
+            && !self.degraded.load(Ordering::SeqCst)
+            && !*announced
+        {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);
             self.hub
@@ -278,7 +298,10 @@ impl Pair {
 
     pub(super) fn slot_changed(&self) {
         let mut announced = self.announced_ready.lock().unwrap();
-        let ready = self.command.is_up() && self.blocking.is_up() && !self.is_closed();
+        let ready = self.command.is_up()
+            && self.blocking.is_up()
+            && !self.is_closed()
+            && !self.degraded.load(Ordering::SeqCst);
         if ready && !*announced {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);
@@ -289,7 +312,7 @@ impl Pair {
         }
     }
 
-    /// A fatal error (wrong password after retries, unsupported server): stop both
+    /// A fatal error (unsupported server, unusable options): stop both
     /// supervisors, fail every waiter with this error, announce `end`.
     pub(super) fn give_up(&self, err: Error) {
         *self.fatal.lock().unwrap() = Some(err);

@@ -18,9 +18,6 @@ use crate::engine::util::random_below;
 
 /// Redis older than this lacks commands and script features the protocol relies on.
 pub const MIN_REDIS_VERSION: (u32, u32, u32) = (6, 2, 0);
-/// Consecutive authentication failures tolerated before the pair gives up: enough to ride out
-/// a password rotation, few enough not to hammer a server (or an ACL log) with bad credentials.
-pub const MAX_AUTH_ATTEMPTS: u32 = 3;
 /// Response timeout on the command connection; the blocking connection has none (a long
 /// BZPOPMIN must never be abandoned client-side; its owner runs its own watchdog).
 pub const COMMAND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,7 +61,10 @@ impl Pair {
         let slot = self.slot(role);
         let mut closed = self.closed.subscribe();
         let mut failures: u32 = 0;
-        let mut auth_failures: u32 = 0;
+        // The code of the failure last announced as an `error` event: retries that fail the
+        // same way update `last_error` quietly, so a password rotation or an outage is one
+        // event when it starts (and one per change), not one per attempt.
+        let mut announced: Option<&'static str> = None;
         loop {
             if *closed.borrow_and_update() {
                 break;
@@ -75,7 +75,6 @@ impl Pair {
             };
             match attempt {
                 Ok((conn, client_id, mut pushes)) => {
-                    auth_failures = 0;
                     *slot.client_id.lock().unwrap() = Some(client_id);
                     self.publish(role, conn);
                     let up_since = Instant::now();
@@ -106,17 +105,18 @@ impl Pair {
                         role.as_str(),
                         self.display
                     ));
-                    self.record_error(role, &err);
+                    self.record_error(role, &err, true);
+                    announced = Some(err.code());
                     if up_since.elapsed() >= STABLE_AFTER {
                         failures = 0;
                     }
                 }
                 Err(err) => {
-                    self.record_error(role, &err);
-                    if matches!(err, Error::Auth(_)) {
-                        auth_failures += 1;
-                    }
-                    if err.is_fatal() || auth_failures >= MAX_AUTH_ATTEMPTS {
+                    // Wrong credentials are retried like any outage: a password rotation
+                    // must heal by itself once the server takes the password again.
+                    self.record_error(role, &err, announced != Some(err.code()));
+                    announced = Some(err.code());
+                    if err.is_fatal() {
                         self.give_up(err);
                         break;
                     }
@@ -131,6 +131,7 @@ impl Pair {
             self.hub.emit(&ev);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
+                _ = self.retry_now.notified() => {}
                 _ = closed.changed() => break,
             }
         }
@@ -176,6 +177,7 @@ impl Pair {
                         "{} is loading its dataset (LOADING): waiting until it is loaded",
                         self.display
                     )),
+                    true,
                 );
             }
             tokio::time::sleep(LOADING_POLL).await;

@@ -187,10 +187,9 @@ impl Worker {
         observe::refresh_served(&me.handle.pair());
     }
 
-    /// Started and not closing.
+    /// Started, not closing, and on a pair that has not given up (see [`WorkerInner::running`]).
     pub fn is_running(&self) -> bool {
-        let st = self.inner.state.lock().unwrap();
-        st.started && !st.closing
+        self.inner.running(&self.inner.state.lock().unwrap())
     }
 
     /// Paused locally ([`Worker::pause`]).
@@ -342,9 +341,16 @@ impl WorkerInner {
             active: st.active.len(),
             completed: self.completed.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
-            running: st.started && !st.closing,
+            running: self.running(&st),
             paused: st.paused,
         }
+    }
+
+    /// What `isRunning()` and `health().workers[].running` both say, so that they agree with
+    /// the pair's status at every moment: a pair that gave up for good (a server too old) is
+    /// `closed`, and a worker on it runs nothing.
+    fn running(&self, st: &State) -> bool {
+        st.started && !st.closing && !self.handle.pair().is_closed()
     }
 
     async fn wait_idle(&self) {
