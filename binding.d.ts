@@ -27,6 +27,7 @@ export declare class NativeQueue {
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
   childrenValues(jobId: string): Promise<Record<string, string>>
+  /** `[unprocessed, processed, ignored, failed]`. */
   dependenciesCount(jobId: string): Promise<Array<number>>
   close(): void
 }
@@ -61,6 +62,7 @@ export declare class NativeWorker {
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
   childrenValues(jobId: string): Promise<Record<string, string>>
+  /** `[unprocessed, processed, ignored, failed]`. */
   dependenciesCount(jobId: string): Promise<Array<number>>
 }
 
@@ -182,6 +184,8 @@ export interface WorkerEventPayload {
   code?: string
   message?: string
   willRetry?: boolean
+  /** "failed" of a job retried after a backoff: the delay (ms), which BullMQ's job.delay shows. */
+  delay?: number
   /** "failed" of a job the processor never saw (deferred failure): its hash. */
   fields?: Record<string, string>
 }

@@ -171,7 +171,12 @@ export declare class Job<T = any, R = any> {
    */
   moveToWaitingChildren(token?: string, opts?: { child?: { id: string; queue: string } }): Promise<boolean>;
   getChildrenValues<V = any>(): Promise<Record<string, V>>;
-  getDependenciesCount(): Promise<{ processed: number; unprocessed: number }>;
+  getDependenciesCount(opts?: { processed?: boolean; unprocessed?: boolean; ignored?: boolean; failed?: boolean }): Promise<{
+    processed?: number;
+    unprocessed?: number;
+    ignored?: number;
+    failed?: number;
+  }>;
 }
 
 export type Processor<T = any, R = any> = (job: Job<T, R>, token?: string, signal?: AbortSignal) => Promise<R> | R;

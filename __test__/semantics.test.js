@@ -292,7 +292,7 @@ describe('11: validation', () => {
   });
 
   // For BullMQ constructors that throw: a connection that never connects leaves nothing behind.
-  const idle = () => ({ ...connectionFor(redis), lazyConnect: true });
+  const idle = () => ({ ...connectionFor(redis), lazyConnect: true, retryStrategy: () => null });
 
   /** The error a constructor or call throws (sync or async), or null. */
   async function thrown(fn) {
@@ -459,6 +459,67 @@ describe('12: lock and missing-key messages', () => {
       await sleep(100);
       await w.close(true);
       return { errors: [...new Set(w.errors.map((e) => e.message))], counts: await counts(q) };
+    });
+  });
+});
+
+describe('8: start order', () => {
+  test('the jobs of one fetched batch start in queue order', async () => {
+    await compare(ALL, async (s) => {
+      const q = s.queue();
+      const rounds = [];
+      for (let round = 0; round < 3; round++) {
+        await q.addBulk([1, 2, 3, 4, 5].map((i) => ({ name: 'n', data: { i } })));
+        const started = [];
+        const w = s.worker(async (job) => {
+          started.push(job.data.i);
+          await sleep(20);
+        }, { concurrency: 5 });
+        await settled(q, 5 * (round + 1));
+        await w.close();
+        rounds.push(started);
+      }
+      return rounds;
+    });
+  });
+});
+
+describe('9: getDependenciesCount', () => {
+  test('processed, unprocessed, ignored and failed, as BullMQ counts them; opts pick types', async () => {
+    await compare(ALL, async (s) => {
+      const parents = s.queue();
+      const B = s.kind === 'bullmq5' ? bullmq[5] : bullmq[6];
+      const kids = new B.Queue(`${s.name}-kids`, { connection: connectionFor(redis), prefix: s.prefix });
+      closers.push(() => kids.close());
+      await parents.add('parent', {}, { jobId: 'p1' });
+      const parent = { id: 'p1', queue: `${s.prefix}:${s.name}` };
+      await kids.add('ok', {}, { jobId: 'k1', parent });
+      await kids.add('ignored', {}, { jobId: 'k2', parent, ignoreDependencyOnFailure: true });
+      await kids.add('failing', {}, { jobId: 'k3', parent, failParentOnFailure: true });
+      await kids.add('later', {}, { jobId: 'k4', parent, delay: 3600000 });
+      const kidsProcessor = async (job) => {
+        if (job.name !== 'ok') throw new Error('no');
+        return 'ok';
+      };
+      const kidWorker = s.kind === 'ours'
+        ? new qn.Worker(`${s.name}-kids`, kidsProcessor, { prefix: s.prefix })
+        : new B.Worker(`${s.name}-kids`, kidsProcessor, { connection: connectionFor(redis), prefix: s.prefix });
+      kidWorker.on('error', () => {});
+      closers.push(() => kidWorker.close());
+      await settled(kids, 3);
+      await kidWorker.close();
+      let read;
+      if (s.kind === 'ours') {
+        const ours = new qn.Queue(s.name, { prefix: s.prefix });
+        closers.push(() => ours.close());
+        read = await ours.getJob('p1');
+      } else {
+        read = await parents.getJob('p1');
+      }
+      return {
+        all: await read.getDependenciesCount(),
+        some: await read.getDependenciesCount({ failed: true, processed: true }),
+      };
     });
   });
 });
