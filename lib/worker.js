@@ -16,6 +16,7 @@ const {
 } = require('./errors');
 const { serializeConnection } = require('./connection');
 const { Job } = require('./job');
+const { addsSettled } = require('./queue');
 const { cronCallback } = require('./cron');
 
 const BUILTIN_BACKOFF = new Set(['fixed', 'exponential']);
@@ -294,7 +295,16 @@ class Worker extends EventEmitter {
   // src/binding/worker.rs). Each job's outcome goes back through _settle.
   _deliver(delivery) {
     if (delivery.events) this._onEngineEvents(delivery.events);
-    if (delivery.jobs) for (const payload of delivery.jobs) this._run(payload);
+    if (!delivery.jobs) return;
+    // A job added by this process starts only after its add() has resolved (and the code
+    // awaiting it has run), as with BullMQ: see addsSettled in lib/queue.js.
+    const settled = addsSettled();
+    if (settled) settled.then(() => this._runAll(delivery.jobs));
+    else this._runAll(delivery.jobs);
+  }
+
+  _runAll(jobs) {
+    for (const payload of jobs) this._run(payload);
   }
 
   _run(payload) {

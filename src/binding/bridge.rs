@@ -201,8 +201,21 @@ impl Bridge {
         let me = Arc::clone(self);
         spawn(async move {
             // Let the tasks that are about to queue something (the other jobs of a batch, the
-            // job a finishing call fetched) do so first.
-            tokio::task::yield_now().await;
+            // job a finishing call fetched) do so first: until a yield brings nothing new, so
+            // that a batch whose tasks run on several threads still crosses whole (and in
+            // order, see flush).
+            let mut seen = 0;
+            loop {
+                tokio::task::yield_now().await;
+                let queued = {
+                    let outbox = me.outbox.lock().unwrap();
+                    outbox.events.len() + outbox.jobs.len()
+                };
+                if queued == seen {
+                    break;
+                }
+                seen = queued;
+            }
             me.flush();
         });
     }
