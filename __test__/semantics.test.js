@@ -550,3 +550,39 @@ describe('4: add() and a Worker of the same process', () => {
     expect(log.filter((l) => l.startsWith('start')).length).toBe(63);
   });
 });
+
+describe('5: worker.rateLimit goes through Redis', () => {
+  test.each([
+    ['without a limiter, a worker that does not throw RateLimitError goes on', undefined, false, false],
+    ['with a limiter, the next fetch sees the key, then waits what it reported', { max: 10, duration: 1000 }, false, true],
+    ['RateLimitError: the worker waits the key\'s TTL', undefined, true, false],
+  ])('%s', async (_label, limiter, throwIt, removeKey) => {
+    await compare(BOTH, async (s) => {
+      const q = s.queue();
+      await q.add('first', {});
+      const done = [];
+      let limited = false;
+      const t0 = Date.now();
+      const w = s.worker(async (job) => {
+        if (!limited) {
+          limited = true;
+          await w.rateLimit(3000);
+          if (throwIt) throw s.errors.Worker.RateLimitError();
+        }
+        done.push([job.name, Date.now() - t0]);
+        return 'ok';
+      }, limiter ? { limiter } : {});
+      await waitFor(() => limited, { what: 'the limit' });
+      await sleep(100);
+      await q.add('second', {});
+      if (removeKey) {
+        await sleep(200);
+        await q.removeRateLimitKey();
+      }
+      await waitFor(() => done.length === 2, { timeout: 8000, what: 'the jobs' });
+      await w.close();
+      // Before the limit's 3 s ran out, or after.
+      return done.map(([name, ms]) => `${name} ${ms < 2500 ? 'soon' : 'after the limit'}`);
+    });
+  });
+});

@@ -142,8 +142,9 @@ class Worker extends EventEmitter {
   /**
    * Rate-limit the queue for `ms` (BullMQ's `worker.rateLimit`): sets the queue's limiter
    * key, which holds back every worker that knows a max (limiter option or global limit),
-   * and this worker fetches nothing until then. Then throw `Worker.RateLimitError()` from
-   * the processor to put the current job back to waiting without counting the attempt.
+   * this one included; there is no local timer, so `queue.removeRateLimitKey()` lifts it.
+   * Then throw `Worker.RateLimitError()` from the processor to put the current job back to
+   * waiting without counting the attempt (the worker then waits the key's TTL, as BullMQ's).
    */
   rateLimit(ms) {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1) {
