@@ -49,6 +49,7 @@ export declare class NativeQueue {
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
   childrenValues(jobId: string): Promise<Record<string, string>>
+  /** `[unprocessed, processed, ignored, failed]`. */
   dependenciesCount(jobId: string): Promise<Array<number>>
   close(): void
 }
@@ -108,6 +109,7 @@ export declare class NativeWorker {
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
   childrenValues(jobId: string): Promise<Record<string, string>>
+  /** `[unprocessed, processed, ignored, failed]`. */
   dependenciesCount(jobId: string): Promise<Array<number>>
 }
 
@@ -268,6 +270,8 @@ export interface WorkerEventPayload {
   code?: string
   message?: string
   willRetry?: boolean
+  /** "failed" of a job retried after a backoff: the delay (ms), which BullMQ's job.delay shows. */
+  delay?: number
   /** "failed" of a job the processor never saw (deferred failure): its hash. */
   fields?: Record<string, string>
 }

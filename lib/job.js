@@ -144,9 +144,18 @@ class Job {
     return out;
   }
 
-  async getDependenciesCount() {
-    const [unprocessed, processed] = await callAsync(() => this.#native.dependenciesCount(this.id));
-    return { processed, unprocessed };
+  /**
+   * BullMQ's counts of this parent's children: processed, unprocessed, ignored, failed; with
+   * opts (e.g. `{ failed: true }`) only the types asked for.
+   */
+  async getDependenciesCount(opts = {}) {
+    const [unprocessed, processed, ignored, failed] = await callAsync(() => this.#native.dependenciesCount(this.id));
+    const all = { processed, unprocessed, ignored, failed };
+    const wanted = Object.keys(opts || {}).filter((type) => opts[type] && type in all);
+    if (!wanted.length) return all;
+    const counts = {};
+    for (const type of wanted) counts[type] = all[type];
+    return counts;
   }
 
   toJSON() {

@@ -12,6 +12,25 @@ const { Job } = require('./job');
 
 // getJobCounts() without types counts these (BullMQ's list).
 const DEFAULT_COUNT_TYPES = ['active', 'completed', 'delayed', 'failed', 'prioritized', 'waiting', 'waiting-children'];
+// The add() / addBulk() promises of this process not settled yet. The job's activation and
+// the add's reply travel on different paths, so a Worker of this process could start a job
+// before its add() resolved; BullMQ's never does (activation costs it one more round trip).
+// Workers hold back the jobs of a delivery until the adds pending then have settled.
+const addsInFlight = new Set();
+
+function trackAdd(promise) {
+  addsInFlight.add(promise);
+  const done = () => addsInFlight.delete(promise);
+  promise.then(done, done);
+  return promise;
+}
+
+/** Resolves once every add pending now has settled (undefined when none is). */
+function addsSettled() {
+  if (addsInFlight.size === 0) return undefined;
+  return Promise.allSettled([...addsInFlight]);
+}
+
 /** A job read or added by a Queue: the Worker's Job plus retry(). */
 class QueueJob extends Job {
   constructor(queue, payload) {
@@ -102,16 +121,19 @@ class Queue extends EventEmitter {
   }
 
   /** Add one job; resolves with it (its id is the existing one when deduplicated). */
-  async add(name, data, opts) {
-    const [job] = await this._add([{ name, data, opts }], true);
-    this.emit('waiting', job);
-    return job;
+  add(name, data, opts) {
+    return trackAdd(
+      this._add([{ name, data, opts }], true).then(([job]) => {
+        this.emit('waiting', job);
+        return job;
+      }),
+    );
   }
 
   /** Add many jobs in one round trip (one script call). */
-  async addBulk(jobs) {
-    if (!Array.isArray(jobs)) throw invalid('jobs', 'must be an array of { name, data, opts? }');
-    return this._add(jobs, false);
+  addBulk(jobs) {
+    if (!Array.isArray(jobs)) return Promise.reject(invalid('jobs', 'must be an array of { name, data, opts? }'));
+    return trackAdd(this._add(jobs, false));
   }
 
   async _add(jobs, single) {
@@ -318,4 +340,4 @@ class Queue extends EventEmitter {
 require('./metrics').installQueueMethods(Queue);
 require('./telemetry').installQueueTelemetry(Queue);
 
-module.exports = { Queue, QueueJob };
+module.exports = { Queue, QueueJob, addsSettled };

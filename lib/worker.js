@@ -16,6 +16,7 @@ const {
 } = require('./errors');
 const { serializeConnection, liveWorkers } = require('./connection');
 const { Job } = require('./job');
+const { addsSettled } = require('./queue');
 const { cronCallback } = require('./cron');
 const { checkTelemetry, instrumentWorker } = require('./telemetry');
 
@@ -34,6 +35,8 @@ const JS_ONLY = new Set(['connection', 'autorun', 'settings', 'telemetry']);
 // BullMQ's texts for the rules it shares with us (users match on them); err.code stays ours.
 const CONCURRENCY_RULE = 'concurrency must be a finite number greater than 0';
 const ALREADY_RUNNING = 'Worker is already running.';
+// The engine's text (BullMQ's) for a parent that cannot complete because a child failed.
+const FAILED_CHILD = /at least one failed child/;
 
 function checkConcurrency(n) {
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 1) throw invalid('concurrency', CONCURRENCY_RULE);
@@ -145,8 +148,9 @@ class Worker extends EventEmitter {
   /**
    * Rate-limit the queue for `ms` (BullMQ's `worker.rateLimit`): sets the queue's limiter
    * key, which holds back every worker that knows a max (limiter option or global limit),
-   * and this worker fetches nothing until then. Then throw `Worker.RateLimitError()` from
-   * the processor to put the current job back to waiting without counting the attempt.
+   * this one included; there is no local timer, so `queue.removeRateLimitKey()` lifts it.
+   * Then throw `Worker.RateLimitError()` from the processor to put the current job back to
+   * waiting without counting the attempt (the worker then waits the key's TTL, as BullMQ's).
    */
   rateLimit(ms) {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1) {
@@ -304,7 +308,16 @@ class Worker extends EventEmitter {
   // src/binding/worker.rs). Each job's outcome goes back through _settle.
   _deliver(delivery) {
     if (delivery.events) this._onEngineEvents(delivery.events);
-    if (delivery.jobs) for (const payload of delivery.jobs) this._run(payload);
+    if (!delivery.jobs) return;
+    // A job added by this process starts only after its add() has resolved (and the code
+    // awaiting it has run), as with BullMQ: see addsSettled in lib/queue.js.
+    const settled = addsSettled();
+    if (settled) settled.then(() => this._runAll(delivery.jobs));
+    else this._runAll(delivery.jobs);
+  }
+
+  _runAll(jobs) {
+    for (const payload of jobs) this._run(payload);
   }
 
   _run(payload) {
@@ -420,10 +433,14 @@ class Worker extends EventEmitter {
           }
         }
         // BullMQ fails a deferred failure with an UnrecoverableError of that message.
-        const err = entry && entry.error ? entry.error : ev.fields ? new UnrecoverableError(ev.message) : new Error(ev.message);
+        // BullMQ fails a deferred failure, and a parent whose completion found a failed child,
+        // with an UnrecoverableError of that message.
+        const unrecoverable = ev.fields || FAILED_CHILD.test(ev.message || '');
+        const err = entry && entry.error ? entry.error : unrecoverable ? new UnrecoverableError(ev.message) : new Error(ev.message);
         if (entry) {
           entry.job.failedReason = ev.message;
           entry.job.attemptsMade += 1;
+          if (typeof ev.delay === 'number' && ev.delay > 0) entry.job.delay = ev.delay;
           if (!ev.willRetry) entry.job.finishedOn = Date.now();
         }
         this._safeEmit('failed', entry ? entry.job : undefined, err, 'active');
@@ -436,7 +453,14 @@ class Worker extends EventEmitter {
         this._safeEmit('drained');
         return;
       case 'error': {
-        if (ev.jobId) this._inFlight.delete(ev.jobId);
+        // A completion refused for the job's state (pending or failed children) is followed
+        // by that job's 'failed' event, which still needs the job; any other error, or a
+        // second one, ends the job's time here.
+        const entry = ev.jobId ? this._inFlight.get(ev.jobId) : undefined;
+        if (entry) {
+          entry.errors = (entry.errors || 0) + 1;
+          if (ev.code !== 'ERR_JOB_STATE' || entry.errors > 1) this._inFlight.delete(ev.jobId);
+        }
         this._emitError(new QueueNativeError(ev.code || 'ERR_REDIS', ev.message || 'worker error', ev.jobId ? { jobId: ev.jobId } : undefined));
         return;
       }

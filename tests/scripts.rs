@@ -273,7 +273,7 @@ async fn script_codes_become_engine_errors() {
     assert!(matches!(err, Error::LockLost(_)), "{err:?}");
     assert!(
         err.to_string().contains(&format!(
-            "lock for job {} in queue rs-errors is held by another worker",
+            "Lock mismatch for job {}. Cmd moveToFinished from active",
             ids[0]
         )),
         "{err}"
@@ -281,7 +281,8 @@ async fn script_codes_become_engine_errors() {
     let err = complete("mine", "404".into()).await.unwrap_err();
     assert!(matches!(err, Error::JobNotFound(_)), "{err:?}");
     assert!(
-        err.to_string().contains("job 404 in queue rs-errors"),
+        err.to_string()
+            .contains("Missing key for job 404. moveToFinished"),
         "{err}"
     );
 
@@ -291,19 +292,26 @@ async fn script_codes_become_engine_errors() {
         .unwrap();
     let err = complete("mine", ids[0].clone()).await.unwrap_err();
     assert!(matches!(err, Error::JobState(_)), "{err:?}");
-    assert!(err.to_string().contains("pending dependencies"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("has pending dependencies. moveToFinished"),
+        "{err}"
+    );
     let _: () = conn.del(k.dependencies(&ids[0])).await.unwrap();
 
     let _: () = conn.lrem(&k.active, 0, &ids[0]).await.unwrap();
     let err = complete("mine", ids[0].clone()).await.unwrap_err();
     assert!(matches!(err, Error::JobState(_)), "{err:?}");
-    assert!(err.to_string().contains("is not active"), "{err}");
+    assert!(
+        err.to_string().contains("is not in the active state"),
+        "{err}"
+    );
     // The lock went with the -3 attempt: now it is missing.
     let err = scripts::retry(&mut conn, &k, &ids[0], "mine", now(), false, "x", "")
         .await
         .unwrap_err();
     assert!(matches!(err, Error::LockLost(_)), "{err:?}");
-    assert!(err.to_string().contains("missing"), "{err}");
+    assert!(err.to_string().contains("Missing lock for job"), "{err}");
 
     let err = scripts::update_progress(&mut conn, &k, "404", "1")
         .await

@@ -98,6 +98,8 @@ pub struct WorkerEventPayload {
     pub code: Option<String>,
     pub message: Option<String>,
     pub will_retry: Option<bool>,
+    /// "failed" of a job retried after a backoff: the delay (ms), which BullMQ's job.delay shows.
+    pub delay: Option<f64>,
     /// "failed" of a job the processor never saw (deferred failure): its hash.
     pub fields: Option<HashMap<String, String>>,
 }
@@ -110,6 +112,7 @@ impl WorkerEventPayload {
             code: None,
             message: None,
             will_retry: None,
+            delay: None,
             fields: None,
         }
     }
@@ -124,10 +127,12 @@ impl From<WorkerEvent> for WorkerEventPayload {
                 job_id,
                 reason,
                 will_retry,
+                delay,
                 fields,
             } => WorkerEventPayload {
                 message: Some(reason),
                 will_retry: Some(will_retry),
+                delay: delay.map(|d| d as f64),
                 fields,
                 ..Self::new(N::Failed, Some(job_id))
             },
@@ -220,7 +225,9 @@ pub struct Bridge {
 #[derive(Default)]
 struct Outbox {
     events: Vec<WorkerEventPayload>,
-    jobs: Vec<JobPayload>,
+    /// With each job its `ActiveJob::order`: the tasks of one batch queue their jobs in the
+    /// order the runtime polls them (the last spawned often first), not the queue's.
+    jobs: Vec<(u64, JobPayload)>,
     flush_scheduled: bool,
 }
 
@@ -246,14 +253,27 @@ impl Bridge {
         let me = Arc::clone(self);
         spawn(async move {
             // Let the tasks that are about to queue something (the other jobs of a batch, the
-            // job a finishing call fetched) do so first.
-            tokio::task::yield_now().await;
+            // job a finishing call fetched) do so first: until a yield brings nothing new, so
+            // that a batch whose tasks run on several threads still crosses whole (and in
+            // order, see flush).
+            let mut seen = 0;
+            loop {
+                tokio::task::yield_now().await;
+                let queued = {
+                    let outbox = me.outbox.lock().unwrap();
+                    outbox.events.len() + outbox.jobs.len()
+                };
+                if queued == seen {
+                    break;
+                }
+                seen = queued;
+            }
             me.flush();
         });
     }
 
     fn flush(&self) {
-        let (events, jobs) = {
+        let (events, mut ordered) = {
             let mut outbox = self.outbox.lock().unwrap();
             outbox.flush_scheduled = false;
             (
@@ -261,6 +281,9 @@ impl Bridge {
                 std::mem::take(&mut outbox.jobs),
             )
         };
+        // BullMQ starts the jobs it took in queue order.
+        ordered.sort_by_key(|(order, _)| *order);
+        let jobs: Vec<JobPayload> = ordered.into_iter().map(|(_, job)| job).collect();
         if events.is_empty() && jobs.is_empty() {
             return;
         }
@@ -339,7 +362,7 @@ impl JobHandler for Handler {
                 token: job.token,
                 fields_json: serde_json::to_string(&job.fields).unwrap_or_else(|_| "{}".into()),
             };
-            bridge.enqueue(|o| o.jobs.push(payload));
+            bridge.enqueue(|o| o.jobs.push((job.order, payload)));
             rx.await
                 .unwrap_or_else(|_| Outcome::failed("processor could not be called"))
         })

@@ -56,10 +56,13 @@ macro_rules! handle_methods {
                 self.$field.children_values(&job_id).await.napi()
             }
 
+            /// `[unprocessed, processed, ignored, failed]`.
             #[napi]
             pub async fn dependencies_count(&self, job_id: String) -> napi::Result<Vec<u32>> {
-                let (pending, processed) = self.$field.dependencies_count(&job_id).await.napi()?;
-                Ok(vec![pending as u32, processed as u32])
+                let c = self.$field.dependencies_count(&job_id).await.napi()?;
+                Ok([c.unprocessed, c.processed, c.ignored, c.failed]
+                    .map(|n| n as u32)
+                    .to_vec())
             }
         }
     };

@@ -113,8 +113,8 @@ impl QueueHandle {
         scripts::children_values(&mut conn, &self.keys, job_id).await
     }
 
-    /// Pending and processed children counts of a flow parent.
-    pub async fn dependencies_count(&self, job_id: &str) -> Result<(u64, u64)> {
+    /// The children counts of a flow parent (unprocessed, processed, ignored, failed).
+    pub async fn dependencies_count(&self, job_id: &str) -> Result<scripts::DependencyCounts> {
         let mut conn = self.conn().await?;
         scripts::dependencies_count(&mut conn, &self.keys, job_id).await
     }

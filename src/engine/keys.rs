@@ -171,6 +171,12 @@ impl QueueKeys {
         format!("{}{id}:unsuccessful", self.base)
     }
 
+    /// A parent's children that failed and were ignored (`ignoreDependencyOnFailure`) or let
+    /// it go on (`continueParentOnFailure`): child job key -> failedReason.
+    pub fn failed_children(&self, id: &str) -> String {
+        format!("{}{id}:failed", self.base)
+    }
+
     /// The job schedulers (zset: scheduler id -> next run).
     pub fn repeat(&self) -> String {
         format!("{}repeat", self.base)

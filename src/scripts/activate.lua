@@ -5,6 +5,7 @@
   taken from the right end of `wait` first, then from `prioritized` (lowest score first).
   Every taken job is locked with its own token, gets `processedOn`/`pb`/`ats` and an
   `active` event; the base marker is re-added afterwards so the next blocked worker wakes.
+  Its events (`active`, promoted `waiting`) are added uncapped, as BullMQ's moveToActive.
 
   KEYS
     1 wait          list

@@ -11,7 +11,8 @@
   retention trimming) or deleted, and `completed` / `failed` (+ `retries-exhausted`) is
   emitted. With fetch tokens, the next jobs are taken exactly as activate.lua does. When
   nothing could be fetched (or no fetch was asked) and wait, active and prioritized are all
-  empty, `drained` is emitted.
+  empty, `drained` is emitted. The events stream is trimmed to its cap first, and this
+  call's events are added uncapped (BullMQ's moveToFinished: a cap of 0 keeps them).
 
   Several jobs per call is how the worker coalesces the completions that arrive while its
   previous call is in flight: the call, the meta read, the delayed check and the marker are

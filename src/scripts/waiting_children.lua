@@ -1,7 +1,8 @@
 --[[
   waiting_children: move an active parent job to `waiting-children` while it still has
   pending children (the processor's `job.moveToWaitingChildren()`, which then throws
-  WaitingChildrenError). A parent whose children are all done stays active.
+  WaitingChildrenError). A parent whose children are all done stays active. The
+  `waiting-children` event is added uncapped, as BullMQ does.
 
   KEYS
     1 active            list

@@ -42,13 +42,15 @@ impl Outcome {
     }
 
     /// For a final outcome (one that the finishing script writes): the state it moves the
-    /// job to (`completed` / `failed`), the verb for error messages and the stored value
+    /// job to (`completed` / `failed`), BullMQ's command name for error messages and the stored value
     /// (the result JSON, or the failed reason). None for the outcomes the worker does not
     /// finish ([`Outcome::MovedByProcessor`], [`Outcome::RateLimited`]).
     pub fn final_parts(&self) -> Option<(&'static str, &'static str, &str)> {
         match self {
-            Outcome::Completed { returnvalue } => Some(("completed", "complete", returnvalue)),
-            Outcome::Failed { message, .. } => Some(("failed", "fail", message)),
+            Outcome::Completed { returnvalue } => {
+                Some(("completed", "moveToFinished", returnvalue))
+            }
+            Outcome::Failed { message, .. } => Some(("failed", "moveToFinished", message)),
             Outcome::MovedByProcessor | Outcome::RateLimited => None,
         }
     }

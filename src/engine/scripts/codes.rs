@@ -10,26 +10,18 @@ use crate::engine::error::{Error, Result};
 use crate::engine::keys::QueueKeys;
 
 /// The error for a negative script code.
-pub(crate) fn code_error(code: i64, op: &str, k: &QueueKeys, id: &str) -> Error {
-    let q = &k.name;
+pub(crate) fn code_error(code: i64, op: &str, id: &str) -> Error {
+    // BullMQ's texts (its finishedErrors), with `op` its command name: users match on them.
     match code {
-        -1 => Error::JobNotFound(format!("cannot {op}: job {id} in queue {q} does not exist")),
-        -2 => Error::LockLost(format!(
-            "cannot {op}: lock for job {id} in queue {q} is missing (it expired or was released)"
-        )),
-        -6 => Error::LockLost(format!(
-            "cannot {op}: lock for job {id} in queue {q} is held by another worker"
-        )),
-        -3 => Error::JobState(format!("cannot {op}: job {id} in queue {q} is not active")),
-        -4 => Error::JobState(format!(
-            "cannot {op}: job {id} in queue {q} has pending dependencies (children not finished)"
-        )),
+        -1 => Error::JobNotFound(format!("Missing key for job {id}. {op}")),
+        -2 => Error::LockLost(format!("Missing lock for job {id}. {op}")),
+        -6 => Error::LockLost(format!("Lock mismatch for job {id}. Cmd {op} from active")),
+        -3 => Error::JobState(format!("Job {id} is not in the active state. {op}")),
+        -4 => Error::JobState(format!("Job {id} has pending dependencies. {op}")),
         -9 => Error::JobState(format!(
-            "cannot {op}: job {id} in queue {q} has failed children"
+            "Cannot complete job {id} because it has at least one failed child. {op}"
         )),
-        other => Error::Redis(format!(
-            "cannot {op}: unexpected code {other} for job {id} in queue {q}"
-        )),
+        other => Error::Redis(format!("Unknown code {other} error for {id}. {op}")),
     }
 }
 
@@ -61,7 +53,7 @@ pub(crate) fn expect_count(
 ) -> Result<u64> {
     match as_int(reply) {
         Some(n) if n >= 0 => Ok(n as u64),
-        Some(code) => Err(code_error(code, op, k, id)),
+        Some(code) => Err(code_error(code, op, id)),
         None => Err(unexpected(script, k, id, reply)),
     }
 }
@@ -70,7 +62,7 @@ pub(crate) fn expect_count(
 pub(crate) fn expect_zero(reply: &Value, op: &str, k: &QueueKeys, id: &str) -> Result<()> {
     match as_int(reply) {
         Some(0) => Ok(()),
-        Some(code) => Err(code_error(code, op, k, id)),
+        Some(code) => Err(code_error(code, op, id)),
         None => Err(unexpected(op, k, id, reply)),
     }
 }
@@ -95,7 +87,7 @@ pub(crate) fn add_error(code: i64, k: &QueueKeys, custom_id: &str, parent: &str)
 pub(crate) fn reprocess_error(reply: &Value, k: &QueueKeys, id: &str, state: &str) -> Error {
     let q = &k.name;
     match as_int(reply) {
-        Some(-1) => code_error(-1, "retry", k, id),
+        Some(-1) => code_error(-1, "reprocessJob", id),
         Some(-3) => Error::JobState(format!(
             "cannot retry: job {id} in queue {q} is not {state}"
         )),
@@ -108,40 +100,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_map_to_engine_errors() {
-        let k = QueueKeys::new("bull", "q");
-        let e = code_error(-6, "complete", &k, "12");
+    fn codes_map_to_engine_errors_with_bullmqs_texts() {
+        let e = code_error(-6, "moveToFinished", "12");
         assert_eq!(e.code(), "ERR_LOCK_LOST");
         assert!(
             e.to_string()
-                .contains("lock for job 12 in queue q is held by another worker"),
+                .ends_with("Lock mismatch for job 12. Cmd moveToFinished from active"),
             "{e}"
         );
-        let e = code_error(-2, "fail", &k, "12");
+        let e = code_error(-2, "moveToFinished", "12");
         assert_eq!(e.code(), "ERR_LOCK_LOST");
-        assert!(e.to_string().contains("missing"), "{e}");
-        assert_eq!(code_error(-1, "retry", &k, "3").code(), "ERR_JOB_NOT_FOUND");
+        assert!(
+            e.to_string()
+                .ends_with("Missing lock for job 12. moveToFinished"),
+            "{e}"
+        );
+        let e = code_error(-1, "retryJob", "3");
+        assert_eq!(e.code(), "ERR_JOB_NOT_FOUND");
+        assert!(
+            e.to_string().ends_with("Missing key for job 3. retryJob"),
+            "{e}"
+        );
         for code in [-3, -4, -9] {
             assert_eq!(
-                code_error(code, "complete", &k, "3").code(),
+                code_error(code, "moveToFinished", "3").code(),
                 "ERR_JOB_STATE"
             );
         }
         assert!(
-            code_error(-4, "complete", &k, "3")
+            code_error(-4, "moveToFinished", "3")
                 .to_string()
-                .contains("pending dependencies")
+                .ends_with("Job 3 has pending dependencies. moveToFinished")
         );
         assert!(
-            code_error(-9, "complete", &k, "3")
+            code_error(-9, "moveToWaitingChildren", "3")
                 .to_string()
-                .contains("failed children")
+                .ends_with("Cannot complete job 3 because it has at least one failed child. moveToWaitingChildren")
         );
         assert!(
-            code_error(-3, "retry", &k, "3")
+            code_error(-3, "retryJob", "3")
                 .to_string()
-                .contains("not active")
+                .ends_with("Job 3 is not in the active state. retryJob")
         );
-        assert_eq!(code_error(-42, "retry", &k, "3").code(), "ERR_REDIS");
+        assert_eq!(code_error(-42, "retryJob", "3").code(), "ERR_REDIS");
     }
 }

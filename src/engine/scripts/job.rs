@@ -24,7 +24,7 @@ pub async fn update_progress(
         .arg(job_id)
         .arg(progress_json);
     let reply = invoke(&inv, conn).await?;
-    expect_zero(&reply, "update progress", k, job_id)
+    expect_zero(&reply, "updateProgress", k, job_id)
 }
 
 /// Append a log line, keeping only the newest `keep_logs` lines if given. Returns the
@@ -43,7 +43,7 @@ pub async fn add_log(
         .arg(line)
         .arg(keep_logs.map(|n| n.to_string()).unwrap_or_default());
     let reply = invoke(&inv, conn).await?;
-    expect_count(&reply, "add log", "add_log", k, job_id)
+    expect_count(&reply, "addLog", "add_log", k, job_id)
 }
 
 /// Replace the job's data (JSON).
@@ -56,7 +56,7 @@ pub async fn update_data(
     let mut inv = UPDATE_DATA.prepare_invoke();
     inv.key(k.job(job_id)).arg(data_json);
     let reply = invoke(&inv, conn).await?;
-    expect_zero(&reply, "update data", k, job_id)
+    expect_zero(&reply, "updateData", k, job_id)
 }
 
 /// Children results of a flow parent: child job key -> returnvalue JSON.
@@ -68,19 +68,42 @@ pub async fn children_values(
     hgetall(conn, &k.processed(job_id)).await
 }
 
-/// Pending and processed children counts of a flow parent.
+/// A flow parent's children by what became of them: BullMQ's `getDependenciesCount()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DependencyCounts {
+    /// Not finished yet (`:dependencies`).
+    pub unprocessed: u64,
+    /// Completed (`:processed`).
+    pub processed: u64,
+    /// Failed and ignored or let the parent go on (`:failed`).
+    pub ignored: u64,
+    /// Failed with `failParentOnFailure` (`:unsuccessful`).
+    pub failed: u64,
+}
+
+/// The children counts of a flow parent, read in one round trip.
 pub async fn dependencies_count(
     conn: &mut MultiplexedConnection,
     k: &QueueKeys,
     job_id: &str,
-) -> Result<(u64, u64)> {
-    super::query(
+) -> Result<DependencyCounts> {
+    let (unprocessed, processed, ignored, failed): (u64, u64, u64, u64) = super::query(
         conn,
         redis::pipe()
             .cmd("SCARD")
             .arg(k.dependencies(job_id))
             .cmd("HLEN")
-            .arg(k.processed(job_id)),
+            .arg(k.processed(job_id))
+            .cmd("HLEN")
+            .arg(k.failed_children(job_id))
+            .cmd("ZCARD")
+            .arg(k.unsuccessful(job_id)),
     )
-    .await
+    .await?;
+    Ok(DependencyCounts {
+        unprocessed,
+        processed,
+        ignored,
+        failed,
+    })
 }

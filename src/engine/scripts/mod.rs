@@ -27,7 +27,9 @@ use super::error::{Error, Result};
 use super::lua;
 
 pub use fetch::{FetchOpts, Fetched, JobRecord, activate};
-pub use job::{add_log, children_values, dependencies_count, update_data, update_progress};
+pub use job::{
+    DependencyCounts, add_log, children_values, dependencies_count, update_data, update_progress,
+};
 pub use worker::{
     FinishJob, Finished, SchedulerNext, extend_locks, finish, finish_many,
     finish_many_with_metrics, move_stalled, move_to_delayed, move_to_waiting_children, requeue,

@@ -134,7 +134,7 @@ pub async fn finish_many_with_metrics(
     for ((code, j), (_, op, _)) in codes.iter().zip(jobs).zip(&parts) {
         let code = as_int(code).ok_or_else(|| bad(&reply))?;
         results.push(if code < 0 {
-            Err(code_error(code, op, k, j.job_id))
+            Err(code_error(code, op, j.job_id))
         } else {
             Ok(())
         });
@@ -176,7 +176,7 @@ pub async fn retry(
         .arg(reason)
         .arg(stacktrace);
     let reply = invoke(&inv, conn).await?;
-    expect_zero(&reply, "retry", k, job_id)
+    expect_zero(&reply, "retryJob", k, job_id)
 }
 
 /// Move an active job to delayed, due at `now + delay_ms`. `skip_attempt` is for the
@@ -215,7 +215,7 @@ pub async fn move_to_delayed(
         .arg(reason.unwrap_or(""))
         .arg(stacktrace.unwrap_or(""));
     let reply = invoke(&inv, conn).await?;
-    expect_zero(&reply, "move to delayed", k, job_id)
+    expect_zero(&reply, "moveToDelayed", k, job_id)
 }
 
 /// Renew the locks of `jobs` (id, token) for `duration_ms`. Returns the ids whose lock is
@@ -293,7 +293,7 @@ pub async fn move_to_waiting_children(
     match as_int(&reply) {
         Some(0) => Ok(true),
         Some(1) => Ok(false),
-        Some(code) => Err(code_error(code, "move to waiting-children", k, job_id)),
+        Some(code) => Err(code_error(code, "moveToWaitingChildren", job_id)),
         None => Err(unexpected("waiting_children", k, job_id, &reply)),
     }
 }
@@ -321,7 +321,7 @@ pub async fn requeue(
         .arg(token)
         .arg(&k.base);
     let reply = invoke(&inv, conn).await?;
-    expect_count(&reply, "move back to wait", "requeue", k, job_id)
+    expect_count(&reply, "moveJobFromActiveToWait", "requeue", k, job_id)
 }
 
 /// What `scheduler_next` did.

@@ -20,6 +20,9 @@ pub struct ActiveJob {
     pub token: String,
     /// The job hash.
     pub fields: HashMap<String, String>,
+    /// Its place in the order the worker took jobs (increasing): the jobs of one fetch are
+    /// handed over in this order, which is the queue's, whatever order their tasks run in.
+    pub order: u64,
 }
 
 /// What a worker tells its listeners (BullMQ's worker events).
@@ -40,6 +43,8 @@ pub enum WorkerEvent {
         reason: String,
         /// The job goes round again (delayed or waiting).
         will_retry: bool,
+        /// The backoff delay (ms) when it goes round again through `delayed`.
+        delay: Option<u64>,
         /// The job hash, when the processor never saw the job.
         fields: Option<HashMap<String, String>>,
     },

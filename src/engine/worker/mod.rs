@@ -303,8 +303,7 @@ impl Worker {
 
     /// A manual rate limit (`worker.rateLimit(ms)`): the queue's limiter key is set to
     /// BullMQ's "limit reached" value for `ms`, which stops activations in every worker that
-    /// knows a max (a limiter option or a global limit); this worker also stops fetching
-    /// until then.
+    /// knows a max (a limiter option or a global limit), this one included.
     pub async fn rate_limit(&self, ms: u64) -> Result<()> {
         if ms == 0 {
             return Err(Error::invalid(
@@ -312,9 +311,11 @@ impl Worker {
                 "expire time must be a positive number of ms",
             ));
         }
+        // Only the queue's limiter key, as BullMQ: this worker learns of the limit from Redis
+        // (the TTL a fetch reports when a max is known, or the requeue of a RateLimitError),
+        // so `queue.removeRateLimitKey()` counts for it as for every other worker.
         let mut conn = self.conn().await?;
         scripts::set_rate_limit(&mut conn, self.keys(), ms).await?;
-        self.inner.limit_for(ms);
         Ok(())
     }
 }

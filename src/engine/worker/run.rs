@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::finish::FinishWork;
@@ -17,6 +17,14 @@ use crate::engine::job::{self, JobOpts, NextIteration, Outcome, RetryDecision};
 use crate::engine::observe;
 use crate::engine::scripts::{self, JobRecord, SchedulerNext};
 use crate::engine::util::{now_ms, random_unit};
+
+/// Numbers the jobs in the order they were taken ([`ActiveJob::order`]); process-wide, as
+/// only the order within one worker matters.
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+fn next_order() -> u64 {
+    TAKEN.fetch_add(1, Ordering::Relaxed)
+}
 
 impl WorkerInner {
     pub(super) async fn fetch_loop(self: Arc<Self>) {
@@ -118,7 +126,7 @@ impl WorkerInner {
                         self.set_active(&mut st);
                     }
                     for (j, token) in jobs {
-                        tokio::spawn(Arc::clone(&self).job_task(j, token));
+                        tokio::spawn(Arc::clone(&self).job_task(j, token, next_order()));
                     }
                 }
                 Err(e) => self.loop_error(&e).await,
@@ -135,11 +143,13 @@ impl WorkerInner {
         tokio::time::sleep(LOOP_ERROR_DELAY).await;
     }
 
-    async fn job_task(self: Arc<Self>, first: JobRecord, token: String) {
+    async fn job_task(self: Arc<Self>, first: JobRecord, token: String, first_order: u64) {
+        let mut order = first_order;
         let mut current = Some(first);
         while let Some(job) = current.take() {
             let id = job.id.clone();
-            current = self.handle_job(job, &token).await;
+            current = self.handle_job(job, &token, order).await;
+            order = next_order();
             let mut st = self.state.lock().unwrap();
             st.active.remove(&id);
             if let Some(next) = &current {
@@ -153,7 +163,12 @@ impl WorkerInner {
 
     /// Run one job through the processor and write its outcome. Returns the next job when
     /// the finishing call fetched one for this slot.
-    async fn handle_job(self: &Arc<Self>, mut job: JobRecord, token: &str) -> Option<JobRecord> {
+    async fn handle_job(
+        self: &Arc<Self>,
+        mut job: JobRecord,
+        token: &str,
+        order: u64,
+    ) -> Option<JobRecord> {
         if let Some(scheduler) = job.fields.get("rjk") {
             self.schedule_next(&job, scheduler).await;
         }
@@ -168,7 +183,7 @@ impl WorkerInner {
         // The hash moves to the processor; the failure path only needs the stored stack.
         let prior_stacktrace = job.fields.get("stacktrace").cloned();
         let mut not_run = true;
-        let outcome = if let Some(reason) = job.fields.get("defa") {
+        let mut outcome = if let Some(reason) = job.fields.get("defa") {
             // A deferred failure (stalled too often, failed child): fail without running.
             // BullMQ fails it with an UnrecoverableError, whose stack joins the stacktrace.
             Outcome::Failed {
@@ -197,6 +212,7 @@ impl WorkerInner {
                     id: job.id.clone(),
                     token: token.to_string(),
                     fields: std::mem::take(&mut job.fields),
+                    order,
                 })
                 .await;
             self.stats.processing.observe(started.elapsed());
@@ -222,142 +238,162 @@ impl WorkerInner {
             // Left to the stalled checker: its lock expires, it is moved back and retried.
             return None;
         }
-        match outcome {
-            Outcome::MovedByProcessor => None,
-            Outcome::RateLimited => {
-                let result = self
-                    .with_retries(&job.id, |mut conn| {
-                        let keys = self.handle.keys();
-                        let id = &job.id;
-                        async move { scripts::requeue(&mut conn, keys, id, token).await }
-                    })
-                    .await;
-                match result {
-                    Ok(ttl) if ttl > 0 => self.limit_for(ttl),
-                    Ok(_) => {}
-                    Err(e) => self.emit_error(&e, Some(&job.id)),
-                }
-                None
-            }
-            Outcome::Completed { .. } => {
-                let keep = opts
-                    .remove_on_complete
-                    .unwrap_or(self.cfg.remove_on_complete);
-                let (result, next) = self
-                    .finish_coalesced(FinishWork {
-                        job_id: job.id.clone(),
-                        token: token.to_string(),
-                        outcome,
-                        stacktrace: String::new(),
-                        keep,
-                        attempts: opts.attempts,
-                        fetch: can_fetch,
-                    })
-                    .await;
-                match result {
-                    Ok(()) => {
-                        self.completed.fetch_add(1, Ordering::Relaxed);
-                        self.handler.emit(WorkerEvent::Completed {
-                            job_id: job.id.clone(),
-                        });
+        // A completion the finishing script refuses because of the job's state goes round
+        // again as that failure (see `refused_completion`).
+        loop {
+            return match outcome {
+                Outcome::MovedByProcessor => None,
+                Outcome::RateLimited => {
+                    let result = self
+                        .with_retries(&job.id, |mut conn| {
+                            let keys = self.handle.keys();
+                            let id = &job.id;
+                            async move { scripts::requeue(&mut conn, keys, id, token).await }
+                        })
+                        .await;
+                    match result {
+                        Ok(ttl) if ttl > 0 => self.limit_for(ttl),
+                        Ok(_) => {}
+                        Err(e) => self.emit_error(&e, Some(&job.id)),
                     }
-                    Err(e) => self.emit_error(&e, Some(&job.id)),
+                    None
                 }
-                next
-            }
-            Outcome::Failed {
-                ref message,
-                ref stack,
-                unrecoverable,
-                custom_backoff,
-            } => {
-                let stacktrace = job::append_stacktrace(
-                    prior_stacktrace.as_deref(),
-                    stack.as_deref(),
-                    opts.stack_trace_limit,
-                );
-                let decision =
-                    job::decide_retry(&opts, made, unrecoverable, custom_backoff, random_unit());
-                let message = message.clone();
-                let will_retry = decision != RetryDecision::Fail;
-                let mut next = None;
-                let result = match decision {
-                    RetryDecision::Fail => {
-                        let keep = opts.remove_on_fail.unwrap_or(self.cfg.remove_on_fail);
-                        let (result, fetched) = self
-                            .finish_coalesced(FinishWork {
+                Outcome::Completed { .. } => {
+                    let keep = opts
+                        .remove_on_complete
+                        .unwrap_or(self.cfg.remove_on_complete);
+                    let (result, next) = self
+                        .finish_coalesced(FinishWork {
+                            job_id: job.id.clone(),
+                            token: token.to_string(),
+                            outcome,
+                            stacktrace: String::new(),
+                            keep,
+                            attempts: opts.attempts,
+                            fetch: can_fetch,
+                        })
+                        .await;
+                    match result {
+                        Ok(()) => {
+                            self.completed.fetch_add(1, Ordering::Relaxed);
+                            self.handler.emit(WorkerEvent::Completed {
                                 job_id: job.id.clone(),
-                                token: token.to_string(),
-                                outcome,
-                                stacktrace: stacktrace.clone(),
-                                keep,
-                                attempts: opts.attempts,
-                                fetch: can_fetch,
-                            })
-                            .await;
-                        next = fetched;
-                        result
-                    }
-                    RetryDecision::RetryNow => {
-                        self.with_retries(&job.id, |mut conn| {
-                            let keys = self.handle.keys();
-                            let id = &job.id;
-                            let (reason, st) = (&message, &stacktrace);
-                            async move {
-                                scripts::retry(
-                                    &mut conn,
-                                    keys,
-                                    id,
-                                    token,
-                                    now_ms(),
-                                    opts.lifo,
-                                    reason,
-                                    st,
-                                )
-                                .await
-                            }
-                        })
-                        .await
-                    }
-                    RetryDecision::RetryAfter(delay) => {
-                        self.with_retries(&job.id, |mut conn| {
-                            let keys = self.handle.keys();
-                            let id = &job.id;
-                            let (reason, st) = (&message, &stacktrace);
-                            async move {
-                                scripts::move_to_delayed(
-                                    &mut conn,
-                                    keys,
-                                    id,
-                                    token,
-                                    now_ms(),
-                                    delay,
-                                    false,
-                                    Some(reason),
-                                    Some(st),
-                                )
-                                .await
-                            }
-                        })
-                        .await
-                    }
-                };
-                match result {
-                    Ok(()) => {
-                        if !will_retry {
-                            self.failed.fetch_add(1, Ordering::Relaxed);
+                            });
                         }
-                        self.handler.emit(WorkerEvent::Failed {
-                            job_id: job.id.clone(),
-                            reason: message,
-                            will_retry,
-                            fields: not_run.then(|| job.fields.clone()),
-                        });
+                        Err(e) => {
+                            self.emit_error(&e, Some(&job.id));
+                            if let Some(failure) = refused_completion(&e) {
+                                outcome = failure;
+                                continue;
+                            }
+                        }
                     }
-                    Err(e) => self.emit_error(&e, Some(&job.id)),
+                    next
                 }
-                next
-            }
+                Outcome::Failed {
+                    ref message,
+                    ref stack,
+                    unrecoverable,
+                    custom_backoff,
+                } => {
+                    let stacktrace = job::append_stacktrace(
+                        prior_stacktrace.as_deref(),
+                        stack.as_deref(),
+                        opts.stack_trace_limit,
+                    );
+                    let decision = job::decide_retry(
+                        &opts,
+                        made,
+                        unrecoverable,
+                        custom_backoff,
+                        random_unit(),
+                    );
+                    let message = message.clone();
+                    let will_retry = decision != RetryDecision::Fail;
+                    let delay = match decision {
+                        RetryDecision::RetryAfter(delay) => Some(delay),
+                        _ => None,
+                    };
+                    let mut next = None;
+                    let result = match decision {
+                        RetryDecision::Fail => {
+                            let keep = opts.remove_on_fail.unwrap_or(self.cfg.remove_on_fail);
+                            let (result, fetched) = self
+                                .finish_coalesced(FinishWork {
+                                    job_id: job.id.clone(),
+                                    token: token.to_string(),
+                                    outcome,
+                                    stacktrace: stacktrace.clone(),
+                                    keep,
+                                    attempts: opts.attempts,
+                                    fetch: can_fetch,
+                                })
+                                .await;
+                            next = fetched;
+                            result
+                        }
+                        RetryDecision::RetryNow => {
+                            self.with_retries(&job.id, |mut conn| {
+                                let keys = self.handle.keys();
+                                let id = &job.id;
+                                let (reason, st) = (&message, &stacktrace);
+                                async move {
+                                    scripts::retry(
+                                        &mut conn,
+                                        keys,
+                                        id,
+                                        token,
+                                        now_ms(),
+                                        opts.lifo,
+                                        reason,
+                                        st,
+                                    )
+                                    .await
+                                }
+                            })
+                            .await
+                        }
+                        RetryDecision::RetryAfter(delay) => {
+                            self.with_retries(&job.id, |mut conn| {
+                                let keys = self.handle.keys();
+                                let id = &job.id;
+                                let (reason, st) = (&message, &stacktrace);
+                                async move {
+                                    scripts::move_to_delayed(
+                                        &mut conn,
+                                        keys,
+                                        id,
+                                        token,
+                                        now_ms(),
+                                        delay,
+                                        false,
+                                        Some(reason),
+                                        Some(st),
+                                    )
+                                    .await
+                                }
+                            })
+                            .await
+                        }
+                    };
+                    match result {
+                        Ok(()) => {
+                            if !will_retry {
+                                self.failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            self.handler.emit(WorkerEvent::Failed {
+                                job_id: job.id.clone(),
+                                reason: message,
+                                will_retry,
+                                delay,
+                                fields: not_run.then(|| job.fields.clone()),
+                            });
+                        }
+                        Err(e) => self.emit_error(&e, Some(&job.id)),
+                    }
+                    next
+                }
+            };
         }
     }
 
@@ -452,6 +488,31 @@ impl WorkerInner {
             }
         }
     }
+}
+
+/// BullMQ's worker, when completing a job fails with a non-connection error, reports it and
+/// then fails the job with that error: a parent with pending children fails with "Job N has
+/// pending dependencies. moveToFinished" (retried if it has attempts left), one with a failed
+/// child with an UnrecoverableError (no retry). The same for us, for the state errors; a
+/// lost lock or a missing job is only reported (failing it could not succeed either).
+fn refused_completion(e: &Error) -> Option<Outcome> {
+    let Error::JobState(message) = e else {
+        return None;
+    };
+    let unrecoverable = message.contains("at least one failed child");
+    let name = if unrecoverable {
+        "UnrecoverableError"
+    } else {
+        "Error"
+    };
+    Some(Outcome::Failed {
+        message: message.clone(),
+        stack: Some(format!(
+            "{name}: {message}\n    at queue-native worker (moveToFinished)"
+        )),
+        unrecoverable,
+        custom_backoff: None,
+    })
 }
 
 /// The stacktrace entry of a job the worker fails without running it (BullMQ stores the stack
