@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{ClientInfo, RedisServer, Reply, RespConn};
 use queue_native::engine::connection::{
-    ConnectionEvent, Connections, EventKind, Registry, Role, Status,
+    ConnectionEvent, Connections, EventKind, Registry, Role, Status, WATCHDOG_EVERY, WATCHDOG_LATE,
 };
 use queue_native::engine::options::{Endpoint, parse_connection_options};
 use serde_json::{Value, json};
@@ -721,5 +721,58 @@ async fn shutdown_closes_everything_and_is_idempotent() {
         expected_names()
     );
 
+    registry.shutdown().await;
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_server_makes_the_pair_degraded_until_it_answers() {
+    let server = RedisServer::start();
+    let registry = Registry::new();
+    let events = Events::listen(&registry);
+    let ep = endpoint(json!({"host": "127.0.0.1", "port": server.port()}));
+    let pair = registry.pair(&ep).unwrap();
+    pair.wait_ready(Duration::from_secs(5)).await.unwrap();
+
+    signal(server.pid(), "STOP");
+    // The sockets stay up; only the watchdog's overdue PING can tell.
+    let degraded = eventually(
+        WATCHDOG_EVERY + WATCHDOG_LATE + Duration::from_secs(2),
+        || pair.status() == Status::Degraded,
+    )
+    .await;
+    let health = registry.health();
+    signal(server.pid(), "CONT");
+    assert!(degraded, "{health:?}");
+    assert_eq!(health.status, Status::Degraded, "{health:?}");
+    assert_eq!(health.connections, BOTH_UP, "{health:?}");
+    assert_eq!(
+        events.errors_with("ERR_TIMEOUT").len(),
+        1,
+        "{:?}",
+        events.json()
+    );
+
+    // Back by itself, and announced.
+    assert!(
+        eventually(Duration::from_secs(3), || pair.status() == Status::Ready).await,
+        "{:?}",
+        pair.health()
+    );
+    assert!(
+        eventually(Duration::from_secs(1), || events.count(EventKind::Ready)
+            == 2)
+        .await,
+        "{:?}",
+        events.json()
+    );
     registry.shutdown().await;
 }

@@ -163,6 +163,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The server's process id (to stop and continue it with signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
