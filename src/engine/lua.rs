@@ -9,7 +9,7 @@
 //! --@include rcall, read_meta, enqueue
 //! ```
 //!
-//! [`assemble`] replaces the first directive line with the includes (each exactly once, the
+//! [`assemble`](crate::engine::lua::assemble) replaces the first directive line with the includes (each exactly once, the
 //! ones an include needs before it, otherwise in the order they were asked for) and drops the
 //! directive lines; everything else is kept as written. The text is assembled once, when the
 //! script's `LazyLock` is first used. `__test__/helpers/lua.js` does the same for the jest

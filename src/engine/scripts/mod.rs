@@ -7,7 +7,7 @@
 //! (`src/scripts/include/`, see [`crate::engine::lua`]) and wrapped in a `redis::Script` once;
 //! calls go out as `EVALSHA` with an automatic `EVAL` fallback when the server does not know
 //! the script yet (after a restart or `SCRIPT FLUSH`). Negative reply codes become engine
-//! errors in one place ([`codes`]), naming the job, the queue and the condition.
+//! errors in one place ([`codes`](crate::engine::scripts::codes)), naming the job, the queue and the condition.
 
 pub mod codes;
 pub mod fetch;
@@ -33,7 +33,7 @@ pub use worker::{
     move_to_delayed, move_to_waiting_children, requeue, retry, scheduler_next, set_rate_limit,
 };
 
-/// The one table of scripts: `static NAME` for `src/scripts/<file>.lua`, and [`NAMES`].
+/// The one table of scripts: `static NAME` for `src/scripts/<file>.lua`, and [`SOURCES`].
 macro_rules! scripts {
     ($($name:ident => $file:literal),* $(,)?) => {
         $(
@@ -41,8 +41,11 @@ macro_rules! scripts {
                 lua::script($file, include_str!(concat!("../../scripts/", $file, ".lua")))
             });
         )*
-        /// The name (file name without `.lua`) of every script the engine sends.
-        pub const NAMES: &[&str] = &[$($file),*];
+        /// `(name, source as written)` of every script the engine sends (the name is the
+        /// file name without `.lua`); [`lua::assemble`] with [`lua::INCLUDES`] gives the
+        /// text Redis runs.
+        pub const SOURCES: &[(&str, &str)] =
+            &[$(($file, include_str!(concat!("../../scripts/", $file, ".lua")))),*];
     };
 }
 
@@ -75,7 +78,18 @@ pub(crate) async fn invoke(
     inv: &ScriptInvocation<'_>,
     conn: &mut MultiplexedConnection,
 ) -> Result<Value> {
-    inv.invoke_async(conn).await.map_err(redis_err)
+    let reply: Value = inv.invoke_async(conn).await.map_err(redis_err)?;
+    #[cfg(feature = "testing")]
+    let _ = RAW_REPLY.try_with(|slot| *slot.borrow_mut() = Some(reply.clone()));
+    Ok(reply)
+}
+
+#[cfg(feature = "testing")]
+tokio::task_local! {
+    /// Test builds only: inside [`RAW_REPLY`]`.scope(..)`, the undecoded reply of the last
+    /// script call, so the test binding can hand jest what Redis answered (negative codes
+    /// included) while the KEYS / ARGV layout stays in the typed wrappers.
+    pub static RAW_REPLY: std::cell::RefCell<Option<Value>>;
 }
 
 /// A whole hash (empty when the key does not exist).
@@ -110,7 +124,7 @@ mod tests {
             })
             .collect();
         files.sort();
-        let mut names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = SOURCES.iter().map(|(n, _)| n.to_string()).collect();
         names.sort();
         assert_eq!(names, files);
     }

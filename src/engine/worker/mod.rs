@@ -6,9 +6,9 @@
 //! The processor itself lives on the other side of a [`JobHandler`] (the binding implements
 //! it with a ThreadsafeFunction into JavaScript); the engine only sees plain outcomes.
 //!
-//! Files: this one holds the handle ([`Worker`]) and its state; [`config`] the options,
-//! [`handler`] the processor's side, [`run`] the fetch loop and a job's way through it,
-//! [`finish`] the coalesced finishing calls, [`runtime`] the process-wide pieces.
+//! Files: this one holds the handle (`Worker`) and its state; `config.rs` the options,
+//! `handler.rs` the processor's side, `run.rs` the fetch loop and a job's way through it,
+//! `finish.rs` the coalesced finishing calls, `runtime.rs` the process-wide pieces.
 
 pub mod config;
 mod finish;
