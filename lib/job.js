@@ -82,6 +82,9 @@ class Job {
     if (f.parentKey) this.parentKey = f.parentKey;
     if (f.parent) this.parent = lenientJson(f.parent, undefined);
     if (f.rjk) this.repeatJobKey = f.rjk;
+    // As BullMQ's Job: the id from the options, overridden by the stored `deid`.
+    const de = this.opts.deduplication;
+    if (de && de.id) this.deduplicationId = de.id;
     if (f.deid) this.deduplicationId = f.deid;
     if (f.pb) this.processedBy = f.pb;
   }
