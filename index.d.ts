@@ -585,6 +585,7 @@ export interface Job<DataType = any, ReturnType = any, NameType extends string =
   removeDeduplicationKey(): Promise<boolean>;
   /** The return value once completed; rejects with the failedReason, or after `ttl` ms. */
   waitUntilFinished(queueEvents: QueueEvents, ttl?: number): Promise<ReturnType>;
+  /** BullMQ's Job.toJSON: the same keys in the same order for a job from the same origin (add, read, worker, flow). */
   toJSON(): Record<string, any>;
 }
 
