@@ -340,12 +340,31 @@ export interface DefaultJobOptions {
   sizeLimit?: number;
 }
 
+/** BullMQ 6.7's deduplication options (`JobsOptions.deduplication`). */
+export interface DeduplicationOptions {
+  /** The deduplication id: adds with an id that is taken return the job that holds it. */
+  id: string;
+  /** ms the id stays taken (else until its job finishes or is removed). */
+  ttl?: number;
+  /** With `ttl`: every deduplicated add restarts the `ttl` window. */
+  extend?: boolean;
+  /** While the job holding the id is delayed, the add replaces it (removed, event `removed`). */
+  replace?: boolean;
+  /** While the job holding the id is delayed, it is due again `delay` ms after this add (not with `replace`). */
+  reschedule?: boolean;
+  /**
+   * While the job holding the id is active, the latest such add is kept and becomes a job when
+   * the active one completes or fails (the id then has no TTL: `ttl` is ignored).
+   */
+  keepLastIfActive?: boolean;
+}
+
 /** Options of one job (BullMQ's `JobsOptions`). */
 export interface JobsOptions extends DefaultJobOptions {
   /** Custom id: not an integer string, no ':' (unless exactly 3 segments). */
   jobId?: string;
   /** Adds with a taken id return the job that holds it (for `ttl` ms, else until it finishes). */
-  deduplication?: { id: string; ttl?: number };
+  deduplication?: DeduplicationOptions;
   /** Make the job a child of an existing job; `queue` is the parent's `<prefix>:<queue>`. */
   parent?: { id: string; queue: string };
   failParentOnFailure?: boolean;
@@ -566,6 +585,7 @@ export interface Job<DataType = any, ReturnType = any, NameType extends string =
   removeDeduplicationKey(): Promise<boolean>;
   /** The return value once completed; rejects with the failedReason, or after `ttl` ms. */
   waitUntilFinished(queueEvents: QueueEvents, ttl?: number): Promise<ReturnType>;
+  /** BullMQ's Job.toJSON: the same keys in the same order for a job from the same origin (add, read, worker, flow). */
   toJSON(): Record<string, any>;
 }
 

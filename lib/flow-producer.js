@@ -9,7 +9,7 @@ const { randomUUID } = require('crypto');
 const binding = require('../binding.js');
 const { QueueNativeError, callAsync, invalid } = require('./errors');
 const connection = require('./connection');
-const { Queue, QueueJob } = require('./queue');
+const { Queue, QueueJob, asConstructed } = require('./queue');
 
 function checkNode(node, at) {
   if (node === null || typeof node !== 'object') throw invalid(at, 'must be a flow node { name, queueName, data?, opts?, children? }');
@@ -111,6 +111,7 @@ class FlowProducer extends EventEmitter {
           hasChildren: children.length > 0,
           tree,
           node,
+          merged,
         });
         if (children.length > 0) {
           tree.children = children.map(() => ({}));
@@ -143,6 +144,7 @@ class FlowProducer extends EventEmitter {
       const queue = this._queue(e.prefix, e.queue);
       const job = new QueueJob(queue, {
         id: r.id,
+        created: true,
         fields: {
           name: e.name,
           opts: r.opts,
@@ -151,7 +153,9 @@ class FlowProducer extends EventEmitter {
           priority: String(r.priority),
         },
       });
-      job.opts = JSON.parse(r.opts);
+      // Keyed as BullMQ's tree jobs: its node options end with `parent` and `telemetry`.
+      const telemetry = e.node.opts ? e.node.opts.telemetry : undefined;
+      job.opts = asConstructed(JSON.parse(r.opts), { ...e.merged, telemetry });
       // As BullMQ's tree jobs: the node's data as given, delay only when set.
       job.data = e.node.data;
       job.delay = job.opts.delay;

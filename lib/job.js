@@ -33,16 +33,21 @@ const LONG_OPTION = {
 // The engine's text for a job with a failed child (BullMQ's words, src/engine/scripts.rs).
 const FAILED_CHILD = /at least one failed child/;
 
+// The options as BullMQ's Job constructor leaves them: `attempts` first (0 when not stored),
+// no `repeatJobKey`, and a `backoff` key always (a number becomes {type: 'fixed', delay}).
 function decodeOpts(text) {
+  const opts = { attempts: 0 };
   const stored = lenientJson(text, {});
-  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return {};
-  const opts = {};
-  for (const [key, value] of Object.entries(stored)) {
-    if (LONG_OPTION[key]) opts[LONG_OPTION[key]] = value;
-    else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
-    else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
-    else opts[key] = value;
+  if (stored !== null && typeof stored === 'object' && !Array.isArray(stored)) {
+    for (const [key, value] of Object.entries(stored)) {
+      if (LONG_OPTION[key]) opts[LONG_OPTION[key]] = value;
+      else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
+      else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
+      else if (key !== 'repeatJobKey') opts[key] = value;
+    }
   }
+  const backoff = opts.backoff;
+  opts.backoff = Number.isFinite(backoff) ? { type: 'fixed', delay: backoff } : backoff || undefined;
   return opts;
 }
 
@@ -51,12 +56,16 @@ class Job {
   // per-instance defineProperty, cheap to create for every job.
   #native;
   #prefix;
+  // Made by an add (Queue.add, FlowProducer) rather than read from Redis: BullMQ's Job then
+  // has no `parent` key unless it has a parent (see toJSON).
+  #created;
 
   /** @internal built by the Worker from the engine's payload */
   constructor(native, queueName, payload, prefix = 'bull') {
     const f = payload.fields;
     this.#native = native;
     this.#prefix = prefix;
+    this.#created = payload.created === true;
     this.id = payload.id;
     this.name = f.name ?? '';
     this.queueName = queueName;
@@ -82,8 +91,17 @@ class Job {
     if (f.parentKey) this.parentKey = f.parentKey;
     if (f.parent) this.parent = lenientJson(f.parent, undefined);
     if (f.rjk) this.repeatJobKey = f.rjk;
+    // As BullMQ's Job: the id from the options, overridden by the stored `deid`.
+    const de = this.opts.deduplication;
+    if (de && de.id) this.deduplicationId = de.id;
     if (f.deid) this.deduplicationId = f.deid;
     if (f.pb) this.processedBy = f.pb;
+    if (f.defa) this.deferredFailure = f.defa;
+    if (this.#created) {
+      // BullMQ's Job as its constructor leaves it (no read from Redis yet).
+      this.delay = this.opts.delay;
+      this.stacktrace = null;
+    }
   }
 
   async updateProgress(progress) {
@@ -158,9 +176,43 @@ class Job {
     return counts;
   }
 
+  /**
+   * The keys of BullMQ's Job.toJSON, in its order. BullMQ returns the instance's own
+   * properties, so its keys depend on how the job was made: its constructor's (`parent` only
+   * with a parent, `toKey` and `queueQualifiedName` included), then what a read from Redis or
+   * a later move adds when set, then the worker's token.
+   */
   toJSON() {
-    const { _onProgress, ...rest } = this;
-    return rest;
+    const out = {
+      name: this.name,
+      data: this.data,
+      opts: this.opts,
+      id: this.id,
+      progress: this.progress,
+      returnvalue: this.returnvalue,
+      stacktrace: this.stacktrace,
+      delay: this.delay,
+      priority: this.priority,
+      attemptsStarted: this.attemptsStarted,
+      attemptsMade: this.attemptsMade,
+      stalledCounter: this.stalledCounter,
+      repeatJobKey: this.repeatJobKey,
+      timestamp: this.timestamp,
+      parentKey: this.parentKey,
+    };
+    if (this.opts && this.opts.parent) out.parent = this.parent;
+    out.deduplicationId = this.deduplicationId;
+    const qualified = `${this.#prefix}:${this.queueName}`;
+    out.toKey = (type) => `${qualified}:${type}`;
+    out.queueQualifiedName = qualified;
+    if (this.finishedOn) out.finishedOn = this.finishedOn;
+    if (this.processedOn) out.processedOn = this.processedOn;
+    if (this.failedReason) out.failedReason = this.failedReason;
+    if (this.deferredFailure) out.deferredFailure = this.deferredFailure;
+    if (!this.#created && !('parent' in out)) out.parent = this.parent;
+    if (this.processedBy) out.processedBy = this.processedBy;
+    if (this.token !== undefined) out.token = this.token;
+    return out;
   }
 }
 

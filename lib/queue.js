@@ -82,6 +82,21 @@ function checkRange(start, end) {
   if (!Number.isInteger(start) || !Number.isInteger(end)) throw invalid('start/end', 'must be integers');
 }
 
+/**
+ * The options of a job just added, keyed as BullMQ's Job constructor leaves them: `attempts`
+ * first, then every merged key in order (those left undefined too, e.g. `jobId`, which JSON
+ * drops on the way to the engine), `backoff` last when not given. Values are the engine's
+ * normalised ones.
+ */
+function asConstructed(normalised, merged) {
+  const opts = { attempts: normalised.attempts };
+  for (const key of Object.keys(merged)) {
+    if (key !== 'repeatJobKey') opts[key] = key in normalised ? normalised[key] : merged[key];
+  }
+  if (!('backoff' in opts)) opts.backoff = normalised.backoff;
+  return opts;
+}
+
 class Queue extends EventEmitter {
   constructor(name, opts = {}) {
     super();
@@ -154,14 +169,17 @@ class Queue extends EventEmitter {
       if (typeof dataJson !== 'string') throw invalid(`${at}data`, 'is not serialisable (JSON.stringify gave nothing)');
       // BullMQ: Object.assign({}, defaultJobOptions, opts, { jobId: opts.jobId }); the key
       // order decides the stored `opts` text, so it is built the same way.
-      const merged = Object.assign({}, this.jobsOpts, opts, { jobId: opts ? opts.jobId : undefined });
+      // addBulk also sets `telemetry` (undefined unless given), which only shows in job.opts.
+      const merged = single
+        ? Object.assign({}, this.jobsOpts, opts, { jobId: opts ? opts.jobId : undefined })
+        : Object.assign({}, this.jobsOpts, opts, { jobId: opts ? opts.jobId : undefined, telemetry: opts ? opts.telemetry : undefined });
       let optsJson;
       try {
         optsJson = JSON.stringify(merged);
       } catch (err) {
         throw invalid(`${at}opts`, `is not serialisable (${err.message})`);
       }
-      return { name, data, dataJson, optsJson };
+      return { name, data, dataJson, optsJson, merged };
     });
     const added = await callAsync(() =>
       this._native.addBulk(inputs.map((j) => ({ name: j.name, data: j.dataJson, opts: j.optsJson }))),
@@ -174,8 +192,9 @@ class Queue extends EventEmitter {
         delay: String(a.delay),
         priority: String(a.priority),
       };
-      const job = new QueueJob(this, { id: a.id, fields });
+      const job = new QueueJob(this, { id: a.id, fields, created: true });
       job.data = inputs[i].data;
+      job.opts = asConstructed(job.opts, inputs[i].merged);
       return job;
     });
   }
@@ -340,4 +359,4 @@ class Queue extends EventEmitter {
 require('./metrics').installQueueMethods(Queue);
 require('./telemetry').installQueueTelemetry(Queue);
 
-module.exports = { Queue, QueueJob, addsSettled };
+module.exports = { Queue, QueueJob, addsSettled, asConstructed };

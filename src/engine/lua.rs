@@ -43,6 +43,7 @@ pub static INCLUDES: &[(&str, &str)] = include_lua![
     "read_meta",
     "remove_job",
     "remove_tree",
+    "requeue_dedup",
     "unlock",
     "wake",
 ];

@@ -108,34 +108,152 @@ local function duplicated(q, jobKey, jobId, parentKey, parent, parentJson, now)
   return jobId
 end
 
--- Claims the deduplication id for jobId. Returns the id of the job that already owns it,
--- or nil when jobId may be added.
-local function deduplicate(q, de, jobId)
-  local dedupId = de["id"]
-  local key = q.prefix .. "de:" .. dedupId
+-- Deduplication (BullMQ 6.7's modes). The key `de:<id>` names the job that owns the id;
+-- with a TTL it deduplicates until it expires, without one until its job finishes or is
+-- removed. keepLastIfActive never gives the key a TTL (its job may run longer than any TTL)
+-- and parks the latest add made while the owner is active in `dn:<id>`, from which
+-- finish.lua creates the next job.
+
+-- The key now names jobId; a TTL unless keepLastIfActive or none is asked.
+local function claimDedup(key, de, jobId)
   local ttl = tonumber(de["ttl"])
-  local claimed
-  if ttl and ttl > 0 then
-    claimed = rcall("SET", key, jobId, "PX", ttl, "NX")
+  if ttl and ttl > 0 and not de["keepLastIfActive"] then
+    rcall("SET", key, jobId, "PX", ttl)
   else
-    claimed = rcall("SET", key, jobId, "NX")
+    rcall("SET", key, jobId)
   end
-  if claimed then
+end
+
+-- A key without TTL whose owner is gone (removed by hand, lost in an outage) would block
+-- the id for good: jobId takes it over, and any parked next job is dropped with it.
+local function takeOverStale(q, key, de, owner, jobId)
+  if rcall("PTTL", key) ~= -1 or rcall("EXISTS", q.prefix .. owner) == 1 then
+    return false
+  end
+  rcall("DEL", key, q.prefix .. "dn:" .. de["id"])
+  claimDedup(key, de, jobId)
+  return true
+end
+
+-- keepLastIfActive with an active owner: this add is parked (latest wins) under jobId, to
+-- become a job when the owner finishes; the key loses its TTL so that no add slips past
+-- while the owner runs.
+local function parkNext(q, key, de, owner, jobId, name, data, opts)
+  if not de["keepLastIfActive"] then
+    return false
+  end
+  local at = redis.pcall("LPOS", q.active, owner)
+  if type(at) == "table" and at.err then
+    -- Redis < 6.0.6 has no LPOS.
+    at = nil
+    for _, id in ipairs(rcall("LRANGE", q.active, 0, -1)) do
+      if id == owner then
+        at = true
+        break
+      end
+    end
+  end
+  if not at then
+    return false
+  end
+  local nextKey = q.prefix .. "dn:" .. de["id"]
+  rcall("DEL", nextKey)
+  rcall("HSET", nextKey, "name", name, "data", data, "opts", cjson.encode(opts), "jid", jobId)
+  rcall("PERSIST", key)
+  emit(q, "event", "deduplicated", "jobId", owner, "deduplicationId", de["id"],
+    "deduplicatedJobId", jobId)
+  return true
+end
+
+-- replace: a delayed owner is deleted and jobId takes its place (keeping the key's
+-- remaining TTL unless extend); an owner in any other state keeps the id.
+local function replaceDedup(q, key, de, jobId, name, data, opts)
+  local owner = rcall("GET", key)
+  if not owner then
+    claimDedup(key, de, jobId)
     return nil
   end
-  local owner = rcall("GET", key)
-  if owner and rcall("PTTL", key) == -1 and rcall("EXISTS", q.prefix .. owner) == 0 then
-    -- The owner is gone without releasing its key (e.g. removed by hand): start afresh.
-    rcall("DEL", key, q.prefix .. "dn:" .. dedupId)
-    if ttl and ttl > 0 then
-      rcall("SET", key, jobId, "PX", ttl)
+  if rcall("ZREM", q.delayed, owner) == 1 then
+    local ownerKey = q.prefix .. owner
+    rcall("DEL", ownerKey, ownerKey .. ":logs", ownerKey .. ":dependencies",
+      ownerKey .. ":processed", ownerKey .. ":failed", ownerKey .. ":unsuccessful")
+    rcall("XADD", q.events, "*", "event", "removed", "jobId", owner, "prev", "delayed")
+    -- BullMQ names the new job in `jobId` here and the replaced one in `deduplicatedJobId`.
+    emit(q, "event", "deduplicated", "jobId", jobId, "deduplicationId", de["id"],
+      "deduplicatedJobId", owner)
+    rcall("DEL", q.prefix .. "dn:" .. de["id"])
+    local ttl = tonumber(de["ttl"])
+    if not de["keepLastIfActive"] and not de["extend"] and ttl and ttl > 0 then
+      rcall("SET", key, jobId, "KEEPTTL")
     else
-      rcall("SET", key, jobId)
+      claimDedup(key, de, jobId)
     end
     return nil
   end
-  emit(q, "event", "deduplicated", "jobId", owner, "deduplicationId", dedupId,
+  if takeOverStale(q, key, de, owner, jobId) then
+    return nil
+  end
+  -- No `deduplicated` event unless the add was parked (as BullMQ 6.7).
+  parkNext(q, key, de, owner, jobId, name, data, opts)
+  return owner
+end
+
+-- The simple, ttl, extend and keepLastIfActive modes: the id that owns the key keeps it.
+local function keepDedup(q, key, de, jobId, name, data, opts)
+  local ttl = tonumber(de["ttl"])
+  local owner
+  if ttl and ttl > 0 and de["extend"] then
+    owner = rcall("GET", key)
+    if not owner then
+      claimDedup(key, de, jobId)
+      return nil
+    end
+    if takeOverStale(q, key, de, owner, jobId) then
+      return nil
+    end
+    if parkNext(q, key, de, owner, jobId, name, data, opts) then
+      return owner
+    end
+    -- Each deduplicated add restarts the window.
+    claimDedup(key, de, owner)
+  else
+    if ttl and ttl > 0 and not de["keepLastIfActive"] then
+      if rcall("SET", key, jobId, "PX", ttl, "NX") then
+        return nil
+      end
+    elseif rcall("SET", key, jobId, "NX") then
+      return nil
+    end
+    owner = rcall("GET", key)
+    if takeOverStale(q, key, de, owner, jobId) then
+      return nil
+    end
+    if parkNext(q, key, de, owner, jobId, name, data, opts) then
+      return owner
+    end
+  end
+  emit(q, "event", "deduplicated", "jobId", owner, "deduplicationId", de["id"],
     "deduplicatedJobId", jobId)
+  return owner
+end
+
+-- Returns the id of the job that keeps the deduplication id (the add stores nothing), or
+-- nil when jobId is to be added. reschedule: a delayed owner is due again `delay` ms after
+-- this add's timestamp.
+local function deduplicate(q, de, jobId, name, data, opts, timestamp)
+  local key = q.prefix .. "de:" .. de["id"]
+  if de["replace"] then
+    return replaceDedup(q, key, de, jobId, name, data, opts)
+  end
+  local owner = keepDedup(q, key, de, jobId, name, data, opts)
+  if owner and de["reschedule"] and rcall("ZSCORE", q.delayed, owner) then
+    local delay = tonumber(opts["delay"]) or 0
+    rcall("HSET", q.prefix .. owner, "delay", delay)
+    local due = timestamp + delay
+    rcall("ZADD", q.delayed, delayedScore(q, due), owner)
+    emit(q, "event", "delayed", "jobId", owner, "delay", due)
+    delayMarker(q.marker, q.delayed)
+  end
   return owner
 end
 
@@ -178,7 +296,7 @@ local function addOne(customId, name, timestamp, data, packedOpts, parentKey, pa
   local opts = cmsgpack.unpack(packedOpts)
   local de = opts["de"]
   if de and de["id"] then
-    local owner = deduplicate(q, de, jobId)
+    local owner = deduplicate(q, de, jobId, name, data, opts, timestamp)
     if owner then
       return owner
     end

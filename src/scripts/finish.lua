@@ -6,8 +6,9 @@
   and no failed children (-9); the lock belongs to the token (-2 / -6), which is then
   released; it is in `active` (-3). A job that fails a check gets its code and is left as
   it was; the others are still finished. Then: the deduplication key the job owns is
-  released, the parent (possibly in another queue) is updated and released when it has
-  nothing left to wait for, `atm` is incremented, the job is kept in the target set (with
+  released (and an add parked for it by keepLastIfActive becomes a job: events `added`,
+  `waiting` / `delayed`), the parent (possibly in another queue) is updated and released
+  when it has nothing left to wait for, `atm` is incremented, the job is kept in the target set (with
   retention trimming) or deleted, and `completed` / `failed` (+ `retries-exhausted`) is
   emitted. With fetch tokens, the next jobs are taken exactly as activate.lua does. When
   nothing could be fetched (or no fetch was asked) and wait, active and prioritized are all
@@ -61,7 +62,7 @@
     -1 job missing, -2 lock missing, -6 lock held by another token, -3 not in active,
     -4 pending dependencies, -9 failed children.
 ]]
---@include rcall, read_meta, emit, wake, enqueue, fetch, delayed_score, unlock, mark_delayed, queue_at
+--@include rcall, read_meta, emit, wake, enqueue, fetch, delayed_score, unlock, mark_delayed, queue_at, requeue_dedup
 
 -- A parent that has just left waiting-children runs again: after its own delay if it has
 -- one, else from wait (RPUSH: it runs next) or prioritized.
@@ -227,6 +228,8 @@ local function finishOne(q, now, nowText, a)
     if rcall("PTTL", deKey) == -1 and rcall("GET", deKey) == jobId then
       rcall("DEL", deKey)
     end
+    -- keepLastIfActive: the add parked while this job ran becomes the next job.
+    requeueDedup(q, job[4], now, nowText)
   end
 
   if job[2] or job[3] then

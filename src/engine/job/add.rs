@@ -43,9 +43,9 @@ const SHORT_NAMES: [(&str, &str); 6] = [
     ("removeDependencyOnFailure", "rdof"),
 ];
 
-/// Deduplication modes whose semantics queue-native does not implement: refused rather than
-/// silently treated as the simple mode.
-const UNSUPPORTED_DEDUP: [&str; 4] = ["extend", "replace", "keepLastIfActive", "reschedule"];
+/// The deduplication mode flags (BullMQ 6.7). Lua would take any value but `false` as set,
+/// JavaScript any truthy one: only booleans are accepted, so both readings agree.
+const DEDUP_MODES: [&str; 4] = ["extend", "replace", "keepLastIfActive", "reschedule"];
 
 /// Validate and normalise one job. `merged_opts` is the JSON of the options after merging
 /// the queue's `defaultJobOptions` (as `Object.assign({}, defaults, opts, {jobId})` would),
@@ -353,7 +353,10 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
     }
     if let Some(de) = opts.field("deduplication") {
         let OrderedJson::Object(_) = de else {
-            return Err(bad("deduplication", "must be { id, ttl? }"));
+            return Err(bad(
+                "deduplication",
+                "must be { id, ttl?, extend?, replace?, reschedule?, keepLastIfActive? }",
+            ));
         };
         if de
             .field("id")
@@ -370,12 +373,11 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
                 "must be a non-negative number of milliseconds",
             ));
         }
-        for mode in UNSUPPORTED_DEDUP {
-            if de.get(mode).is_some_and(OrderedJson::truthy) {
-                return Err(bad(
-                    &format!("deduplication.{mode}"),
-                    "is not supported by queue-native (only { id, ttl })",
-                ));
+        for mode in DEDUP_MODES {
+            if let Some(v) = de.field(mode)
+                && !matches!(v, OrderedJson::Bool(_))
+            {
+                return Err(bad(&format!("deduplication.{mode}"), "must be a boolean"));
             }
         }
         if parent.is_some() {
@@ -509,8 +511,12 @@ mod tests {
             "jobs[2].opts.deduplication.id"
         );
         assert_eq!(
-            bad(r#"{"deduplication":{"id":"x","extend":true}}"#),
+            bad(r#"{"deduplication":{"id":"x","extend":1}}"#),
             "jobs[2].opts.deduplication.extend"
+        );
+        assert_eq!(
+            bad(r#"{"deduplication":{"id":"x","keepLastIfActive":"yes"}}"#),
+            "jobs[2].opts.deduplication.keepLastIfActive"
         );
         assert_eq!(
             bad(r#"{"deduplication":{"id":"x"},"parent":{"id":"p","queue":"bull:q"}}"#),
@@ -547,6 +553,8 @@ mod tests {
             r#"{"jobId":null,"backoff":null}"#,
             r#"{"removeOnFail":{"age":10,"count":5}}"#,
             r#"{"deduplication":{"id":"x","ttl":100,"extend":false}}"#,
+            r#"{"deduplication":{"id":"x","ttl":100,"extend":true,"replace":true,"reschedule":true,"keepLastIfActive":true}}"#,
+            r#"{"deduplication":{"id":"x","replace":null}}"#,
         ] {
             assert!(prepare("n", "{}", ok, "opts", 1).is_ok(), "{ok}");
         }
