@@ -56,6 +56,8 @@ function targets(result) {
   add('throughput, concurrency 1', '>= 1.5x', (r) => r >= 1.5, [['c1-remove', ratio('c1-remove', 'jobsPerSec')], ['c1-keep', ratio('c1-keep', 'jobsPerSec')]]);
   add('Redis CPU per job', '<= 0.6x', (r) => r <= 0.6, tp.map((s) => [s.id, ratio(s.id, 'redisCpuUsPerJob')]));
   add('worker process CPU per job', '<= 0.4x', (r) => r <= 0.4, tp.map((s) => [s.id, ratio(s.id, 'procCpuUsPerJob')]));
+  add('backend fan-out: process CPU per job', '<= 0.7x', (r) => r <= 0.7, [['backend', ratio('backend', 'procCpuUsPerJob')]]);
+  add('backend fan-out: Redis CPU per job', '<= 0.7x', (r) => r <= 0.7, [['backend', ratio('backend', 'redisCpuUsPerJob')]]);
   add('pickup latency p99', '<= 1x (no worse)', (r) => r <= 1, [['latency', ratio('latency', 'latency.p99')]]);
   add('RSS, five workers in one process', '<= 0.6x', (r) => r <= 0.6, [['5q-c5', ratio('5q-c5', 'peakRssMB')]]);
   add('addBulk', '>= 2x', (r) => r >= 2, [['addBulk', ratio('addBulk', 'jobsPerSec')]]);
