@@ -197,7 +197,7 @@ async function main() {
     options: opts,
     machine: { ...machine(), loadavgStart: loadavg() },
     // Environment that changes how the implementations run (passed to both children).
-    env: Object.fromEntries(['TOKIO_WORKER_THREADS', 'UV_THREADPOOL_SIZE', 'NODE_OPTIONS'].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
+    env: Object.fromEntries(['TOKIO_WORKER_THREADS', 'QUEUE_NATIVE_THREADS', 'UV_THREADPOOL_SIZE', 'NODE_OPTIONS'].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
     addon: { file: addon.source, builtAt: addon.builtAt, bytes: addon.bytes, sha256: addon.sha256, debug: addon.debug, git: addon.git },
     scenarios: [],
   };
