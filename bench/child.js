@@ -119,7 +119,8 @@ async function workerMode() {
   // BullMQ's per-minute metrics, on both sides, when the scenario asks (maxDataPoints).
   if (cfg.metrics) common.metrics = { maxDataPoints: cfg.metrics };
   let workers;
-  if (cfg.impl === 'ours') {
+  if (cfg.backend) workers = await backendWorkers();
+  else if (cfg.impl === 'ours') {
     const qn = ours();
     workers = cfg.queues.map(
       (q) => new qn.Worker(q, processor, { ...common, removeOnComplete: cfg.removeOnComplete ? true : false }),
@@ -162,6 +163,40 @@ async function workerMode() {
       process.exit(0);
     }
   });
+}
+
+// The backend scenario: workers[i] = [queue index, concurrency]; queue 0's processor waits,
+// then publishes one job to each other queue (awaited, as the example's order worker does);
+// every other processor only waits. Each implementation publishes with its own Queue.
+async function backendWorkers() {
+  const { waitMs, workers: spec } = cfg.backend;
+  const wait = () => new Promise((resolve) => setTimeout(resolve, waitMs));
+  let Worker;
+  let queues;
+  let workerOpts;
+  if (cfg.impl === 'ours') {
+    const qn = ours();
+    Worker = qn.Worker;
+    queues = cfg.queues.slice(1).map((q) => new qn.Queue(q));
+    workerOpts = { removeOnComplete: cfg.removeOnComplete ? true : false };
+  } else {
+    const bq = bull();
+    Worker = bq.Worker;
+    const conn = { ...connection, maxRetriesPerRequest: null };
+    queues = cfg.queues.slice(1).map((q) => new bq.Queue(q, { connection: conn }));
+    workerOpts = { connection: conn, removeOnComplete: cfg.removeOnComplete ? { count: 0 } : { count: -1 } };
+    await Promise.all(queues.map((q) => q.waitUntilReady()));
+  }
+  const order = async (job) => {
+    await wait();
+    await Promise.all(queues.map((q) => q.add('step', { order: job.id })));
+    return { ok: true };
+  };
+  const step = async () => {
+    await wait();
+    return { ok: true };
+  };
+  return spec.map(([qi, concurrency]) => new Worker(cfg.queues[qi], qi === 0 ? order : step, { ...workerOpts, concurrency, autorun: false }));
 }
 
 // ---------------------------------------------------------------- producers

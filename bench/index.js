@@ -81,6 +81,21 @@ function scenarios(quick) {
     concurrency: 5,
     removeOnComplete: true,
   });
+  // The example backend's shape (examples/backend, shared/config.ts): orders (two workers at
+  // concurrency 5) fans each order out to payments (c3), inventory (c5) and notifications
+  // (c10); every processor awaits a 2 ms timer (its I/O). Only the orders are preloaded; the
+  // other three queues are fed by the orders' processors through the implementation's own Queue.
+  const orders = quick ? 500 : 2500;
+  list.push({
+    id: 'backend',
+    title: `backend fan-out: ${orders} orders -> payments, inventory, notifications (4 queues, c5 x2 / c3 / c5 / c10), 2 ms processors`,
+    kind: 'throughput',
+    queues: 4,
+    jobsPerQueue: orders,
+    preloadQueues: 1,
+    backend: { waitMs: 2, workers: [[0, 5], [0, 5], [1, 3], [2, 5], [3, 10]] },
+    removeOnComplete: true,
+  });
   list.push({
     id: 'latency',
     title: `pickup latency, open-loop producer 200 jobs/s for ${quick ? 3 : 10} s, concurrency 10, removeOnComplete true`,
@@ -195,7 +210,7 @@ async function main() {
     options: opts,
     machine: { ...machine(), loadavgStart: loadavg() },
     // Environment that changes how the implementations run (passed to both children).
-    env: Object.fromEntries(['TOKIO_WORKER_THREADS', 'UV_THREADPOOL_SIZE', 'NODE_OPTIONS'].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
+    env: Object.fromEntries(['TOKIO_WORKER_THREADS', 'QUEUE_NATIVE_THREADS', 'UV_THREADPOOL_SIZE', 'NODE_OPTIONS'].filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
     addon: { file: addon.source, builtAt: addon.builtAt, bytes: addon.bytes, sha256: addon.sha256, debug: addon.debug, git: addon.git },
     scenarios: [],
   };

@@ -51,14 +51,21 @@ function targets(result) {
     const measured = vals.map(([id, r]) => `${id} ${r.toFixed(2)}x`).join(', ');
     list.push({ name, goal, measured, met: met ? 'met' : vals.some(([, r]) => cmp(r)) ? 'partly' : 'not met' });
   };
-  add('throughput, concurrency 10', '>= 2x', (r) => r >= 2, [['c10-remove', ratio('c10-remove', 'jobsPerSec')], ['c10-keep', ratio('c10-keep', 'jobsPerSec')]]);
+  const ids = (pred) => tp.filter((s) => pred(s.id)).map((s) => [s.id, ratio(s.id, 'redisCpuUsPerJob')]);
+  // Issue 17's targets (the serial path and concurrency 1-10); RSS and addBulk from issue 6.
+  add('throughput, concurrency 1', '>= 1.3x', (r) => r >= 1.3, [['c1-remove', ratio('c1-remove', 'jobsPerSec')], ['c1-keep', ratio('c1-keep', 'jobsPerSec')]]);
+  add('process CPU per job, concurrency 1', '<= 0.7x', (r) => r <= 0.7, [['c1-remove', ratio('c1-remove', 'procCpuUsPerJob')], ['c1-keep', ratio('c1-keep', 'procCpuUsPerJob')]]);
+  add('throughput, concurrency 10', '>= 1.6x', (r) => r >= 1.6, [['c10-remove', ratio('c10-remove', 'jobsPerSec')], ['c10-keep', ratio('c10-keep', 'jobsPerSec')]]);
   add('throughput, concurrency 50', '>= 2x', (r) => r >= 2, [['c50-remove', ratio('c50-remove', 'jobsPerSec')], ['c50-keep', ratio('c50-keep', 'jobsPerSec')]]);
-  add('throughput, concurrency 1', '>= 1.5x', (r) => r >= 1.5, [['c1-remove', ratio('c1-remove', 'jobsPerSec')], ['c1-keep', ratio('c1-keep', 'jobsPerSec')]]);
-  add('Redis CPU per job', '<= 0.6x', (r) => r <= 0.6, tp.map((s) => [s.id, ratio(s.id, 'redisCpuUsPerJob')]));
-  add('worker process CPU per job', '<= 0.4x', (r) => r <= 0.4, tp.map((s) => [s.id, ratio(s.id, 'procCpuUsPerJob')]));
+  add('throughput, 5 queues x c5', '>= 1.6x', (r) => r >= 1.6, [['5q-c5', ratio('5q-c5', 'jobsPerSec')]]);
+  add('Redis CPU per job, concurrency >= 10', '<= 0.6x', (r) => r <= 0.6, ids((id) => /^c(10|50)-/.test(id)));
+  add('Redis CPU per job, concurrency 1', '<= 1x', (r) => r <= 1, ids((id) => id.startsWith('c1-')));
+  add('backend fan-out: process CPU per job', '<= 0.7x', (r) => r <= 0.7, [['backend', ratio('backend', 'procCpuUsPerJob')]]);
+  add('backend fan-out: Redis CPU per job', '<= 0.7x', (r) => r <= 0.7, [['backend', ratio('backend', 'redisCpuUsPerJob')]]);
   add('pickup latency p99', '<= 1x (no worse)', (r) => r <= 1, [['latency', ratio('latency', 'latency.p99')]]);
-  add('RSS, five workers in one process', '<= 0.6x', (r) => r <= 0.6, [['5q-c5', ratio('5q-c5', 'peakRssMB')]]);
-  add('addBulk', '>= 2x', (r) => r >= 2, [['addBulk', ratio('addBulk', 'jobsPerSec')]]);
+  add('worker process CPU per job (issue 6)', '<= 0.4x', (r) => r <= 0.4, tp.map((s) => [s.id, ratio(s.id, 'procCpuUsPerJob')]));
+  add('RSS, five workers in one process (issue 6)', '<= 0.6x', (r) => r <= 0.6, [['5q-c5', ratio('5q-c5', 'peakRssMB')]]);
+  add('addBulk (issue 6)', '>= 2x', (r) => r >= 2, [['addBulk', ratio('addBulk', 'jobsPerSec')]]);
   return list;
 }
 

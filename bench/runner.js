@@ -195,7 +195,7 @@ class Bench {
     const producers = names.map((n) => new BullQueue(n, { connection: this.connection() }));
     await Promise.all(producers.map((p) => p.waitUntilReady()));
     const expected = sc.kind === 'latency' ? Math.round(sc.rate * sc.seconds) : sc.queues * sc.jobsPerQueue;
-    if (sc.kind !== 'latency') await this.preload(producers, sc.jobsPerQueue);
+    if (sc.kind !== 'latency') await this.preload(producers.slice(0, sc.preloadQueues || producers.length), sc.jobsPerQueue);
     const baseline = await this.clientIds();
 
     const child = new Child(
@@ -209,6 +209,7 @@ class Bench {
         metrics: sc.metrics,
         expected,
         latency: sc.kind === 'latency',
+        backend: sc.backend,
       },
       nodeArgs,
       wrap,
