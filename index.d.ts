@@ -21,6 +21,13 @@ export interface ConnectionOptions {
   connectTimeout?: number;
   /** Reconnect backoff (ms), jittered; defaults 100 and 2000. */
   retry?: { initialDelay?: number; maxDelay?: number };
+  /**
+   * Redis Cluster seed nodes (any subset; the rest is discovered): `{ host, port }` objects,
+   * `'host:port'` strings or `redis://` / `rediss://` URLs. `username`, `password`, `tls` and
+   * the timeouts above apply to every node. Every queue needs a hash tag (`prefix: '{bull}'`
+   * or a `{tag}` in its name), else `ERR_CROSSSLOT`.
+   */
+  cluster?: Array<{ host?: string; port?: number } | string>;
 }
 
 export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';

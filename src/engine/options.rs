@@ -82,6 +82,9 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
     /// Reconnect backoff.
     pub retry: RetryPolicy,
+    /// Redis Cluster seed nodes (`cluster` option); empty for a single server. Credentials,
+    /// TLS and timeouts above apply to every node of the cluster.
+    pub cluster: Vec<(String, u16)>,
 }
 
 /// The identity of an endpoint: two option sets with the same key share one connection pair.
@@ -97,6 +100,8 @@ pub struct EndpointKey {
     pub username: Option<String>,
     /// TLS or not.
     pub tls: bool,
+    /// Cluster seeds (sorted, lower-cased hosts); empty for a single server.
+    pub cluster: Vec<(String, u16)>,
 }
 
 impl Default for Endpoint {
@@ -110,6 +115,7 @@ impl Default for Endpoint {
             tls: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
+            cluster: Vec::new(),
         }
     }
 }
@@ -123,13 +129,34 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// The identity that decides pair sharing.
     pub fn key(&self) -> EndpointKey {
+        // A cluster is named by its seeds alone (the first seed is not special).
+        let (host, port) = if self.is_cluster() {
+            (String::new(), 0)
+        } else {
+            (self.host.to_ascii_lowercase(), self.port)
+        };
         EndpointKey {
-            host: self.host.to_ascii_lowercase(),
-            port: self.port,
+            host,
+            port,
             db: self.db,
             username: self.username.clone(),
             tls: self.tls.is_some(),
+            cluster: {
+                let mut seeds: Vec<_> = self
+                    .cluster
+                    .iter()
+                    .map(|(h, p)| (h.to_ascii_lowercase(), *p))
+                    .collect();
+                seeds.sort();
+                seeds.dedup();
+                seeds
+            },
         }
+    }
+
+    /// Whether this endpoint is a Redis Cluster (given by its seed nodes).
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
     }
 
     /// A printable name for logs, events and errors: never carries the password.
@@ -143,12 +170,27 @@ impl Endpoint {
             Some(u) => format!("{u}@"),
             None => String::new(),
         };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
+        let bracket = |h: &str| {
+            if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.to_string()
+            }
         };
-        format!("{scheme}://{user}{host}:{}/{}", self.port, self.db)
+        if self.is_cluster() {
+            let seeds: Vec<String> = self
+                .cluster
+                .iter()
+                .map(|(h, p)| format!("{}:{p}", bracket(h)))
+                .collect();
+            return format!("{scheme}+cluster://{user}{}", seeds.join(","));
+        }
+        format!(
+            "{scheme}://{user}{}:{}/{}",
+            bracket(&self.host),
+            self.port,
+            self.db
+        )
     }
 }
 
@@ -202,11 +244,17 @@ pub fn parse_connection_options(value: &Value) -> Result<Option<Endpoint>> {
                 ep.connect_timeout = Duration::from_millis(positive_ms(v, "connectTimeout")?)
             }
             "retry" => ep.retry = retry(v)?,
+            // Parsed after the loop: its URLs may fill in credentials not given here.
+            "cluster" => {}
             other if IGNORED_IOREDIS_KEYS.contains(&other) => {}
             other => return Err(Error::invalid(other, "unknown connection option")),
         }
     }
+    if let Some(seeds) = obj.get("cluster").filter(|v| !v.is_null()) {
+        cluster_seeds(seeds, obj, &mut ep)?;
+    }
     if let Some(name) = ep.tls.as_ref().and_then(|t| t.servername.as_deref())
+        && !ep.is_cluster()
         && !name.eq_ignore_ascii_case(&ep.host)
     {
         // redis-rs verifies the certificate against the host it dials, so a separate SNI name
@@ -311,6 +359,78 @@ pub fn parse_url(input: &str, option: &str) -> Result<Endpoint> {
         }
     }
     Ok(ep)
+}
+
+/// The `cluster` option: seed nodes as `{ host, port }` objects, `"host:port"` strings or
+/// `redis://` / `rediss://` URLs (any subset of the nodes; the rest is discovered). A URL's
+/// user, password and scheme apply to the whole cluster unless the options say otherwise.
+fn cluster_seeds(v: &Value, obj: &Map<String, Value>, ep: &mut Endpoint) -> Result<()> {
+    let list = v
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| Error::invalid("cluster", "must be a non-empty array of nodes"))?;
+    if obj.get("db").and_then(integer).is_some_and(|d| d != 0) {
+        return Err(Error::invalid("db", "a Redis Cluster has only database 0"));
+    }
+    for (i, item) in list.iter().enumerate() {
+        let name = format!("cluster[{i}]");
+        let (host, port) = match item {
+            Value::String(s) if s.contains("://") => {
+                let u = parse_url(s, &name)?;
+                let given = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
+                if !given("username") && ep.username.is_none() {
+                    ep.username = u.username.clone();
+                }
+                if !given("password") && ep.password.is_none() {
+                    ep.password = u.password.clone();
+                }
+                if !given("tls") && ep.tls.is_none() {
+                    ep.tls = u.tls.clone();
+                }
+                (u.host, u.port)
+            }
+            Value::String(s) => {
+                let (h, p) = s.rsplit_once(':').ok_or_else(|| {
+                    Error::invalid(&name, "must be host:port, a redis:// URL or { host, port }")
+                })?;
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                if h.is_empty() {
+                    return Err(Error::invalid(&name, "has no host"));
+                }
+                (h.to_string(), parse_port_str(p, &name)?)
+            }
+            Value::Object(o) => {
+                for k in o.keys() {
+                    if k != "host" && k != "port" {
+                        return Err(Error::invalid(
+                            format!("{name}.{k}"),
+                            "unknown cluster node option (credentials and tls go beside `cluster`)",
+                        ));
+                    }
+                }
+                let host = match o.get("host") {
+                    Some(h) if !h.is_null() => non_empty_string(h, &format!("{name}.host"))?,
+                    _ => "127.0.0.1".to_string(),
+                };
+                let port = match o.get("port") {
+                    Some(p) if !p.is_null() => port(p, &format!("{name}.port"))?,
+                    _ => 6379,
+                };
+                (host, port)
+            }
+            _ => {
+                return Err(Error::invalid(
+                    &name,
+                    "must be host:port, a redis:// URL or { host, port }",
+                ));
+            }
+        };
+        ep.cluster.push((host, port));
+    }
+    ep.db = 0;
+    ep.host = ep.cluster[0].0.clone();
+    ep.port = ep.cluster[0].1;
+    Ok(())
 }
 
 fn decode(s: &str) -> String {
@@ -520,6 +640,41 @@ mod tests {
         assert_eq!(
             option_of(parse(json!({"retry": {"initialDelay": 0}})).unwrap_err()),
             "retry.initialDelay"
+        );
+    }
+
+    #[test]
+    fn cluster_seeds_in_three_spellings() {
+        let e = parse(json!({
+            "cluster": [{"host": "10.0.0.1", "port": 7000}, "10.0.0.2:7001", "rediss://u:pw@10.0.0.3:7002"]
+        }))
+        .unwrap();
+        assert!(e.is_cluster());
+        assert_eq!(e.cluster.len(), 3);
+        assert_eq!(e.cluster[2], ("10.0.0.3".to_string(), 7002));
+        assert_eq!(e.password.as_deref(), Some("pw"));
+        assert!(e.tls.is_some());
+        assert!(!e.display().contains("pw"));
+        assert!(e.display().starts_with("rediss+cluster://u@10.0.0.1:7000,"));
+        // Same seeds in another order: one cluster.
+        let f = parse(json!({"cluster": ["10.0.0.2:7001", "rediss://u:pw@10.0.0.3:7002", {"host": "10.0.0.1", "port": 7000}]}))
+            .unwrap();
+        assert_eq!(e.key(), f.key());
+        assert_eq!(
+            option_of(parse(json!({"cluster": []})).unwrap_err()),
+            "cluster"
+        );
+        assert_eq!(
+            option_of(parse(json!({"cluster": ["nohost"]})).unwrap_err()),
+            "cluster[0]"
+        );
+        assert_eq!(
+            option_of(parse(json!({"cluster": [{"host": "h", "password": "x"}]})).unwrap_err()),
+            "cluster[0].password"
+        );
+        assert_eq!(
+            option_of(parse(json!({"cluster": ["h:1"], "db": 1})).unwrap_err()),
+            "db"
         );
     }
 

@@ -76,10 +76,22 @@ pub struct Pair {
     pub(super) last_error: Mutex<Option<LastError>>,
     pub(super) redis_version: Mutex<Option<String>>,
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The sockets this pair opens: both for a single server; a Redis Cluster node's command
+    /// pair has only `Command`, a slot's blocking pair only `Blocking` (see `cluster.rs`).
+    pub(super) roles: &'static [Role],
 }
 
 impl Pair {
     pub(super) fn new(endpoint: Endpoint, hub: Arc<Hub>) -> Result<Arc<Self>> {
+        Self::with_roles(endpoint, hub, &[Role::Command, Role::Blocking])
+    }
+
+    /// A pair that opens only `roles` (cluster hook: see `cluster.rs`).
+    pub(super) fn with_roles(
+        endpoint: Endpoint,
+        hub: Arc<Hub>,
+        roles: &'static [Role],
+    ) -> Result<Arc<Self>> {
         let client = build_client(&endpoint)?;
         Ok(Arc::new(Pair {
             display: endpoint.display(),
@@ -98,12 +110,13 @@ impl Pair {
             last_error: Mutex::new(None),
             redis_version: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
+            roles,
         }))
     }
 
     pub(super) fn start(self: &Arc<Self>) {
         let mut tasks = self.tasks.lock().unwrap();
-        for role in [Role::Command, Role::Blocking] {
+        for &role in self.roles {
             let me = Arc::clone(self);
             tasks.push(tokio::spawn(async move { me.supervise(role).await }));
         }
@@ -119,6 +132,11 @@ impl Pair {
         &self.display
     }
 
+    /// Up, or a socket this pair does not open (which never holds readiness back).
+    fn up(&self, role: Role) -> bool {
+        !self.roles.contains(&role) || self.slot(role).is_up()
+    }
+
     pub(super) fn slot(&self, role: Role) -> &Slot {
         match role {
             Role::Command => &self.command,
@@ -130,7 +148,7 @@ impl Pair {
     pub fn status(&self) -> Status {
         if *self.closed.borrow() {
             Status::Closed
-        } else if self.command.is_up() && self.blocking.is_up() {
+        } else if self.up(Role::Command) && self.up(Role::Blocking) {
             Status::Ready
         } else if self.ever_ready.load(Ordering::Relaxed)
             || self.last_error.lock().unwrap().is_some()
@@ -183,8 +201,9 @@ impl Pair {
     /// error is returned (that is what the caller needs to fix), else a timeout error.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let both = async {
-            self.command().await?;
-            self.blocking().await?;
+            for &role in self.roles {
+                self.connection(role).await?;
+            }
             Ok(())
         };
         match tokio::time::timeout(timeout, both).await {
@@ -217,6 +236,7 @@ impl Pair {
             "ERR_TIMEOUT" => Error::Timeout(last.message),
             "ERR_CONNECTION_LOST" => Error::ConnectionLost(last.message),
             "ERR_REDIS" => Error::Redis(last.message),
+            "ERR_NOPERM" => Error::NoPerm(last.message),
             _ => Error::Unreachable(last.message),
         })
     }
@@ -260,10 +280,10 @@ impl Pair {
     pub(super) fn publish(&self, role: Role, conn: MultiplexedConnection) {
         let mut announced = self.announced_ready.lock().unwrap();
         let other = match role {
-            Role::Command => &self.blocking,
-            Role::Blocking => &self.command,
+            Role::Command => Role::Blocking,
+            Role::Blocking => Role::Command,
         };
-        if other.is_up() && !self.is_closed() && !*announced {
+        if self.up(other) && !self.is_closed() && !*announced {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);
             self.hub
@@ -274,7 +294,7 @@ impl Pair {
 
     pub(super) fn slot_changed(&self) {
         let mut announced = self.announced_ready.lock().unwrap();
-        let ready = self.command.is_up() && self.blocking.is_up() && !self.is_closed();
+        let ready = self.up(Role::Command) && self.up(Role::Blocking) && !self.is_closed();
         if ready && !*announced {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);

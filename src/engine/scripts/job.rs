@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
-
 use super::codes::{code_error, expect_zero, unexpected};
 use super::reply::as_int;
 use super::{ADD_LOG, PROGRESS, UPDATE_DATA, invoke, redis_err};
@@ -13,7 +11,7 @@ use crate::engine::keys::QueueKeys;
 
 /// Store the job's progress (JSON) and emit `progress`.
 pub async fn update_progress(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     progress_json: &str,
@@ -31,7 +29,7 @@ pub async fn update_progress(
 /// Append a log line, keeping only the newest `keep_logs` lines if given. Returns the
 /// number of lines stored.
 pub async fn add_log(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     line: &str,
@@ -53,7 +51,7 @@ pub async fn add_log(
 
 /// Replace the job's data (JSON).
 pub async fn update_data(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     data_json: &str,
@@ -66,7 +64,7 @@ pub async fn update_data(
 
 /// Children results of a flow parent: child job key -> returnvalue JSON.
 pub async fn children_values(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
 ) -> Result<HashMap<String, String>> {
@@ -79,7 +77,7 @@ pub async fn children_values(
 
 /// Pending and processed children counts of a flow parent.
 pub async fn dependencies_count(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
 ) -> Result<(u64, u64)> {

@@ -18,7 +18,6 @@ pub mod worker;
 
 use std::sync::LazyLock;
 
-use redis::aio::MultiplexedConnection;
 use redis::{Script, ScriptInvocation, Value};
 
 use super::error::{Error, Result};
@@ -71,7 +70,7 @@ scripts! {
 /// Run a prepared script call (EVALSHA, with EVAL when the server lacks the script).
 pub(crate) async fn invoke(
     inv: &ScriptInvocation<'_>,
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
 ) -> Result<Value> {
     inv.invoke_async(conn).await.map_err(redis_err)
 }

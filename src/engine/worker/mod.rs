@@ -114,7 +114,7 @@ impl Worker {
         config::validate(&cfg)?;
         let handle = QueueHandle::new(endpoint, QueueKeys::new(&cfg.prefix, &cfg.queue), false)?;
         let rt = runtime();
-        let dispatcher = rt.dispatcher_for(&handle.pair());
+        let dispatcher = rt.dispatcher_for(handle.blocking_route());
         let inner = Arc::new(WorkerInner {
             handle,
             endpoint_key: endpoint.key(),

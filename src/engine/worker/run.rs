@@ -418,7 +418,7 @@ impl WorkerInner {
     /// its lock or state check, which is reported, never applied twice.
     pub(super) async fn with_retries<T, F, Fut>(&self, job_id: &str, mut call: F) -> Result<T>
     where
-        F: FnMut(redis::aio::MultiplexedConnection) -> Fut,
+        F: FnMut(crate::engine::connection::Conn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let mut attempt = 0;
