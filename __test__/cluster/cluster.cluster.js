@@ -220,7 +220,7 @@ async function underLoad(tag, disturb) {
   await q.addBulk(Array.from({ length: first }, (_, i) => ({ name: 'j', data: { i } })));
   worker(name, async (job) => {
     seen.note(name, job.id);
-    await sleep(5);
+    await sleep(20);
   });
   await waitFor(async () => (await counts(q)).completed >= 50, { timeout: 20000, what: '50 jobs done' });
   const slot = await cluster.slotOf(`{${tag}}`);
@@ -236,6 +236,9 @@ async function underLoad(tag, disturb) {
     }
   })();
   const after = await disturb(slot, before);
+  // The change really happened mid-run: jobs were left to process after it.
+  const left = await counts(q);
+  expect(left.wait + left.active).toBeGreaterThan(0);
   await sleep(300);
   adding = false;
   await producing;
@@ -266,4 +269,36 @@ test('a failover (CLUSTER FAILOVER on a replica) of the busy primary loses nothi
     timeout: 15000,
     what: `no command socket on the demoted primary ${before}`,
   });
+});
+
+test('an idle worker blocked on a slot that moves (migration, then failover) wakes for the next job at once', async () => {
+  const tag = `idle${process.pid}`;
+  const name = `{${tag}}-idle`;
+  const q = queue(name);
+  const done = [];
+  worker(name, async (job) => done.push(job.id), { drainDelay: 30 });
+  const slot = await cluster.slotOf(`{${tag}}`);
+  const pickup = async (what) => {
+    const job = await q.add('j', {});
+    const t0 = Date.now();
+    // Well below the worker's 30 s drain delay and the dispatcher's 10 s cap: only a
+    // dispatcher that re-routed its BZPOPMIN to the new owner sees this marker in time.
+    await waitFor(async () => done.includes(job.id), { timeout: 3000, what: `pickup after ${what}` });
+    return Date.now() - t0;
+  };
+  await pickup('start');
+  const waitBlocked = (port) =>
+    waitFor(async () => (await cluster.ourSockets())[port].blocking >= 1, { timeout: 10000, what: `blocking socket on ${port}` });
+  const owner = await cluster.ownerOf(slot);
+  await waitBlocked(owner);
+  await sleep(200);
+  const target = (await cluster.masters()).find((m) => m.port !== owner).port;
+  await cluster.migrateSlot(slot, target);
+  await pickup('migration');
+  await waitBlocked(target);
+  await sleep(200);
+  const promoted = await cluster.failover(target);
+  await pickup('failover');
+  await waitBlocked(promoted);
+  expect(done.length).toBe(3);
 });
