@@ -51,6 +51,12 @@ pub fn script(name: &str, source: &str) -> Script {
     Script::new(&assemble(name, source, INCLUDES))
 }
 
+/// The text a script is sent as (its includes inlined): line numbers in Redis's error
+/// replies (`@user_script:<line>`) count in this text.
+pub fn assembled(name: &str, source: &str) -> String {
+    assemble(name, source, INCLUDES)
+}
+
 /// The names a text's directive lines ask for, in order.
 fn directives(name: &str, source: &str) -> Vec<String> {
     let mut out = Vec::new();

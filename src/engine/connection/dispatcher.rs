@@ -17,6 +17,7 @@ use tokio::sync::{Notify, oneshot};
 
 use super::cluster::BlockingRoute;
 use super::pair::{Pair, Role};
+use crate::engine::error::Error;
 
 /// Redis 7's smallest useful BZPOPMIN timeout.
 const MIN_BLOCK: Duration = Duration::from_millis(1);
@@ -312,6 +313,20 @@ impl Dispatcher {
                 Ok(Err(e)) => {
                     // On a cluster, -MOVED / -UNBLOCKED (reshard, failover): re-route first.
                     self.route.failed(&e);
+                    // An ACL user without BZPOPMIN would otherwise only show as slow pickup:
+                    // say so once as a connection error naming the command.
+                    let err = Error::from_redis(&e, blocked.endpoint().password.as_deref());
+                    if matches!(err, Error::NoPerm(_)) {
+                        let repeated = blocked
+                            .last_error
+                            .lock()
+                            .unwrap()
+                            .as_ref()
+                            .is_some_and(|l| l.code == err.code() && l.message == err.to_string());
+                        if !repeated {
+                            blocked.record_error(Role::Blocking, &err);
+                        }
+                    }
                     // The socket failed (killed, server restart): waiters poll their queues
                     // through the command connection instead of waiting for a reconnect.
                     // The pause keeps a persistent error from becoming a busy loop.

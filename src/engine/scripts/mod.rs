@@ -40,6 +40,10 @@ macro_rules! scripts {
         )*
         /// The name (file name without `.lua`) of every script the engine sends.
         pub const NAMES: &[&str] = &[$($file),*];
+        /// Every script with its name and source (to read the line an error reply points at).
+        fn every_script() -> Vec<(&'static Script, &'static str, &'static str)> {
+            vec![$((&*$name, $file, include_str!(concat!("../../scripts/", $file, ".lua")))),*]
+        }
     };
 }
 
@@ -77,12 +81,85 @@ pub(crate) async fn invoke(
 
 /// A redis-rs error from a call on the command connection.
 pub(crate) fn redis_err(e: redis::RedisError) -> Error {
-    Error::from_redis(&e, None)
+    let err = Error::from_redis(&e, None);
+    script_acl_refusal(&err.to_string()).unwrap_or(err)
+}
+
+/// Redis 7.0 refuses a command inside a script without naming it: "The user executing the
+/// script can't run this command or subcommand script: <sha>, on @user_script:<line>." The
+/// line of our own script names it, so the error does (`ERR_NOPERM` naming the command).
+fn script_acl_refusal(text: &str) -> Option<Error> {
+    if !text.contains("can't run this command") {
+        return None;
+    }
+    let refusal = |detail: String| Some(Error::NoPerm(format!("NOPERM {detail}: {text}")));
+    let sha = text
+        .split("script: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next());
+    let line = text
+        .rsplit("@user_script:")
+        .next()
+        .and_then(|l| l.trim().trim_end_matches('.').parse::<usize>().ok());
+    let (Some(sha), Some(line)) = (sha, line) else {
+        return refusal("this ACL user cannot run a command a script needs".into());
+    };
+    for (script, name, source) in every_script() {
+        if script.get_hash() != sha.trim() {
+            continue;
+        }
+        let body = lua::assembled(name, source);
+        let code = body
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+            .trim();
+        return refusal(match called_command(code) {
+            Some(cmd) => format!(
+                "this ACL user has no permissions to run the '{}' command (called by {name}.lua, line {line})",
+                cmd.to_ascii_lowercase()
+            ),
+            // The command is chosen at run time (e.g. LPUSH or RPUSH): show the call.
+            None => format!(
+                "this ACL user cannot run the command of `{code}` ({name}.lua, line {line})"
+            ),
+        });
+    }
+    refusal("this ACL user cannot run a command a script needs".into())
+}
+
+/// The command a Lua line calls: `rcall('XADD', ...)` or `redis.call("XADD", ...)`.
+fn called_command(line: &str) -> Option<&str> {
+    let after = &line[line.find("call(")? + 5..];
+    let after = after.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let rest = &after[1..];
+    rest.find(quote).map(|end| &rest[..end])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_acl_refusal_names_the_command() {
+        let body = lua::assembled("add_job", include_str!("../../scripts/add_job.lua"));
+        let line = 1 + body
+            .lines()
+            .position(|l| l.contains("call(\"XADD\"") || l.contains("call('XADD'"))
+            .expect("add_job emits an event");
+        let text = format!(
+            "ResponseError: The user executing the script can't run this command or subcommand script: {}, on @user_script:{line}.",
+            ADD_JOB.get_hash()
+        );
+        let e = script_acl_refusal(&text).unwrap();
+        assert_eq!(e.code(), "ERR_NOPERM");
+        assert!(e.to_string().contains("'xadd'"), "{e}");
+        assert!(e.to_string().contains("add_job.lua"), "{e}");
+        assert_eq!(called_command("  rcall('HSET', k, f, v)"), Some("HSET"));
+        assert_eq!(called_command("local x = 1"), None);
+        assert!(script_acl_refusal("ERR something else").is_none());
+    }
 
     #[test]
     fn the_table_names_every_script_file_once() {
