@@ -11,7 +11,6 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 export declare class NativeQueue {
   constructor(name: string, optionsJson: string, connectionJson?: string | undefined | null)
-  waitUntilReady(timeoutMs: number): Promise<void>
   addBulk(jobs: Array<NewJobInput>): Promise<Array<AddedJobOutput>>
   getJob(id: string): Promise<JobRecordOutput | null>
   getJobs(types: Array<string>, start: number, end: number, asc: boolean): Promise<Array<JobRecordOutput>>
@@ -23,6 +22,7 @@ export declare class NativeQueue {
   clean(grace: number, limit: number, kind: string): Promise<Array<string>>
   reprocess(id: string, state: string, resetAttemptsMade: boolean, resetAttemptsStarted: boolean): Promise<void>
   jobLogs(id: string, start: number, end: number, asc: boolean): Promise<JobLogsOutput>
+  waitUntilReady(timeoutMs: number): Promise<void>
   updateProgress(jobId: string, progressJson: string): Promise<void>
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
@@ -45,7 +45,6 @@ export declare class NativeWorker {
    */
   completeValues(seqs: Array<number>, values: Array<string>): void
   run(): void
-  waitUntilReady(timeoutMs: number): Promise<void>
   close(force: boolean): Promise<void>
   pause(doNotWaitActive: boolean): Promise<void>
   resume(): void
@@ -57,6 +56,7 @@ export declare class NativeWorker {
   /** true = moved to waiting-children, false = no pending child (still active). */
   moveToWaitingChildren(jobId: string, token: string, childKey?: string | undefined | null): Promise<boolean>
   rateLimit(ms: number): Promise<void>
+  waitUntilReady(timeoutMs: number): Promise<void>
   updateProgress(jobId: string, progressJson: string): Promise<void>
   addLog(jobId: string, line: string, keepLogs?: number | undefined | null): Promise<number>
   updateData(jobId: string, dataJson: string): Promise<void>
@@ -164,7 +164,11 @@ export declare function resolveEndpoint(optionsJson?: string | undefined | null)
 /** Close every worker gracefully, then every connection. */
 export declare function shutdown(): Promise<void>
 
-/** The name of a `WorkerEventPayload` (BullMQ's worker event names). */
+/**
+ * The name of a `WorkerEventPayload` (BullMQ's worker event names). Like `OutcomeKind`, a
+ * string enum whose variants mirror an engine enum's (`WorkerEvent`): napi objects cannot
+ * carry enums with data, so each crosses as a name plus optional fields.
+ */
 export declare const enum WorkerEventName {
   Completed = 'completed',
   Failed = 'failed',

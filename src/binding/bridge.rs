@@ -76,7 +76,9 @@ impl From<ProcessorOutcome> for Outcome {
     }
 }
 
-/// The name of a `WorkerEventPayload` (BullMQ's worker event names).
+/// The name of a `WorkerEventPayload` (BullMQ's worker event names). Like `OutcomeKind`, a
+/// string enum whose variants mirror an engine enum's (`WorkerEvent`): napi objects cannot
+/// carry enums with data, so each crosses as a name plus optional fields.
 #[napi(string_enum = "lowercase")]
 #[derive(PartialEq, Eq, Debug)]
 pub enum WorkerEventName {

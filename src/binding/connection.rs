@@ -88,7 +88,7 @@ pub async fn raw_command(
     Ok(value_to_json(value))
 }
 
-fn value_to_json(v: redis::Value) -> serde_json::Value {
+pub(super) fn value_to_json(v: redis::Value) -> serde_json::Value {
     use serde_json::Value as J;
     match v {
         redis::Value::Nil => J::Null,

@@ -1,14 +1,22 @@
-//! The five job operations (progress, log, data, children values, dependency counts) as one
-//! set of napi methods, generated for every class that wraps an engine
-//! [`QueueHandle`](crate::engine::QueueHandle): `NativeWorker` and `NativeQueue` expose the
-//! same methods because the facade's `Job` calls them on either.
+//! The napi methods of a class that wraps an engine [`QueueHandle`](crate::engine::QueueHandle)
+//! (`NativeWorker`, `NativeQueue`), written once: the readiness wait and the five job
+//! operations (progress, log, data, children values, dependency counts), which the facade's
+//! `Job` calls on either class.
 
-/// `job_ops!(Class, field)`: the job-operation methods of `Class`, whose `field` derefs to a
+/// `handle_methods!(Class, field)`: those methods of `Class`, whose `field` derefs to a
 /// `QueueHandle`.
-macro_rules! job_ops {
+macro_rules! handle_methods {
     ($class:ident, $field:ident) => {
         #[napi]
         impl $class {
+            #[napi]
+            pub async fn wait_until_ready(&self, timeout_ms: u32) -> napi::Result<()> {
+                self.$field
+                    .wait_until_ready(std::time::Duration::from_millis(u64::from(timeout_ms)))
+                    .await
+                    .napi()
+            }
+
             #[napi]
             pub async fn update_progress(
                 &self,
@@ -57,4 +65,4 @@ macro_rules! job_ops {
     };
 }
 
-pub(crate) use job_ops;
+pub(crate) use handle_methods;

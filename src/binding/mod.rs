@@ -7,6 +7,8 @@ mod error;
 mod handle;
 mod options;
 mod queue;
+#[cfg(feature = "testing")]
+mod testing;
 mod worker;
 
 /// One tokio worker thread: the engine's work per job is small and I/O-bound, and a single

@@ -2,13 +2,12 @@
 //! text (the facade stringifies and parses them); validation lives in the engine.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use napi::bindgen_prelude::within_runtime_if_available;
 use napi_derive::napi;
 
 use super::error::{IntoNapi, to_napi};
-use super::handle::job_ops;
+use super::handle::handle_methods;
 use super::options;
 use crate::engine::Error;
 use crate::engine::queue::{JobRecord, NewJob, Queue, QueueConfig};
@@ -92,14 +91,6 @@ impl NativeQueue {
         // Creating the pair (first user of the endpoint) spawns its supervisor tasks.
         let inner = within_runtime_if_available(|| Queue::new(&endpoint, cfg)).napi()?;
         Ok(NativeQueue { inner })
-    }
-
-    #[napi]
-    pub async fn wait_until_ready(&self, timeout_ms: u32) -> napi::Result<()> {
-        self.inner
-            .wait_until_ready(Duration::from_millis(u64::from(timeout_ms)))
-            .await
-            .napi()
     }
 
     #[napi]
@@ -209,9 +200,9 @@ impl NativeQueue {
     }
 }
 
-job_ops!(NativeQueue, inner);
+handle_methods!(NativeQueue, inner);
 
-// After the job operations, so that `close` stays last in binding.d.ts.
+// After the handle methods, so that `close` stays last in binding.d.ts.
 #[napi]
 impl NativeQueue {
     #[napi]

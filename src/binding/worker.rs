@@ -3,14 +3,13 @@
 //! processor so that only plain outcomes cross back (see [`super::bridge`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::bindgen_prelude::within_runtime_if_available;
 use napi_derive::napi;
 
 use super::bridge::{Bridge, CronFn, DeliverFn, Handler, ProcessorOutcome};
 use super::error::{IntoNapi, to_napi};
-use super::handle::job_ops;
+use super::handle::handle_methods;
 use super::options;
 use crate::engine::Error;
 use crate::engine::worker::{Outcome, Worker, WorkerConfig};
@@ -68,14 +67,6 @@ impl NativeWorker {
     #[napi]
     pub fn run(&self) {
         within_runtime_if_available(|| self.inner.run());
-    }
-
-    #[napi]
-    pub async fn wait_until_ready(&self, timeout_ms: u32) -> napi::Result<()> {
-        self.inner
-            .wait_until_ready(Duration::from_millis(u64::from(timeout_ms)))
-            .await
-            .napi()
     }
 
     #[napi]
@@ -154,4 +145,4 @@ impl NativeWorker {
     }
 }
 
-job_ops!(NativeWorker, inner);
+handle_methods!(NativeWorker, inner);

@@ -86,7 +86,7 @@ impl JobState {
 pub struct QueueKeys {
     pub prefix: String,
     pub name: String,
-    /// "<prefix>:<name>:"
+    /// `<prefix>:<name>:`
     pub base: String,
     pub wait: String,
     pub active: String,

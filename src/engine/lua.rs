@@ -9,7 +9,7 @@
 //! --@include rcall, read_meta, enqueue
 //! ```
 //!
-//! [`assemble`] replaces the first directive line with the includes (each exactly once, the
+//! [`assemble`](crate::engine::lua::assemble) replaces the first directive line with the includes (each exactly once, the
 //! ones an include needs before it, otherwise in the order they were asked for) and drops the
 //! directive lines; everything else is kept as written. The text is assembled once, when the
 //! script's `LazyLock` is first used. `__test__/helpers/lua.js` does the same for the jest
@@ -49,12 +49,6 @@ pub static INCLUDES: &[(&str, &str)] = include_lua![
 /// The `redis::Script` of `src/scripts/<name>.lua`, assembled with [`INCLUDES`].
 pub fn script(name: &str, source: &str) -> Script {
     Script::new(&assemble(name, source, INCLUDES))
-}
-
-/// The text a script is sent as (its includes inlined): line numbers in Redis's error
-/// replies (`@user_script:<line>`) count in this text.
-pub fn assembled(name: &str, source: &str) -> String {
-    assemble(name, source, INCLUDES)
 }
 
 /// The names a text's directive lines ask for, in order.

@@ -1,4 +1,4 @@
-//! [`OrderedJson`]: the engine's one JSON value that keeps the order of object keys, and its
+//! [`OrderedJson`](crate::engine::ordered_json::OrderedJson): the engine's one JSON value that keeps the order of object keys, and its
 //! msgpack encoding.
 //!
 //! Why order matters: BullMQ stores a job's `opts` as `cjson.encode` of the table

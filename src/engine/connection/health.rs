@@ -59,7 +59,9 @@ pub struct EndpointHealth {
     pub redis_version: Option<String>,
 }
 
-/// `health()` of API.md, summed over every endpoint this process uses.
+/// `health()` of API.md, summed over every endpoint this process uses. Its fields mirror
+/// [`EndpointHealth`]'s on purpose: API.md gives the process-wide view the shape of one
+/// endpoint's, plus the list of endpoints.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {

@@ -23,7 +23,7 @@ pub struct PreparedJob {
     pub public_opts: String,
     /// The stored form (short names), msgpack.
     pub packed_opts: Vec<u8>,
-    /// "<parent queue key>:<parent id>" when the job is a child.
+    /// `<parent queue key>:<parent id>` when the job is a child.
     pub parent_key: Option<String>,
     /// msgpack `{id, queueKey[, fpof, rdof, idof, cpof]}` when the job is a child.
     pub packed_parent: Option<Vec<u8>>,
@@ -49,8 +49,8 @@ const UNSUPPORTED_DEDUP: [&str; 4] = ["extend", "replace", "keepLastIfActive", "
 
 /// Validate and normalise one job. `merged_opts` is the JSON of the options after merging
 /// the queue's `defaultJobOptions` (as `Object.assign({}, defaults, opts, {jobId})` would),
-/// `data` the JSON of the payload; `at` names the job in error messages (e.g. "opts" or
-/// "jobs[3].opts"). `now` is used when no `timestamp` option is given.
+/// `data` the JSON of the payload; `at` names the job in error messages (e.g. `opts` or
+/// `jobs[3].opts`). `now` is used when no `timestamp` option is given.
 pub fn prepare(
     name: &str,
     data: &str,

@@ -51,6 +51,21 @@ pub(crate) fn unexpected(
     ))
 }
 
+/// A count (a non-negative integer); a negative reply is a code.
+pub(crate) fn expect_count(
+    reply: &Value,
+    op: &str,
+    script: &str,
+    k: &QueueKeys,
+    id: &str,
+) -> Result<u64> {
+    match as_int(reply) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        Some(code) => Err(code_error(code, op, k, id)),
+        None => Err(unexpected(script, k, id, reply)),
+    }
+}
+
 /// A reply that must be 0 (anything negative is a code).
 pub(crate) fn expect_zero(reply: &Value, op: &str, k: &QueueKeys, id: &str) -> Result<()> {
     match as_int(reply) {
@@ -80,9 +95,7 @@ pub(crate) fn add_error(code: i64, k: &QueueKeys, custom_id: &str, parent: &str)
 pub(crate) fn reprocess_error(reply: &Value, k: &QueueKeys, id: &str, state: &str) -> Error {
     let q = &k.name;
     match as_int(reply) {
-        Some(-1) => Error::JobNotFound(format!(
-            "cannot retry: job {id} in queue {q} does not exist"
-        )),
+        Some(-1) => code_error(-1, "retry", k, id),
         Some(-3) => Error::JobState(format!(
             "cannot retry: job {id} in queue {q} is not {state}"
         )),

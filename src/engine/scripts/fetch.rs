@@ -59,6 +59,18 @@ pub async fn activate(
     opts: &FetchOpts<'_>,
 ) -> Result<Fetched> {
     let mut inv = ACTIVATE.prepare_invoke();
+    push_fetch_keys(&mut inv, k);
+    inv.key(&k.marker).arg(&k.base).arg(now);
+    for token in push_fetch_head(&mut inv, Some(opts)) {
+        inv.arg(token);
+    }
+    let reply = invoke(&inv, conn).await?;
+    parse_fetched(&reply).map_err(|e| unexpected("activate", k, "", e))
+}
+
+/// KEYS[1..10] of activate.lua and finish.lua: the keys their shared fetch part (the `fetch`
+/// include) reads, in the order both headers declare.
+pub(crate) fn push_fetch_keys(inv: &mut ScriptInvocation<'_>, k: &QueueKeys) {
     inv.key(&k.wait)
         .key(&k.active)
         .key(&k.prioritized)
@@ -68,15 +80,7 @@ pub async fn activate(
         .key(&k.delayed)
         .key(&k.paused)
         .key(&k.meta)
-        .key(&k.pc)
-        .key(&k.marker)
-        .arg(&k.base)
-        .arg(now);
-    for token in push_fetch_head(&mut inv, Some(opts)) {
-        inv.arg(token);
-    }
-    let reply = invoke(&inv, conn).await?;
-    parse_fetched(&reply).map_err(|e| unexpected("activate", k, "", e))
+        .key(&k.pc);
 }
 
 /// The fetch arguments of activate.lua (ARGV 3..) and finish.lua (ARGV 3..6): lockDuration,
@@ -131,11 +135,8 @@ pub(crate) fn parse_fetched_items(items: &[Value]) -> Option<Fetched> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::reply::bulk;
     use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
 
     #[test]
     fn parses_a_batch_of_jobs() {

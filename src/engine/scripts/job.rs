@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::codes::{code_error, expect_zero, unexpected};
-use super::reply::as_int;
-use super::{ADD_LOG, PROGRESS, UPDATE_DATA, invoke, redis_err};
+use super::codes::{expect_count, expect_zero};
+use super::{ADD_LOG, PROGRESS, UPDATE_DATA, hgetall, invoke, redis_err};
 use crate::engine::error::Result;
 use crate::engine::keys::QueueKeys;
 
@@ -42,11 +41,7 @@ pub async fn add_log(
         .arg(line)
         .arg(keep_logs.map(|n| n.to_string()).unwrap_or_default());
     let reply = invoke(&inv, conn).await?;
-    match as_int(&reply) {
-        Some(n) if n >= 0 => Ok(n as u64),
-        Some(code) => Err(code_error(code, "add log", k, job_id)),
-        None => Err(unexpected("add_log", k, job_id, &reply)),
-    }
+    expect_count(&reply, "add log", "add_log", k, job_id)
 }
 
 /// Replace the job's data (JSON).
@@ -68,11 +63,7 @@ pub async fn children_values(
     k: &QueueKeys,
     job_id: &str,
 ) -> Result<HashMap<String, String>> {
-    redis::cmd("HGETALL")
-        .arg(k.processed(job_id))
-        .query_async(conn)
-        .await
-        .map_err(redis_err)
+    hgetall(conn, &k.processed(job_id)).await
 }
 
 /// Pending and processed children counts of a flow parent.

@@ -7,7 +7,7 @@
 //! (`src/scripts/include/`, see [`crate::engine::lua`]) and wrapped in a `redis::Script` once;
 //! calls go out as `EVALSHA` with an automatic `EVAL` fallback when the server does not know
 //! the script yet (after a restart or `SCRIPT FLUSH`). Negative reply codes become engine
-//! errors in one place ([`codes`]), naming the job, the queue and the condition.
+//! errors in one place ([`codes`](crate::engine::scripts::codes)), naming the job, the queue and the condition.
 
 pub mod codes;
 pub mod fetch;
@@ -30,7 +30,7 @@ pub use worker::{
     move_to_delayed, move_to_waiting_children, requeue, retry, scheduler_next, set_rate_limit,
 };
 
-/// The one table of scripts: `static NAME` for `src/scripts/<file>.lua`, and [`NAMES`].
+/// The one table of scripts: `static NAME` for `src/scripts/<file>.lua`, and [`SOURCES`].
 macro_rules! scripts {
     ($($name:ident => $file:literal),* $(,)?) => {
         $(
@@ -38,12 +38,11 @@ macro_rules! scripts {
                 lua::script($file, include_str!(concat!("../../scripts/", $file, ".lua")))
             });
         )*
-        /// The name (file name without `.lua`) of every script the engine sends.
-        pub const NAMES: &[&str] = &[$($file),*];
-        /// Every script with its name and source (to read the line an error reply points at).
-        fn every_script() -> Vec<(&'static Script, &'static str, &'static str)> {
-            vec![$((&*$name, $file, include_str!(concat!("../../scripts/", $file, ".lua")))),*]
-        }
+        /// `(name, source as written)` of every script the engine sends (the name is the
+        /// file name without `.lua`); [`lua::assemble`] with [`lua::INCLUDES`] gives the
+        /// text Redis runs.
+        pub const SOURCES: &[(&str, &str)] =
+            &[$(($file, include_str!(concat!("../../scripts/", $file, ".lua")))),*];
     };
 }
 
@@ -76,7 +75,30 @@ pub(crate) async fn invoke(
     inv: &ScriptInvocation<'_>,
     conn: &mut impl crate::engine::connection::RedisConn,
 ) -> Result<Value> {
-    inv.invoke_async(conn).await.map_err(redis_err)
+    let reply: Value = inv.invoke_async(conn).await.map_err(redis_err)?;
+    #[cfg(feature = "testing")]
+    let _ = RAW_REPLY.try_with(|slot| *slot.borrow_mut() = Some(reply.clone()));
+    Ok(reply)
+}
+
+#[cfg(feature = "testing")]
+tokio::task_local! {
+    /// Test builds only: inside [`RAW_REPLY`]`.scope(..)`, the undecoded reply of the last
+    /// script call, so the test binding can hand jest what Redis answered (negative codes
+    /// included) while the KEYS / ARGV layout stays in the typed wrappers.
+    pub static RAW_REPLY: std::cell::RefCell<Option<Value>>;
+}
+
+/// A whole hash (empty when the key does not exist).
+pub(crate) async fn hgetall(
+    conn: &mut impl crate::engine::connection::RedisConn,
+    key: &str,
+) -> Result<std::collections::HashMap<String, String>> {
+    redis::cmd("HGETALL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .map_err(redis_err)
 }
 
 /// A redis-rs error from a call on the command connection.
@@ -104,11 +126,11 @@ fn script_acl_refusal(text: &str) -> Option<Error> {
     let (Some(sha), Some(line)) = (sha, line) else {
         return refusal("this ACL user cannot run a command a script needs".into());
     };
-    for (script, name, source) in every_script() {
-        if script.get_hash() != sha.trim() {
+    for (name, source) in SOURCES {
+        let body = lua::assemble(name, source, lua::INCLUDES);
+        if Script::new(&body).get_hash() != sha.trim() {
             continue;
         }
-        let body = lua::assembled(name, source);
         let code = body
             .lines()
             .nth(line.saturating_sub(1))
@@ -143,7 +165,11 @@ mod tests {
 
     #[test]
     fn a_script_acl_refusal_names_the_command() {
-        let body = lua::assembled("add_job", include_str!("../../scripts/add_job.lua"));
+        let body = lua::assemble(
+            "add_job",
+            include_str!("../../scripts/add_job.lua"),
+            lua::INCLUDES,
+        );
         let line = 1 + body
             .lines()
             .position(|l| l.contains("call(\"XADD\"") || l.contains("call('XADD'"))
@@ -172,7 +198,7 @@ mod tests {
             })
             .collect();
         files.sort();
-        let mut names: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = SOURCES.iter().map(|(n, _)| n.to_string()).collect();
         names.sort();
         assert_eq!(names, files);
     }

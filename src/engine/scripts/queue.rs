@@ -8,7 +8,7 @@ use redis::Value;
 use super::codes::{add_error, reprocess_error, unexpected};
 use super::fetch::JobRecord;
 use super::reply::{as_int, as_text, field_map, string_list};
-use super::{ADD_JOB, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, invoke, redis_err};
+use super::{ADD_JOB, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, hgetall, invoke, redis_err};
 use crate::engine::error::Result;
 use crate::engine::job::PreparedJob;
 use crate::engine::keys::{JobState, QueueKeys};
@@ -73,11 +73,7 @@ pub async fn job_hash(
     k: &QueueKeys,
     id: &str,
 ) -> Result<HashMap<String, String>> {
-    redis::cmd("HGETALL")
-        .arg(k.job(id))
-        .query_async(conn)
-        .await
-        .map_err(redis_err)
+    hgetall(conn, &k.job(id)).await
 }
 
 /// Jobs of the given states (each once), `start..=end` per state in BullMQ's order: lists

@@ -63,13 +63,15 @@ pub(crate) fn field_map(v: &Value) -> Option<HashMap<String, String>> {
     }
 }
 
+/// Test-only: a bulk string reply.
+#[cfg(test)]
+pub(crate) fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
 
     #[test]
     fn string_lists_accept_empty_replies() {

@@ -3,8 +3,8 @@
 
 use redis::Value;
 
-use super::codes::{code_error, expect_zero, unexpected};
-use super::fetch::{FetchOpts, Fetched, parse_fetched_items, push_fetch_head};
+use super::codes::{code_error, expect_count, expect_zero, unexpected};
+use super::fetch::{FetchOpts, Fetched, parse_fetched_items, push_fetch_head, push_fetch_keys};
 use super::reply::{as_int, as_text, string_list};
 use super::{
     DELAY, EXTEND_LOCKS, FINISH, REQUEUE, RETRY, SCHEDULER_NEXT, STALLED, WAITING_CHILDREN, invoke,
@@ -72,17 +72,8 @@ pub async fn finish_many(
         parts.push(p);
     }
     let mut inv = FINISH.prepare_invoke();
-    inv.key(&k.wait)
-        .key(&k.active)
-        .key(&k.prioritized)
-        .key(&k.events)
-        .key(&k.stalled)
-        .key(&k.limiter)
-        .key(&k.delayed)
-        .key(&k.paused)
-        .key(&k.meta)
-        .key(&k.pc)
-        .key(&k.completed)
+    push_fetch_keys(&mut inv, k);
+    inv.key(&k.completed)
         .key(&k.failed)
         .key(&k.marker)
         .arg(now)
@@ -311,11 +302,7 @@ pub async fn requeue(
         .arg(token)
         .arg(&k.base);
     let reply = invoke(&inv, conn).await?;
-    match as_int(&reply) {
-        Some(n) if n >= 0 => Ok(n as u64),
-        Some(code) => Err(code_error(code, "move back to wait", k, job_id)),
-        None => Err(unexpected("requeue", k, job_id, &reply)),
-    }
+    expect_count(&reply, "move back to wait", "requeue", k, job_id)
 }
 
 /// What `scheduler_next` did.

@@ -6,9 +6,9 @@
 //! The processor itself lives on the other side of a [`JobHandler`] (the binding implements
 //! it with a ThreadsafeFunction into JavaScript); the engine only sees plain outcomes.
 //!
-//! Files: this one holds the handle ([`Worker`]) and its state; [`config`] the options,
-//! [`handler`] the processor's side, [`run`] the fetch loop and a job's way through it,
-//! [`finish`] the coalesced finishing calls, [`runtime`] the process-wide pieces.
+//! Files: this one holds the handle (`Worker`) and its state; `config.rs` the options,
+//! `handler.rs` the processor's side, `run.rs` the fetch loop and a job's way through it,
+//! `finish.rs` the coalesced finishing calls, `runtime.rs` the process-wide pieces.
 
 pub mod config;
 mod finish;
@@ -51,6 +51,17 @@ struct ActiveEntry {
     /// The processor already moved the job out of `active` (delayed, waiting-children):
     /// its lock is gone and must not be renewed.
     released: bool,
+}
+
+impl ActiveEntry {
+    /// A job just taken with `token`: its lock is fresh.
+    fn new(token: String) -> Self {
+        ActiveEntry {
+            token,
+            renewed_at: Instant::now(),
+            released: false,
+        }
+    }
 }
 
 #[derive(Default)]

@@ -106,14 +106,8 @@ impl WorkerInner {
                         let mut st = self.state.lock().unwrap();
                         st.announced_drained = false;
                         for (j, token) in &jobs {
-                            st.active.insert(
-                                j.id.clone(),
-                                ActiveEntry {
-                                    token: token.clone(),
-                                    renewed_at: Instant::now(),
-                                    released: false,
-                                },
-                            );
+                            st.active
+                                .insert(j.id.clone(), ActiveEntry::new(token.clone()));
                         }
                         self.set_active(&mut st);
                     }
@@ -143,14 +137,8 @@ impl WorkerInner {
             let mut st = self.state.lock().unwrap();
             st.active.remove(&id);
             if let Some(next) = &current {
-                st.active.insert(
-                    next.id.clone(),
-                    ActiveEntry {
-                        token: token.clone(),
-                        renewed_at: Instant::now(),
-                        released: false,
-                    },
-                );
+                st.active
+                    .insert(next.id.clone(), ActiveEntry::new(token.clone()));
             }
             self.set_active(&mut st);
         }

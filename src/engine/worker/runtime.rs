@@ -68,6 +68,19 @@ pub(super) fn runtime() -> &'static Runtime {
     rt
 }
 
+impl WorkerInner {
+    fn queue_id(&self) -> QueueId {
+        (self.endpoint_key.clone(), self.handle.keys().base.clone())
+    }
+}
+
+/// The live workers consuming the queue `key`.
+fn workers_of(key: &QueueId) -> impl Iterator<Item = Arc<WorkerInner>> {
+    live_workers()
+        .into_iter()
+        .filter(move |w| w.endpoint_key == key.0 && w.handle.keys().base == key.1)
+}
+
 fn live_workers() -> Vec<Arc<WorkerInner>> {
     let rt = runtime();
     let mut list = rt.workers.lock().unwrap();
@@ -98,7 +111,7 @@ impl Runtime {
     }
 
     pub(super) fn ensure_stalled_checker(&'static self, w: &Arc<WorkerInner>) {
-        let key = (w.endpoint_key.clone(), w.handle.keys().base.clone());
+        let key = w.queue_id();
         let mut map = self.stalled.lock().unwrap();
         if let Some((task, kick)) = map.get(&key)
             && !task.is_finished()
@@ -153,10 +166,7 @@ async fn renew_locks_loop() {
                     .collect()
             };
             if !due.is_empty() {
-                let key = (
-                    (w.endpoint_key.clone(), w.handle.keys().base.clone()),
-                    w.cfg.lock_duration_ms,
-                );
+                let key = (w.queue_id(), w.cfg.lock_duration_ms);
                 batches.entry(key).or_default().push((w, due));
             }
         }
@@ -207,13 +217,8 @@ async fn renew_locks_loop() {
 /// run once per interval across the whole fleet.
 async fn stalled_loop(key: QueueId, kick: Arc<Notify>) {
     loop {
-        let workers: Vec<_> = live_workers()
-            .into_iter()
-            .filter(|w| {
-                w.endpoint_key == key.0
-                    && w.handle.keys().base == key.1
-                    && !w.cfg.skip_stalled_check
-            })
+        let workers: Vec<_> = workers_of(&key)
+            .filter(|w| !w.cfg.skip_stalled_check)
             .collect();
         let Some(first) = workers.first() else {
             return;
@@ -230,10 +235,7 @@ async fn stalled_loop(key: QueueId, kick: Arc<Notify>) {
         if let Ok(mut conn) = conn {
             match scripts::move_stalled(&mut conn, &keys, max_stalled, now_ms(), interval).await {
                 Ok(ids) if !ids.is_empty() => {
-                    for w in live_workers()
-                        .into_iter()
-                        .filter(|w| w.endpoint_key == key.0 && w.handle.keys().base == key.1)
-                    {
+                    for w in workers_of(&key) {
                         for id in &ids {
                             w.handler.emit(WorkerEvent::Stalled { job_id: id.clone() });
                         }
@@ -241,10 +243,7 @@ async fn stalled_loop(key: QueueId, kick: Arc<Notify>) {
                 }
                 Ok(_) => {}
                 Err(e) if !is_connection_error(&e) => {
-                    for w in live_workers()
-                        .into_iter()
-                        .filter(|w| w.endpoint_key == key.0 && w.handle.keys().base == key.1)
-                    {
+                    for w in workers_of(&key) {
                         w.emit_error(&e, None);
                     }
                 }
