@@ -28,6 +28,17 @@ export interface ConnectionOptions {
    * or a `{tag}` in its name), else `ERR_CROSSSLOT`.
    */
   cluster?: Array<{ host?: string; port?: number } | string>;
+  /**
+   * Redis Sentinel: the sentinels to ask (any of them) for the master named `name`. Both
+   * sockets connect to the master they name and follow it through a failover. `username`,
+   * `password`, `tls`, `db` apply to the master; `sentinelUsername` / `sentinelPassword` to the
+   * sentinels.
+   */
+  sentinels?: Array<{ host?: string; port?: number } | string>;
+  /** The master's name, with `sentinels`. */
+  name?: string;
+  sentinelUsername?: string;
+  sentinelPassword?: string;
 }
 
 export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';

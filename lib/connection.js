@@ -5,7 +5,7 @@ const { EventEmitter } = require('events');
 const binding = require('../binding.js');
 const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
 
-const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db', 'tls'];
+const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword'];
 
 // Connection options become JSON for the engine, which validates them. Functions (an ioredis
 // retryStrategy, say) are dropped by JSON; an ioredis client instance is read for its options,

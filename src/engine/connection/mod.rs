@@ -16,6 +16,7 @@ pub mod events;
 pub mod health;
 pub mod pair;
 pub mod registry;
+pub mod sentinel;
 pub mod slots;
 pub mod supervisor;
 

@@ -79,6 +79,8 @@ pub struct Pair {
     /// The sockets this pair opens: both for a single server; a Redis Cluster node's command
     /// pair has only `Command`, a slot's blocking pair only `Blocking` (see `cluster.rs`).
     pub(super) roles: &'static [Role],
+    /// A Sentinel endpoint's master lookup and watcher (see `sentinel.rs`).
+    pub(super) sentinel: Option<Arc<super::sentinel::Sentinel>>,
 }
 
 impl Pair {
@@ -93,6 +95,10 @@ impl Pair {
         roles: &'static [Role],
     ) -> Result<Arc<Self>> {
         let client = build_client(&endpoint)?;
+        let endpoint_sentinel = endpoint
+            .sentinel
+            .clone()
+            .map(|s| Arc::new(super::sentinel::Sentinel::new(s)));
         Ok(Arc::new(Pair {
             display: endpoint.display(),
             endpoint,
@@ -111,6 +117,7 @@ impl Pair {
             redis_version: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
             roles,
+            sentinel: endpoint_sentinel,
         }))
     }
 
@@ -119,6 +126,10 @@ impl Pair {
         for &role in self.roles {
             let me = Arc::clone(self);
             tasks.push(tokio::spawn(async move { me.supervise(role).await }));
+        }
+        if let Some(s) = &self.sentinel {
+            let (s, me) = (Arc::clone(s), Arc::clone(self));
+            tasks.push(tokio::spawn(s.watch(me)));
         }
     }
 
