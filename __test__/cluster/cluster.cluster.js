@@ -187,12 +187,14 @@ test('BullMQ producers and a BullMQ Worker (ioredis Cluster, prefix {bull}) shar
   );
   theirs.on('error', () => {});
   closers.push(() => theirs.close());
+  // Our worker is handed the same kind of ioredis Cluster BullMQ code passes: its seed nodes
+  // are read, its sockets are not used.
   worker(name, async (job) => {
     seen.note(name, job.id);
     byWhom.ours += 1;
     await sleep(2);
     return 'ours';
-  }, { prefix: '{bull}' });
+  }, { prefix: '{bull}', connection: conn });
   const ours = queue(name, { prefix: '{bull}' });
   const total = 200;
   for (let i = 0; i < total / 2; i++) {
