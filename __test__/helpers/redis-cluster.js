@@ -5,11 +5,29 @@
 // CLIENT LIST per node) and to change it under load (slot migration, failover).
 
 const { execFile } = require('child_process');
+const net = require('net');
 const { promisify } = require('util');
 const Redis = require('ioredis');
 const { startRedis, freePort, parseClientList, waitFor, sleep } = require('./redis-server');
 
 const run = promisify(execFile);
+
+function isFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose cluster bus port (port + 10000, Redis's default) is free and valid too. */
+async function clusterPort() {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10000 <= 65535 && (await isFree(port + 10000))) return port;
+  }
+}
 
 /** Parse CLUSTER NODES into { id, port, role, masterId, slots: [[a,b],...], flags }. */
 function parseNodes(text) {
@@ -41,7 +59,7 @@ async function startCluster({ primaries = 3, replicas = 1, args = [] } = {}) {
   const servers = [];
   try {
     for (let i = 0; i < count; i++) {
-      const port = await freePort();
+      const port = await clusterPort();
       servers.push(
         await startRedis({
           port,
