@@ -41,7 +41,7 @@ export interface ConnectionOptions {
   sentinelPassword?: string;
 }
 
-export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed';
+export type ConnectionStatus = 'idle' | 'connecting' | 'ready' | 'degraded' | 'reconnecting' | 'closed';
 
 export interface ErrorInfo {
   code: string;

@@ -21,35 +21,42 @@ afterEach(async () => {
   qn.configure(undefined);
 });
 
-test('wrong password: ERR_AUTH, bounded retries, no secret anywhere', async () => {
+test('wrong password: ERR_AUTH once per socket, retried with capped backoff, heals when the server takes it; no secret anywhere', async () => {
   const redis = await startRedis({ password: 'sekrit' });
   try {
     const secret = 'wrong-pass-123';
-    qn.configure({ port: redis.port, password: secret });
-    const err = await qn.connect(undefined, 10000).then(
+    qn.configure({ port: redis.port, password: secret, retry: { initialDelay: 50, maxDelay: 200 } });
+    const err = await qn.connect(undefined, 1000).then(
       () => null,
       (e) => e,
     );
     expect(err).toBeInstanceOf(qn.QueueNativeError);
     expect(err.code).toBe('ERR_AUTH');
     expect(err.message).not.toContain(secret);
-    await waitFor(() => qn.health().status === 'closed', { what: 'the pair to give up' });
+    const w = new qn.Worker('auth-q', async () => 'x');
+    w.on('error', () => {});
     const mine = () => forEndpoint(events, redis.port);
-    const authErrors = mine().filter((e) => e.name === 'error' && e.info.code === 'ERR_AUTH').length;
-    // 3 attempts per socket, 2 sockets: bounded, and nothing more happens afterwards.
-    expect(authErrors).toBeGreaterThanOrEqual(1);
-    expect(authErrors).toBeLessThanOrEqual(6);
-    expect(mine().some((e) => e.name === 'end')).toBe(true);
+    const dials = async () => Number(/total_connections_received:(\d+)/.exec(await redis.client().info('stats'))[1]);
+    const before = await dials();
     await sleep(1000);
-    expect(mine().filter((e) => e.name === 'error').length).toBe(authErrors);
+    // Still dialling (capped at 200 ms), still `reconnecting`, and the worker agrees.
+    expect((await dials()) - before).toBeGreaterThanOrEqual(6);
+    expect(qn.health().status).toBe('reconnecting');
     expect(qn.health().lastError.code).toBe('ERR_AUTH');
+    expect(w.isRunning()).toBe(true);
+    expect(qn.health().workers.find((x) => x.queue === 'auth-q').running).toBe(true);
+    // One `error` per socket when the refusals started, none per retry; no `end`.
+    const authErrors = mine().filter((e) => e.name === 'error' && e.info.code === 'ERR_AUTH').length;
+    expect(authErrors).toBeGreaterThanOrEqual(1);
+    expect(authErrors).toBeLessThanOrEqual(2);
+    expect(mine().some((e) => e.name === 'end')).toBe(false);
     const everything = JSON.stringify(mine().map((e) => ({ ...e.info, message: e.info.message }))) + JSON.stringify(qn.health());
     expect(everything).not.toContain(secret);
-    // The right password works on the same endpoint once the failed pair is gone.
-    await qn.shutdown();
-    qn.configure({ port: redis.port, password: 'sekrit' });
-    await qn.connect();
-    expect(qn.health().status).toBe('ready');
+    // The server accepts that password now: up again by itself, and the worker with it.
+    await redis.client().call('CONFIG', 'SET', 'requirepass', secret);
+    await waitFor(() => qn.health().status === 'ready', { timeout: 3000, what: 'the pair to heal' });
+    await w.waitUntilReady(1000);
+    await w.close();
   } finally {
     await redis.stop();
   }

@@ -66,9 +66,17 @@ function health() {
   return callSync(() => binding.health());
 }
 
+// Every Worker of this process that has not closed yet (lib/worker.js adds and removes them).
+// shutdown() closes them through the facade, not only natively: the facade's close is what
+// releases the keep-alive handle and emits 'closed'.
+const liveWorkers = new Set();
+
 /** Close every worker gracefully, then the connections. Idempotent. */
-function shutdown() {
-  return callAsync(() => binding.shutdown());
+async function shutdown() {
+  const closing = await Promise.allSettled([...liveWorkers].map((w) => w.close()));
+  await callAsync(() => binding.shutdown());
+  const failed = closing.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 const CONNECTION_EVENTS = new Set(['ready', 'reconnecting', 'error', 'end', 'warning']);
@@ -127,4 +135,14 @@ function command(args, options) {
   return callAsync(() => binding.rawCommand(json, args.map(String)));
 }
 
-module.exports = { configure, connect, health, shutdown, onConnection, offConnection, command, serializeConnection };
+module.exports = {
+  configure,
+  connect,
+  health,
+  shutdown,
+  onConnection,
+  offConnection,
+  command,
+  serializeConnection,
+  liveWorkers,
+};

@@ -14,7 +14,7 @@ const {
   callAsync,
   invalid,
 } = require('./errors');
-const { serializeConnection } = require('./connection');
+const { serializeConnection, liveWorkers } = require('./connection');
 const { Job } = require('./job');
 const { cronCallback } = require('./cron');
 
@@ -111,6 +111,7 @@ class Worker extends EventEmitter {
           cronCallback,
         ),
     );
+    liveWorkers.add(this);
     if (opts.autorun !== false) {
       this.run().catch((err) => this._emitError(err));
     }
@@ -206,10 +207,15 @@ class Worker extends EventEmitter {
         this._forced = true;
         this.cancelAllJobs(new Error('worker closed'));
       }
-      await callAsync(() => this._native.close(Boolean(force)));
-      if (this._keepAlive) clearInterval(this._keepAlive);
-      this._keepAlive = null;
-      if (this._resolveRun) this._resolveRun();
+      try {
+        await callAsync(() => this._native.close(Boolean(force)));
+      } finally {
+        // Even a failed close must not leave a handle holding the process.
+        liveWorkers.delete(this);
+        if (this._keepAlive) clearInterval(this._keepAlive);
+        this._keepAlive = null;
+        if (this._resolveRun) this._resolveRun();
+      }
       this.emit('closed');
     })();
     return this._closing;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{ClientInfo, RedisServer, Reply, RespConn};
 use queue_native::engine::connection::{
-    ConnectionEvent, Connections, EventKind, MAX_AUTH_ATTEMPTS, Registry, Role, Status,
+    ConnectionEvent, Connections, EventKind, Registry, Role, Status,
 };
 use queue_native::engine::options::{Endpoint, parse_connection_options};
 use serde_json::{Value, json};
@@ -363,77 +363,58 @@ async fn killed_blocking_connection_is_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_gives_up_without_leaking_it() {
+async fn wrong_password_is_retried_quietly_and_heals_without_leaking_it() {
     const SECRET: &str = "wrong-pass-123";
     let server = Arc::new(RedisServer::start_with(&["--requirepass", "sekrit"]));
     let registry = Registry::new();
     let events = Events::listen(&registry);
-    let ep = endpoint(json!({"host": "127.0.0.1", "port": server.port(), "password": SECRET}));
+    let ep = endpoint(json!({
+        "host": "127.0.0.1", "port": server.port(), "password": SECRET,
+        "retry": {"initialDelay": 50, "maxDelay": 200}
+    }));
     assert!(!format!("{ep:?}").contains(SECRET));
 
     let pair = registry.pair(&ep).unwrap();
-    let err = pair.wait_ready(Duration::from_secs(5)).await.unwrap_err();
+    let err = pair.wait_ready(Duration::from_secs(1)).await.unwrap_err();
     assert_eq!(err.code(), "ERR_AUTH", "{err:?}");
     assert!(!err.to_string().contains(SECRET), "{err}");
     assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
 
-    // It gave up (did not merely time out): closed, with an `end`.
+    // Not given up: still reconnecting, and still dialling (a rotation must heal)...
+    let s = Arc::clone(&server);
+    let conns_before: u64 = blocking(move || s.info_field("stats", "total_connections_received"))
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let s = Arc::clone(&server);
+    let conns_after: u64 = blocking(move || s.info_field("stats", "total_connections_received"))
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Backoff capped at 200 ms: at least 5 attempts per socket in a second (+1: our INFO).
     assert!(
-        eventually(Duration::from_secs(1), || pair.status() == Status::Closed).await,
-        "pair not closed after giving up: {:?}",
-        pair.health()
+        conns_after >= conns_before + 6,
+        "{conns_before} -> {conns_after}"
     );
     let health = registry.health();
-    assert_eq!(health.status, Status::Closed, "{health:?}");
+    assert_eq!(health.status, Status::Reconnecting, "{health:?}");
     assert_eq!(health.connections, NONE_UP, "{health:?}");
     assert_eq!(
         health.last_error.as_ref().map(|e| e.code),
         Some("ERR_AUTH"),
         "{health:?}"
     );
-    // `end` follows the status flip immediately (emitted by the supervisor that gave up).
-    assert!(
-        eventually(Duration::from_secs(1), || events.count(EventKind::End) == 1).await,
-        "{:?}",
-        events.json()
-    );
+    assert_eq!(events.count(EventKind::End), 0, "{:?}", events.json());
     assert_eq!(events.count(EventKind::Ready), 0, "{:?}", events.json());
-    // Waiting again fails at once with the same error.
-    let again = with_timeout(
-        "wait_ready on a closed pair",
-        Duration::from_millis(500),
-        pair.wait_ready(Duration::from_secs(5)),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(again.code(), "ERR_AUTH");
-
-    // Bounded attempts: each supervisor gives up after MAX_AUTH_ATTEMPTS.
+    // ...but quietly: one `error` per socket when the failure started, not one per attempt.
     let auth_errors = events.errors_with("ERR_AUTH").len();
-    let max = 2 * MAX_AUTH_ATTEMPTS as usize;
     assert!(
-        (MAX_AUTH_ATTEMPTS as usize..=max).contains(&auth_errors),
-        "{auth_errors} auth failures (expected {MAX_AUTH_ATTEMPTS}..={max}): {:?}",
+        (1..=2).contains(&auth_errors),
+        "{auth_errors} auth errors: {:?}",
         events.json()
-    );
-    let s = Arc::clone(&server);
-    let conns_before = blocking(move || s.info_field("stats", "total_connections_received"))
-        .await
-        .unwrap();
-    let events_before = events.all().len();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(events.all().len(), events_before, "{:?}", events.json());
-    let s = Arc::clone(&server);
-    let conns_after = blocking(move || s.info_field("stats", "total_connections_received"))
-        .await
-        .unwrap();
-    let conns_before: u64 = conns_before.parse().unwrap();
-    let conns_after: u64 = conns_after.parse().unwrap();
-    // The one extra is the INFO connection of the test itself.
-    assert_eq!(
-        conns_after,
-        conns_before + 1,
-        "the pair kept dialling after giving up"
     );
 
     // The secret never shows up anywhere the application (or a log) can see.
@@ -442,6 +423,19 @@ async fn wrong_password_gives_up_without_leaking_it() {
     }
     let health_json = serde_json::to_string(&registry.health()).unwrap();
     assert!(!health_json.contains(SECRET), "{health_json}");
+
+    // The server takes the password now: the pair comes up by itself.
+    let s = Arc::clone(&server);
+    blocking(move || s.cmd(&["CONFIG", "SET", "requirepass", SECRET])).await;
+    pair.wait_ready(Duration::from_secs(3)).await.unwrap();
+    assert_eq!(registry.health().status, Status::Ready);
+    assert!(
+        eventually(Duration::from_secs(1), || events.count(EventKind::Ready)
+            == 1)
+        .await,
+        "{:?}",
+        events.json()
+    );
 
     registry.shutdown().await;
 }

@@ -66,8 +66,8 @@ async function startRedis({ port, args = [], password } = {}) {
   let proc;
   let exited;
   let output = '';
-  async function launch() {
-    proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  async function launch(extra = []) {
+    proc = spawn(bin, [...argv, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.on('data', (d) => (output += d));
     proc.stderr.on('data', (d) => (output += d));
     exited = false;
@@ -96,10 +96,14 @@ async function startRedis({ port, args = [], password } = {}) {
     get proc() {
       return proc;
     },
-    /** Crash (SIGKILL) and start again on the same port and dir: whatever was SAVEd comes back. */
-    async restart() {
+    /**
+     * Crash (SIGKILL) and start again on the same port and dir: whatever was SAVEd comes back.
+     * `args` are added for this start only (e.g. `--key-load-delay` to make loading last).
+     * Resolves once the server answers PING, that is once it has loaded its data.
+     */
+    async restart({ args: extra = [] } = {}) {
       await kill();
-      await launch();
+      await launch(extra);
     },
     /** A separate ioredis client for the test's own inspection (never the library's). */
     client() {

@@ -56,6 +56,11 @@ pub enum Error {
     /// The ACL user lacks a permission (`NOPERM`); the message names the command or key.
     #[error("{0}")]
     NoPerm(String),
+    /// The server refused the command for now (LOADING, BUSY, TRYAGAIN, MASTERDOWN): it was
+    /// not run. Calls wait and send it again (see `scripts::ride_out`); this reaches the
+    /// caller only when the refusal outlasts that wait.
+    #[error("{0}")]
+    Busy(String),
     /// Any other error reply from Redis.
     #[error("{0}")]
     Redis(String),
@@ -80,6 +85,7 @@ impl Error {
             Error::JobData(_) => "ERR_JOB_DATA",
             Error::CrossSlot(_) => "ERR_CROSSSLOT",
             Error::NoPerm(_) => "ERR_NOPERM",
+            Error::Busy(_) => "ERR_REDIS_BUSY",
             Error::Redis(_) => "ERR_REDIS",
         }
     }
@@ -125,6 +131,12 @@ impl Error {
         }
         if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
             return Error::Tls(text);
+        }
+        if matches!(
+            err.code(),
+            Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN")
+        ) {
+            return Error::Busy(text);
         }
         if err.is_timeout() {
             return Error::Timeout(text);
@@ -176,6 +188,30 @@ mod tests {
         let mapped = Error::from_redis(&e, Some("hunter2"));
         assert_eq!(mapped.code(), "ERR_AUTH");
         assert!(!mapped.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn refusals_for_now_are_busy() {
+        for (code, text) in [
+            ("LOADING", "Redis is loading the dataset in memory"),
+            ("BUSY", "Redis is busy running a script."),
+            ("TRYAGAIN", "Multiple keys request during rehashing of slot"),
+            (
+                "MASTERDOWN",
+                "Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            ),
+        ] {
+            let reply = format!("-{code} {text}\r\n");
+            let value = redis::parse_redis_value(reply.as_bytes()).unwrap();
+            let e = value.extract_error().unwrap_err();
+            assert_eq!(
+                Error::from_redis(&e, None).code(),
+                "ERR_REDIS_BUSY",
+                "{code}"
+            );
+        }
+        let other = redis::RedisError::from((redis::ErrorKind::Io, "x", "ERR unknown".into()));
+        assert_ne!(Error::from_redis(&other, None).code(), "ERR_REDIS_BUSY");
     }
 
     #[test]

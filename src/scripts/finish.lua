@@ -193,9 +193,11 @@ local function finishOne(q, now, nowText, a)
   local jobKey = prefix .. jobId
   local completed = outcome == "completed"
 
-  -- `timestamp` is written by every add: its absence is the job's.
+  -- `timestamp` is written by every add, so its presence proves the job exists without a
+  -- second call; a hash without it (an old or hand-written producer) is still a job, and a
+  -- job that exists must reach a final state, else it loops through the stalled check.
   local job = rcall("HMGET", jobKey, "timestamp", "parentKey", "parent", "deid", "atm")
-  if not job[1] then
+  if not job[1] and rcall("EXISTS", jobKey) == 0 then
     return -1
   end
   -- Empty sets do not exist: one EXISTS answers both questions for the usual job.

@@ -291,11 +291,25 @@ impl Dispatcher {
                 cmd.arg(k);
             }
             cmd.arg(format!("{:.3}", timeout.as_secs_f64()));
-            let reply = tokio::time::timeout(
-                timeout + WATCHDOG_GRACE,
-                cmd.query_async::<Value>(&mut conn),
-            )
-            .await;
+            // A closing pair ends the wait at once and drops this handle on the socket. On a
+            // cluster the pair may close because the slot moved: the route decides whether the
+            // dispatcher ends.
+            let mut closed = blocked.closed.subscribe();
+            let reply = tokio::select! {
+                r = tokio::time::timeout(timeout + WATCHDOG_GRACE, cmd.query_async::<Value>(&mut conn)) => r,
+                _ = closed.wait_for(|c| *c) => {
+                    {
+                        let mut st = self.state.lock().unwrap();
+                        st.blocking_on = None;
+                        st.blocked_pair = None;
+                    }
+                    self.wake_due(true);
+                    if self.route.is_closed() {
+                        return;
+                    }
+                    continue;
+                }
+            };
             {
                 let mut st = self.state.lock().unwrap();
                 st.blocking_on = None;
@@ -324,7 +338,7 @@ impl Dispatcher {
                             .as_ref()
                             .is_some_and(|l| l.code == err.code() && l.message == err.to_string());
                         if !repeated {
-                            blocked.record_error(Role::Blocking, &err);
+                            blocked.record_error(Role::Blocking, &err, true);
                         }
                     }
                     // The socket failed (killed, server restart): waiters poll their queues

@@ -12,6 +12,9 @@ pub enum Status {
     Connecting,
     /// Both sockets up.
     Ready,
+    /// Both sockets up, but Redis has not answered the watchdog's PING in time (stopped,
+    /// overloaded, or a partition): calls wait. Back to `Ready` when it answers.
+    Degraded,
     /// Was up (or failed), trying again.
     Reconnecting,
     /// Shut down or gave up.
@@ -96,6 +99,8 @@ pub fn summarize(endpoints: Vec<EndpointHealth>, shut_down: bool) -> Health {
         Status::Reconnecting
     } else if endpoints.iter().any(|e| e.status == Status::Connecting) {
         Status::Connecting
+    } else if endpoints.iter().any(|e| e.status == Status::Degraded) {
+        Status::Degraded
     } else if endpoints.iter().any(|e| e.status == Status::Ready) {
         Status::Ready
     } else {

@@ -19,6 +19,7 @@ pub mod registry;
 pub mod sentinel;
 pub mod slots;
 pub mod supervisor;
+pub mod watchdog;
 
 pub use cluster::{BlockingRoute, Cluster};
 pub use conn::{Conn, RedisConn, SlotConn};
@@ -27,6 +28,5 @@ pub use events::{ConnectionEvent, EventKind, Hub, Listener};
 pub use health::{Connections, EndpointHealth, Health, LastError, Status};
 pub use pair::{Pair, Role};
 pub use registry::{Registry, global};
-pub use supervisor::{
-    COMMAND_RESPONSE_TIMEOUT, MAX_AUTH_ATTEMPTS, MIN_REDIS_VERSION, backoff_delay, parse_version,
-};
+pub use supervisor::{COMMAND_RESPONSE_TIMEOUT, MIN_REDIS_VERSION, backoff_delay, parse_version};
+pub use watchdog::{WATCHDOG_EVERY, WATCHDOG_LATE};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::events::{ConnectionEvent, EventKind, Hub};
@@ -17,6 +17,9 @@ use super::supervisor::build_client;
 use crate::engine::error::{Error, Result};
 use crate::engine::options::Endpoint;
 use crate::engine::util::now_ms;
+
+/// How long `shutdown()` waits for the server to confirm it closed our sockets.
+const SHUTDOWN_GOODBYE: Duration = Duration::from_secs(2);
 
 /// Which socket of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -71,6 +74,10 @@ pub struct Pair {
     pub(super) ended: AtomicBool,
     pub(super) ever_ready: AtomicBool,
     pub(super) announced_ready: Mutex<bool>,
+    /// The watchdog's PING is overdue (see [`super::watchdog`]).
+    pub(super) degraded: AtomicBool,
+    /// Ends the supervisors' backoff sleeps: the watchdog saw a frozen server answer again.
+    pub(super) retry_now: Notify,
     pub(super) warned_policy: AtomicBool,
     pub(super) reconnects: AtomicU64,
     pub(super) last_error: Mutex<Option<LastError>>,
@@ -111,6 +118,8 @@ impl Pair {
             ended: AtomicBool::new(false),
             ever_ready: AtomicBool::new(false),
             announced_ready: Mutex::new(false),
+            degraded: AtomicBool::new(false),
+            retry_now: Notify::new(),
             warned_policy: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -130,6 +139,11 @@ impl Pair {
         if let Some(s) = &self.sentinel {
             let (s, me) = (Arc::clone(s), Arc::clone(self));
             tasks.push(tokio::spawn(s.watch(me)));
+        }
+        // The watchdog pings on the command socket: a blocking-only pair (cluster) has none.
+        if self.roles.contains(&Role::Command) {
+            let me = Arc::clone(self);
+            tasks.push(tokio::spawn(async move { me.watch().await }));
         }
     }
 
@@ -160,7 +174,11 @@ impl Pair {
         if *self.closed.borrow() {
             Status::Closed
         } else if self.up(Role::Command) && self.up(Role::Blocking) {
-            Status::Ready
+            if self.degraded.load(Ordering::SeqCst) {
+                Status::Degraded
+            } else {
+                Status::Ready
+            }
         } else if self.ever_ready.load(Ordering::Relaxed)
             || self.last_error.lock().unwrap().is_some()
         {
@@ -246,6 +264,7 @@ impl Pair {
             "ERR_TLS" => Error::Tls(last.message),
             "ERR_TIMEOUT" => Error::Timeout(last.message),
             "ERR_CONNECTION_LOST" => Error::ConnectionLost(last.message),
+            "ERR_REDIS_BUSY" => Error::Busy(last.message),
             "ERR_REDIS" => Error::Redis(last.message),
             "ERR_NOPERM" => Error::NoPerm(last.message),
             _ => Error::Unreachable(last.message),
@@ -273,12 +292,16 @@ impl Pair {
         self.slot(role).conn.send_replace(None);
     }
 
-    pub(super) fn record_error(&self, role: Role, err: &Error) {
+    /// Remember `err` as the pair's last error; announce it as an `error` event if `announce`.
+    pub(super) fn record_error(&self, role: Role, err: &Error, announce: bool) {
         *self.last_error.lock().unwrap() = Some(LastError {
             code: err.code(),
             message: err.to_string(),
             at: now_ms(),
         });
+        if !announce {
+            return;
+        }
         let mut ev = ConnectionEvent::new(EventKind::Error, &self.display);
         ev.connection = Some(role);
         ev.code = Some(err.code());
@@ -294,7 +317,11 @@ impl Pair {
             Role::Command => Role::Blocking,
             Role::Blocking => Role::Command,
         };
-        if self.up(other) && !self.is_closed() && !*announced {
+        if self.up(other)
+            && !self.is_closed()
+            && !self.degraded.load(Ordering::SeqCst)
+            && !*announced
+        {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);
             self.hub
@@ -305,7 +332,10 @@ impl Pair {
 
     pub(super) fn slot_changed(&self) {
         let mut announced = self.announced_ready.lock().unwrap();
-        let ready = self.up(Role::Command) && self.up(Role::Blocking) && !self.is_closed();
+        let ready = self.up(Role::Command)
+            && self.up(Role::Blocking)
+            && !self.is_closed()
+            && !self.degraded.load(Ordering::SeqCst);
         if ready && !*announced {
             *announced = true;
             self.ever_ready.store(true, Ordering::Relaxed);
@@ -316,7 +346,7 @@ impl Pair {
         }
     }
 
-    /// A fatal error (wrong password after retries, unsupported server): stop both
+    /// A fatal error (unsupported server, unusable options): stop both
     /// supervisors, fail every waiter with this error, announce `end`.
     pub(super) fn give_up(&self, err: Error) {
         *self.fatal.lock().unwrap() = Some(err);
@@ -336,8 +366,33 @@ impl Pair {
         self.slot_changed();
     }
 
+    /// Close the pair so that, when this returns, Redis no longer lists either socket.
+    /// Dropping our handles is not enough: the dispatcher's BZPOPMIN holds the blocking socket
+    /// until its timeout, and a closed socket is noticed by the server only on its next read.
+    /// So the command socket asks the server to close the blocking one (`CLIENT KILL ID`,
+    /// which frees a blocked client at once), then itself (`QUIT`: the server closes it after
+    /// the reply). Both are best effort: a user without `CLIENT KILL` rights, or a socket that
+    /// is down, falls back to the client-side close.
     pub(super) async fn shutdown(&self) {
+        let command = self.command.conn.borrow().clone();
+        let blocking_id = self.blocking_client_id();
+        // Closed first, so that no supervisor takes the coming disconnections for failures.
         self.close_now();
+        if let Some(mut conn) = command {
+            let goodbye = async {
+                if let Some(id) = blocking_id {
+                    let _: redis::RedisResult<redis::Value> = redis::cmd("CLIENT")
+                        .arg("KILL")
+                        .arg("ID")
+                        .arg(id)
+                        .query_async(&mut conn)
+                        .await;
+                }
+                let _: redis::RedisResult<redis::Value> =
+                    redis::cmd("QUIT").query_async(&mut conn).await;
+            };
+            let _ = tokio::time::timeout(SHUTDOWN_GOODBYE, goodbye).await;
+        }
         let tasks: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;

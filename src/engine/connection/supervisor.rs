@@ -18,15 +18,14 @@ use crate::engine::util::random_below;
 
 /// Redis older than this lacks commands and script features the protocol relies on.
 pub const MIN_REDIS_VERSION: (u32, u32, u32) = (6, 2, 0);
-/// Consecutive authentication failures tolerated before the pair gives up: enough to ride out
-/// a password rotation, few enough not to hammer a server (or an ACL log) with bad credentials.
-pub const MAX_AUTH_ATTEMPTS: u32 = 3;
 /// Response timeout on the command connection; the blocking connection has none (a long
 /// BZPOPMIN must never be abandoned client-side; its owner runs its own watchdog).
 pub const COMMAND_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A connection that dies sooner than this after coming up does not reset the backoff, so a
 /// server that accepts and then drops us cannot cause a tight reconnect loop.
 const STABLE_AFTER: Duration = Duration::from_secs(1);
+/// How often a socket connected to a loading server asks whether loading is over.
+const LOADING_POLL: Duration = Duration::from_millis(50);
 
 /// Delay before reconnect attempt `attempt` (1-based): exponential from `initial`, capped at
 /// `max`, with "equal jitter" (uniform in [d/2, d]) so a fleet restarted together spreads out
@@ -62,18 +61,20 @@ impl Pair {
         let slot = self.slot(role);
         let mut closed = self.closed.subscribe();
         let mut failures: u32 = 0;
-        let mut auth_failures: u32 = 0;
+        // The code of the failure last announced as an `error` event: retries that fail the
+        // same way update `last_error` quietly, so a password rotation or an outage is one
+        // event when it starts (and one per change), not one per attempt.
+        let mut announced: Option<&'static str> = None;
         loop {
             if *closed.borrow_and_update() {
                 break;
             }
             let attempt = tokio::select! {
-                r = self.open(role) => r,
+                r = self.open_loaded(role) => r,
                 _ = closed.changed() => break,
             };
             match attempt {
                 Ok((conn, client_id, mut pushes)) => {
-                    auth_failures = 0;
                     *slot.client_id.lock().unwrap() = Some(client_id);
                     self.publish(role, conn);
                     let up_since = Instant::now();
@@ -104,17 +105,18 @@ impl Pair {
                         role.as_str(),
                         self.display
                     ));
-                    self.record_error(role, &err);
+                    self.record_error(role, &err, true);
+                    announced = Some(err.code());
                     if up_since.elapsed() >= STABLE_AFTER {
                         failures = 0;
                     }
                 }
                 Err(err) => {
-                    self.record_error(role, &err);
-                    if matches!(err, Error::Auth(_)) {
-                        auth_failures += 1;
-                    }
-                    if err.is_fatal() || auth_failures >= MAX_AUTH_ATTEMPTS {
+                    // Wrong credentials are retried like any outage: a password rotation
+                    // must heal by itself once the server takes the password again.
+                    self.record_error(role, &err, announced != Some(err.code()));
+                    announced = Some(err.code());
+                    if err.is_fatal() {
                         self.give_up(err);
                         break;
                     }
@@ -129,8 +131,56 @@ impl Pair {
             self.hub.emit(&ev);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
+                _ = self.retry_now.notified() => {}
                 _ = closed.changed() => break,
             }
+        }
+    }
+
+    /// [`Self::open`], then wait until the server has its dataset in memory: a restarted
+    /// Redis accepts connections (and HELLO, CLIENT, INFO) while it loads its AOF or RDB, but
+    /// answers every data command with LOADING. The socket is published only once loaded, so
+    /// `ready` means "can run scripts". The wait has no deadline of its own (a large dataset
+    /// takes as long as it takes); each probe is bounded by the connect timeout.
+    async fn open_loaded(
+        &self,
+        role: Role,
+    ) -> Result<(
+        MultiplexedConnection,
+        i64,
+        mpsc::UnboundedReceiver<PushInfo>,
+    )> {
+        let (mut conn, id, pushes) = self.open(role).await?;
+        let mut reported = false;
+        let mut info_cmd = redis::cmd("INFO");
+        info_cmd.arg("persistence");
+        loop {
+            let probe = info_cmd.query_async::<String>(&mut conn);
+            let info = match tokio::time::timeout(self.endpoint.connect_timeout, probe).await {
+                Ok(r) => r.map_err(|e| self.setup_error(&e))?,
+                Err(_) => {
+                    return Err(Error::Unreachable(format!(
+                        "{} did not answer INFO within {} ms",
+                        self.display,
+                        self.endpoint.connect_timeout.as_millis()
+                    )));
+                }
+            };
+            if info_field(&info, "loading") != Some("1") {
+                return Ok((conn, id, pushes));
+            }
+            if !reported {
+                reported = true;
+                self.record_error(
+                    role,
+                    &Error::Busy(format!(
+                        "{} is loading its dataset (LOADING): waiting until it is loaded",
+                        self.display
+                    )),
+                    true,
+                );
+            }
+            tokio::time::sleep(LOADING_POLL).await;
         }
     }
 

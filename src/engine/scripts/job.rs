@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::codes::{expect_count, expect_zero};
-use super::{ADD_LOG, PROGRESS, UPDATE_DATA, hgetall, invoke, redis_err};
+use super::{ADD_LOG, PROGRESS, UPDATE_DATA, hgetall, invoke};
 use crate::engine::error::Result;
 use crate::engine::keys::QueueKeys;
 
@@ -72,12 +72,13 @@ pub async fn dependencies_count(
     k: &QueueKeys,
     job_id: &str,
 ) -> Result<(u64, u64)> {
-    redis::pipe()
-        .cmd("SCARD")
-        .arg(k.dependencies(job_id))
-        .cmd("HLEN")
-        .arg(k.processed(job_id))
-        .query_async(conn)
-        .await
-        .map_err(redis_err)
+    super::query(
+        conn,
+        redis::pipe()
+            .cmd("SCARD")
+            .arg(k.dependencies(job_id))
+            .cmd("HLEN")
+            .arg(k.processed(job_id)),
+    )
+    .await
 }

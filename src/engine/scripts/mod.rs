@@ -16,8 +16,11 @@ pub mod queue;
 pub mod reply;
 pub mod worker;
 
+use std::future::Future;
 use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
+use crate::engine::connection::RedisConn;
 use redis::{Script, ScriptInvocation, Value};
 
 use super::error::{Error, Result};
@@ -75,7 +78,8 @@ pub(crate) async fn invoke(
     inv: &ScriptInvocation<'_>,
     conn: &mut impl crate::engine::connection::RedisConn,
 ) -> Result<Value> {
-    let reply: Value = inv.invoke_async(conn).await.map_err(redis_err)?;
+    let reply: Value =
+        ride_out(conn, |mut c| async move { inv.invoke_async(&mut c).await }).await?;
     #[cfg(feature = "testing")]
     let _ = RAW_REPLY.try_with(|slot| *slot.borrow_mut() = Some(reply.clone()));
     Ok(reply)
@@ -94,11 +98,73 @@ pub(crate) async fn hgetall(
     conn: &mut impl crate::engine::connection::RedisConn,
     key: &str,
 ) -> Result<std::collections::HashMap<String, String>> {
-    redis::cmd("HGETALL")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .map_err(redis_err)
+    query(conn, redis::cmd("HGETALL").arg(key)).await
+}
+
+/// One plain command (or pipeline) on the command connection, riding out refusals for now.
+pub(crate) async fn query<T: redis::FromRedisValue + Send>(
+    conn: &mut impl RedisConn,
+    cmd: &impl Queryable,
+) -> Result<T> {
+    ride_out(conn, |mut c| async move { cmd.run(&mut c).await }).await
+}
+
+/// A command or a pipeline: what [`query`] sends.
+pub(crate) trait Queryable: Sync {
+    /// Send it on `conn` and decode the reply.
+    fn run<T: redis::FromRedisValue + Send>(
+        &self,
+        conn: &mut impl RedisConn,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send;
+}
+
+impl Queryable for redis::Cmd {
+    fn run<T: redis::FromRedisValue + Send>(
+        &self,
+        conn: &mut impl RedisConn,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
+        self.query_async(conn)
+    }
+}
+
+impl Queryable for redis::Pipeline {
+    fn run<T: redis::FromRedisValue + Send>(
+        &self,
+        conn: &mut impl RedisConn,
+    ) -> impl Future<Output = redis::RedisResult<T>> + Send {
+        self.query_async(conn)
+    }
+}
+
+/// How long one call keeps sending a command the server refuses for now. A restarted Redis
+/// answers LOADING until its dataset is in memory (seconds for a large AOF); giving up sooner
+/// would leave a finished job active until its lock expires and run it again.
+pub const BUSY_DEADLINE: Duration = Duration::from_secs(30);
+const BUSY_FIRST_PAUSE: Duration = Duration::from_millis(10);
+const BUSY_MAX_PAUSE: Duration = Duration::from_millis(250);
+
+/// Send a call, and send it again while the server answers LOADING, BUSY, TRYAGAIN or
+/// MASTERDOWN (the command was not run, so sending it again is always safe), up to
+/// [`BUSY_DEADLINE`]. Every other error is returned at once.
+pub(crate) async fn ride_out<T, C, F, Fut>(conn: &C, mut call: F) -> Result<T>
+where
+    C: RedisConn,
+    F: FnMut(C) -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+{
+    let started = Instant::now();
+    let mut pause = BUSY_FIRST_PAUSE;
+    loop {
+        let err = match call(conn.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) => redis_err(e),
+        };
+        if !matches!(err, Error::Busy(_)) || started.elapsed() + pause > BUSY_DEADLINE {
+            return Err(err);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(BUSY_MAX_PAUSE);
+    }
 }
 
 /// A redis-rs error from a call on the command connection.

@@ -8,7 +8,7 @@ use redis::Value;
 use super::codes::{add_error, reprocess_error, unexpected};
 use super::fetch::JobRecord;
 use super::reply::{as_int, as_text, field_map, string_list};
-use super::{ADD_JOB, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, hgetall, invoke, redis_err};
+use super::{ADD_JOB, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, hgetall, invoke};
 use crate::engine::error::Result;
 use crate::engine::job::PreparedJob;
 use crate::engine::keys::{JobState, QueueKeys};
@@ -129,7 +129,7 @@ pub async fn counts(
         pipe.cmd(if s.is_list() { "LLEN" } else { "ZCARD" })
             .arg(k.state(*s));
     }
-    pipe.query_async(conn).await.map_err(redis_err)
+    super::query(conn, &pipe).await
 }
 
 /// `meta.paused` is set (by our pause or BullMQ's, v5 or v6).
@@ -137,12 +137,7 @@ pub async fn is_paused(
     conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
 ) -> Result<bool> {
-    redis::cmd("HEXISTS")
-        .arg(&k.meta)
-        .arg("paused")
-        .query_async(conn)
-        .await
-        .map_err(redis_err)
+    super::query(conn, redis::cmd("HEXISTS").arg(&k.meta).arg("paused")).await
 }
 
 /// Pause (`paused`) or resume (`resumed`) globally; `emit` writes the event. A resume moves
@@ -265,16 +260,17 @@ pub async fn job_logs(
     } else {
         (-(end + 1), -(start + 1))
     };
-    let (mut logs, count): (Vec<String>, u64) = redis::pipe()
-        .cmd("LRANGE")
-        .arg(&key)
-        .arg(from)
-        .arg(to)
-        .cmd("LLEN")
-        .arg(&key)
-        .query_async(conn)
-        .await
-        .map_err(redis_err)?;
+    let (mut logs, count): (Vec<String>, u64) = super::query(
+        conn,
+        redis::pipe()
+            .cmd("LRANGE")
+            .arg(&key)
+            .arg(from)
+            .arg(to)
+            .cmd("LLEN")
+            .arg(&key),
+    )
+    .await?;
     if !asc {
         logs.reverse();
     }

@@ -375,12 +375,13 @@ pub async fn set_rate_limit(
     k: &QueueKeys,
     ms: u64,
 ) -> Result<()> {
-    redis::cmd("SET")
-        .arg(&k.limiter)
-        .arg(RATE_LIMITED)
-        .arg("PX")
-        .arg(ms)
-        .query_async::<()>(conn)
-        .await
-        .map_err(super::redis_err)
+    super::query::<()>(
+        conn,
+        redis::cmd("SET")
+            .arg(&k.limiter)
+            .arg(RATE_LIMITED)
+            .arg("PX")
+            .arg(ms),
+    )
+    .await
 }

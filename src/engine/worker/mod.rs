@@ -51,6 +51,11 @@ struct ActiveEntry {
     /// The processor already moved the job out of `active` (delayed, waiting-children):
     /// its lock is gone and must not be renewed.
     released: bool,
+    /// The processor is done and the outcome is being written. Its lock is still renewed
+    /// (the write may wait out an outage), but a renewal that finds it gone says nothing:
+    /// the write itself checks the lock and reports a real loss, and a renewal that queued
+    /// behind a successful write would report a loss that never happened.
+    writing: bool,
 }
 
 impl ActiveEntry {
@@ -60,6 +65,7 @@ impl ActiveEntry {
             token,
             renewed_at: Instant::now(),
             released: false,
+            writing: false,
         }
     }
 }
@@ -174,10 +180,9 @@ impl Worker {
         *me.main.lock().unwrap() = Some(task);
     }
 
-    /// Started and not closing.
+    /// Started, not closing, and on a pair that has not given up (see [`WorkerInner::running`]).
     pub fn is_running(&self) -> bool {
-        let st = self.inner.state.lock().unwrap();
-        st.started && !st.closing
+        self.inner.running(&self.inner.state.lock().unwrap())
     }
 
     /// Paused locally ([`Worker::pause`]).
@@ -328,9 +333,16 @@ impl WorkerInner {
             active: st.active.len(),
             completed: self.completed.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
-            running: st.started && !st.closing,
+            running: self.running(&st),
             paused: st.paused,
         }
+    }
+
+    /// What `isRunning()` and `health().workers[].running` both say, so that they agree with
+    /// the pair's status at every moment: a pair that gave up for good (a server too old) is
+    /// `closed`, and a worker on it runs nothing.
+    fn running(&self, st: &State) -> bool {
+        st.started && !st.closing && !self.handle.connection_closed()
     }
 
     async fn wait_idle(&self) {

@@ -17,10 +17,6 @@ use crate::engine::job::{self, JobOpts, NextIteration, Outcome, RetryDecision};
 use crate::engine::scripts::{self, JobRecord, SchedulerNext};
 use crate::engine::util::{now_ms, random_unit};
 
-/// Finishing a job is retried this often across a reconnect before it is left to the
-/// stalled checker.
-const FINISH_ATTEMPTS: u32 = 3;
-
 impl WorkerInner {
     pub(super) async fn fetch_loop(self: Arc<Self>) {
         loop {
@@ -193,7 +189,10 @@ impl WorkerInner {
                 .await
         };
         let (can_fetch, forced) = {
-            let st = self.state.lock().unwrap();
+            let mut st = self.state.lock().unwrap();
+            if let Some(e) = st.active.get_mut(&job.id).filter(|e| e.token == token) {
+                e.writing = true;
+            }
             let conc = self.concurrency.load(Ordering::Relaxed);
             let limited = st.limit_until.is_some_and(|u| u > Instant::now());
             (
@@ -401,23 +400,19 @@ impl WorkerInner {
         }
     }
 
-    /// Run a state-changing script, riding out a reconnect: a connection error is retried
-    /// on the new connection a few times. A retried call whose first attempt did land fails
-    /// its lock or state check, which is reported, never applied twice.
+    /// Run a state-changing script, riding out reconnects: a connection error is retried on
+    /// the next connection for as long as the job's lock can still hold (`lockDuration` from
+    /// the first attempt; a CLIENT KILL storm can break several attempts in a row, and giving
+    /// up earlier leaves a finished job to be run again). A retried call whose earlier attempt
+    /// did land fails its lock or state check, which is reported, never applied twice.
     pub(super) async fn with_retries<T, F, Fut>(&self, job_id: &str, mut call: F) -> Result<T>
     where
         F: FnMut(crate::engine::connection::Conn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut attempt = 0;
+        let deadline = Instant::now() + Duration::from_millis(self.cfg.lock_duration_ms);
         loop {
-            attempt += 1;
-            let conn = match tokio::time::timeout(
-                Duration::from_millis(self.cfg.lock_duration_ms),
-                self.handle.conn(),
-            )
-            .await
-            {
+            let conn = match tokio::time::timeout_at(deadline.into(), self.handle.conn()).await {
                 Ok(Ok(c)) => c,
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
@@ -428,7 +423,11 @@ impl WorkerInner {
                 }
             };
             match call(conn).await {
-                Err(e) if is_connection_error(&e) && attempt < FINISH_ATTEMPTS => {
+                Err(e)
+                    if is_connection_error(&e)
+                        && Instant::now() + LOOP_ERROR_DELAY < deadline
+                        && !matches!(e, Error::Closed(_)) =>
+                {
                     tokio::time::sleep(LOOP_ERROR_DELAY).await;
                 }
                 other => return other,

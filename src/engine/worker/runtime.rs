@@ -188,8 +188,20 @@ async fn renew_locks_loop() {
                                 e.renewed_at = Instant::now();
                             }
                         }
+                        // Only a job still running with this token has really lost its lock.
+                        let lost: Vec<&String> = failed
+                            .iter()
+                            .filter(|f| {
+                                due.iter().any(|(d, token)| {
+                                    d == *f
+                                        && st.active.get(d).is_some_and(|e| {
+                                            e.token == *token && !e.released && !e.writing
+                                        })
+                                })
+                            })
+                            .collect();
                         drop(st);
-                        for id in failed.iter().filter(|f| due.iter().any(|(d, _)| d == *f)) {
+                        for id in lost {
                             w.emit_error(
                                 &Error::LockLost(format!(
                                     "could not renew the lock of job {id} in queue {}: it was taken over or expired",
