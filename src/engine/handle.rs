@@ -71,6 +71,14 @@ impl QueueHandle {
         }
     }
 
+    /// The connections this handle uses were shut down or gave up (its pair, or its cluster).
+    pub fn connection_closed(&self) -> bool {
+        match &self.route {
+            Route::Pair(p) => p.lock().unwrap().is_closed(),
+            Route::Cluster(c, _) => c.lock().unwrap().is_closed(),
+        }
+    }
+
     /// Refuse every later call (`Queue.close()`). The shared connections stay. Idempotent.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
