@@ -23,6 +23,7 @@ use crate::engine::error::Error;
 const MAX_REDIRECTS: u32 = 16;
 
 /// What the script layer calls through: a [`Conn`], or a plain multiplexed connection (tests).
+/// Cloneable, so a call can be sent again on a copy (both are handles on one socket).
 pub trait RedisConn: ConnectionLike + Send + Sync + Clone {}
 impl<T: ConnectionLike + Send + Sync + Clone> RedisConn for T {}
 
