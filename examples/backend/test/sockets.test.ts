@@ -49,7 +49,7 @@ test('5 workers at concurrency 10 and all publishers, under load: 2 sockets, and
     expect(s.roles).toEqual(['blocking', 'command']);
     expect(s.connected).toBe(s.ours + 1);
   }
-  expect(be.native.health().connections).toEqual({ command: 1, blocking: 1 });
+  expect(be.native.health().connections).toEqual({ command: 1, blocking: 1, events: 0 });
   // Every queue was created, each with its own worker(s): still the same two sockets.
   const names = (await clientList(inspect)).map((c) => c.name).filter(Boolean);
   expect(names.sort()).toEqual([`queue-native:blocking:${process.pid}`, expect.stringMatching(new RegExp(`^queue-native:command:.+:${process.pid}$`))]);
