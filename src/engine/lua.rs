@@ -37,6 +37,8 @@ pub static INCLUDES: &[(&str, &str)] = include_lua![
     "is_scheduler_job",
     "mark_delayed",
     "next_due",
+    "pending_again",
+    "place_new",
     "promote_due",
     "queue_at",
     "rcall",

@@ -46,7 +46,7 @@
 
   Error codes: none.
 ]]
---@include rcall, read_meta, emit, wake, enqueue, delayed_score, mark_delayed
+--@include rcall, read_meta, emit, place_new
 
 -- The next run of an `every` scheduler after prev: prev + every, or, when that is already
 -- past, the next slot aligned to the offset.
@@ -126,17 +126,5 @@ end
 rcall("HSET", nextKey, unpack(fields))
 -- Uncapped, as BullMQ's storeJob adds it.
 rcall("XADD", q.events, "*", "event", "added", "jobId", nextId, "name", name)
-if delay > 0 then
-  rcall("ZADD", q.delayed, delayedScore(q, nextMillis), nextId)
-  emit(q, "event", "delayed", "jobId", nextId, "delay", nextMillis)
-  markDelayed(q)
-else
-  local pushCmd = "LPUSH"
-  if opts["lifo"] then
-    pushCmd = "RPUSH"
-  end
-  enqueue(q, nextId, priority, pushCmd)
-  wake(q)
-  emit(q, "event", "waiting", "jobId", nextId)
-end
+placeNew(q, nextId, delay > 0 and nextMillis or nil, priority, opts["lifo"])
 return nextId
