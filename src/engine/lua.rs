@@ -32,6 +32,7 @@ pub static INCLUDES: &[(&str, &str)] = include_lua![
     "delayed_score",
     "emit",
     "enqueue",
+    "every_next",
     "fetch",
     "is_maxed",
     "is_scheduler_job",

@@ -46,23 +46,7 @@
 
   Error codes: none.
 ]]
---@include rcall, read_meta, emit, place_new
-
--- The next run of an `every` scheduler after prev: prev + every, or, when that is already
--- past, the next slot aligned to the offset.
-local function everyNext(prev, every, now, offset)
-  offset = tonumber(offset) or 0
-  local nextMillis = prev + every
-  if nextMillis < now then
-    local aligned = math.floor(now / every) * every + offset
-    if aligned <= now then
-      nextMillis = aligned + every
-    else
-      nextMillis = aligned
-    end
-  end
-  return math.floor(nextMillis)
-end
+--@include rcall, read_meta, emit, place_new, every_next
 
 local repeatKey, schedulerId, producerId = KEYS[1], ARGV[3], ARGV[4]
 local prev = rcall("ZSCORE", repeatKey, schedulerId)
