@@ -36,6 +36,7 @@ pub static INCLUDES: &[(&str, &str)] = include_lua![
     "fetch",
     "is_maxed",
     "is_scheduler_job",
+    "job_fields",
     "mark_delayed",
     "next_due",
     "pending_again",
