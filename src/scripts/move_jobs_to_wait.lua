@@ -6,7 +6,7 @@
   child is a pending dependency of its parent again. One `waiting` event per job (prev = the
   state), the base marker unless paused or maxed. The facade calls it until it returns 0.
 
-  KEYS
+  KEYS (the list `ENQUEUE_KEYS` of src/engine/surface.rs: the same for promote.lua and change_priority.lua)
     1 wait          list
     2 paused        list (v5 layout, unused)
     3 meta          hash
