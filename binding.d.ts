@@ -242,7 +242,8 @@ export interface ProcessorOutcome {
 
 /**
  * Run one Redis command on the shared command connection. For diagnostics and tests (e.g.
- * `CLIENT LIST` from the application's point of view); not part of the queue API.
+ * `CLIENT LIST` from the application's point of view); not part of the queue API. On a
+ * cluster it runs on the owner of the first argument's slot (taken as a key).
  */
 export declare function rawCommand(optionsJson: string | undefined | null, args: Array<string>): Promise<any>
 

@@ -21,6 +21,24 @@ export interface ConnectionOptions {
   connectTimeout?: number;
   /** Reconnect backoff (ms), jittered; defaults 100 and 2000. */
   retry?: { initialDelay?: number; maxDelay?: number };
+  /**
+   * Redis Cluster seed nodes (any subset; the rest is discovered): `{ host, port }` objects,
+   * `'host:port'` strings or `redis://` / `rediss://` URLs. `username`, `password`, `tls` and
+   * the timeouts above apply to every node. Every queue needs a hash tag (`prefix: '{bull}'`
+   * or a `{tag}` in its name), else `ERR_CROSSSLOT`.
+   */
+  cluster?: Array<{ host?: string; port?: number } | string>;
+  /**
+   * Redis Sentinel: the sentinels to ask (any of them) for the master named `name`. Both
+   * sockets connect to the master they name and follow it through a failover. `username`,
+   * `password`, `tls`, `db` apply to the master; `sentinelUsername` / `sentinelPassword` to the
+   * sentinels.
+   */
+  sentinels?: Array<{ host?: string; port?: number } | string>;
+  /** The master's name, with `sentinels`. */
+  name?: string;
+  sentinelUsername?: string;
+  sentinelPassword?: string;
 
   // ioredis options that BullMQ code passes. Accepted so that existing connection objects work
   // unchanged, and ignored: the process-wide pair has its own reconnect, ready check and

@@ -5,7 +5,7 @@ const { EventEmitter } = require('events');
 const binding = require('./native');
 const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
 
-const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db', 'tls'];
+const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword'];
 
 // Connection options become JSON for the engine, which validates them. Functions (an ioredis
 // retryStrategy, say) are dropped by JSON; an ioredis client instance is read for its options,
@@ -16,7 +16,18 @@ function serializeConnection(options, name = 'connection') {
     throw invalid(name, 'must be an object');
   }
   let plain = options;
-  if (typeof options.duplicate === 'function' && options.options && typeof options.options === 'object') {
+  if (options.isCluster === true && Array.isArray(options.startupNodes)) {
+    // An ioredis Cluster (BullMQ's `new Cluster(nodes, { redisOptions })`): its seed nodes and
+    // the credentials/TLS of its redisOptions.
+    const redisOptions = (options.options && options.options.redisOptions) || {};
+    plain = {
+      cluster: options.startupNodes.map((n) => (typeof n === 'object' ? { host: n.host, port: n.port } : n)),
+    };
+    for (const key of ['username', 'password', 'tls']) {
+      if (redisOptions[key] !== undefined) plain[key] = redisOptions[key];
+    }
+    if (plain.tls && typeof plain.tls === 'object') plain.tls = true;
+  } else if (typeof options.duplicate === 'function' && options.options && typeof options.options === 'object') {
     plain = {};
     for (const key of CONNECTION_FIELDS) {
       if (options.options[key] !== undefined) plain[key] = options.options[key];

@@ -29,9 +29,8 @@ pub fn resolve_endpoint(options_json: Option<String>) -> napi::Result<String> {
 #[napi]
 pub async fn connect(options_json: Option<String>, timeout_ms: Option<u32>) -> napi::Result<()> {
     let ep = resolve(options_json.as_deref()).napi()?;
-    let pair = connection::global().pair(&ep).napi()?;
     let timeout = Duration::from_millis(timeout_ms.map(u64::from).unwrap_or(30_000));
-    pair.wait_ready(timeout).await.napi()
+    connection::global().wait_ready(&ep, timeout).await.napi()
 }
 
 #[napi]
@@ -65,18 +64,21 @@ pub fn on_connection_event(
 }
 
 /// Run one Redis command on the shared command connection. For diagnostics and tests (e.g.
-/// `CLIENT LIST` from the application's point of view); not part of the queue API.
+/// `CLIENT LIST` from the application's point of view); not part of the queue API. On a
+/// cluster it runs on the owner of the first argument's slot (taken as a key).
 #[napi]
 pub async fn raw_command(
     options_json: Option<String>,
     args: Vec<String>,
 ) -> napi::Result<serde_json::Value> {
     let ep = resolve(options_json.as_deref()).napi()?;
-    let pair = connection::global().pair(&ep).napi()?;
-    let mut conn = pair.command().await.napi()?;
     let Some((name, rest)) = args.split_first() else {
         return Err(to_napi(Error::invalid("args", "must not be empty")));
     };
+    let mut conn = connection::global()
+        .conn(&ep, rest.first().map(|k| k.as_bytes()))
+        .await
+        .napi()?;
     let mut cmd = redis::cmd(name);
     for a in rest {
         cmd.arg(a);

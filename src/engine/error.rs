@@ -50,6 +50,12 @@ pub enum Error {
     /// Stored job data (or a value to store) is not valid JSON.
     #[error("{0}")]
     JobData(String),
+    /// A queue's keys would span Redis Cluster slots (no shared hash tag).
+    #[error("{0}")]
+    CrossSlot(String),
+    /// The ACL user lacks a permission (`NOPERM`); the message names the command or key.
+    #[error("{0}")]
+    NoPerm(String),
     /// The server refused the command for now (LOADING, BUSY, TRYAGAIN, MASTERDOWN): it was
     /// not run. Calls wait and send it again (see `scripts::ride_out`); this reaches the
     /// caller only when the refusal outlasts that wait.
@@ -77,6 +83,8 @@ impl Error {
             Error::JobNotFound(_) => "ERR_JOB_NOT_FOUND",
             Error::JobState(_) => "ERR_JOB_STATE",
             Error::JobData(_) => "ERR_JOB_DATA",
+            Error::CrossSlot(_) => "ERR_CROSSSLOT",
+            Error::NoPerm(_) => "ERR_NOPERM",
             Error::Busy(_) => "ERR_REDIS_BUSY",
             Error::Redis(_) => "ERR_REDIS",
         }
@@ -112,6 +120,14 @@ impl Error {
             || err.kind() == redis::ErrorKind::AuthenticationFailed
         {
             return Error::Auth(text);
+        }
+        if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+            || text.contains("NOPERM")
+        {
+            return Error::NoPerm(text);
+        }
+        if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::CrossSlot) {
+            return Error::CrossSlot(text);
         }
         if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
             return Error::Tls(text);

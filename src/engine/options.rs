@@ -82,6 +82,25 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
     /// Reconnect backoff.
     pub retry: RetryPolicy,
+    /// Redis Cluster seed nodes (`cluster` option); empty for a single server. Credentials,
+    /// TLS and timeouts above apply to every node of the cluster.
+    pub cluster: Vec<(String, u16)>,
+    /// Redis Sentinel (`sentinels` + `name`): the master is asked of the sentinels before
+    /// every connect, and followed when they name another one.
+    pub sentinel: Option<SentinelOptions>,
+}
+
+/// The `sentinels`, `name`, `sentinelUsername` and `sentinelPassword` options.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentinelOptions {
+    /// The master's name, as the sentinels monitor it.
+    pub name: String,
+    /// Sentinel addresses (any of them).
+    pub sentinels: Vec<(String, u16)>,
+    /// ACL user on the sentinels.
+    pub username: Option<String>,
+    /// Password on the sentinels (never printed).
+    pub password: Option<String>,
 }
 
 /// The identity of an endpoint: two option sets with the same key share one connection pair.
@@ -97,6 +116,10 @@ pub struct EndpointKey {
     pub username: Option<String>,
     /// TLS or not.
     pub tls: bool,
+    /// Cluster seeds (sorted, lower-cased hosts); empty for a single server.
+    pub cluster: Vec<(String, u16)>,
+    /// Sentinel master name and sentinels (sorted), for a Sentinel endpoint.
+    pub sentinel: Option<(String, Vec<(String, u16)>)>,
 }
 
 impl Default for Endpoint {
@@ -110,6 +133,8 @@ impl Default for Endpoint {
             tls: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
+            cluster: Vec::new(),
+            sentinel: None,
         }
     }
 }
@@ -123,13 +148,44 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// The identity that decides pair sharing.
     pub fn key(&self) -> EndpointKey {
+        // A cluster is named by its seeds alone (the first seed is not special).
+        let (host, port) = if self.is_cluster() || self.sentinel.is_some() {
+            (String::new(), 0)
+        } else {
+            (self.host.to_ascii_lowercase(), self.port)
+        };
         EndpointKey {
-            host: self.host.to_ascii_lowercase(),
-            port: self.port,
+            host,
+            port,
             db: self.db,
             username: self.username.clone(),
             tls: self.tls.is_some(),
+            cluster: {
+                let mut seeds: Vec<_> = self
+                    .cluster
+                    .iter()
+                    .map(|(h, p)| (h.to_ascii_lowercase(), *p))
+                    .collect();
+                seeds.sort();
+                seeds.dedup();
+                seeds
+            },
+            sentinel: self.sentinel.as_ref().map(|s| {
+                let mut list: Vec<_> = s
+                    .sentinels
+                    .iter()
+                    .map(|(h, p)| (h.to_ascii_lowercase(), *p))
+                    .collect();
+                list.sort();
+                list.dedup();
+                (s.name.clone(), list)
+            }),
         }
+    }
+
+    /// Whether this endpoint is a Redis Cluster (given by its seed nodes).
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
     }
 
     /// A printable name for logs, events and errors: never carries the password.
@@ -143,12 +199,40 @@ impl Endpoint {
             Some(u) => format!("{u}@"),
             None => String::new(),
         };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
+        let bracket = |h: &str| {
+            if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.to_string()
+            }
         };
-        format!("{scheme}://{user}{host}:{}/{}", self.port, self.db)
+        if self.is_cluster() {
+            let seeds: Vec<String> = self
+                .cluster
+                .iter()
+                .map(|(h, p)| format!("{}:{p}", bracket(h)))
+                .collect();
+            return format!("{scheme}+cluster://{user}{}", seeds.join(","));
+        }
+        if let Some(s) = &self.sentinel {
+            let list: Vec<String> = s
+                .sentinels
+                .iter()
+                .map(|(h, p)| format!("{}:{p}", bracket(h)))
+                .collect();
+            return format!(
+                "{scheme}+sentinel://{user}{}/{}/{}",
+                list.join(","),
+                s.name,
+                self.db
+            );
+        }
+        format!(
+            "{scheme}://{user}{}:{}/{}",
+            bracket(&self.host),
+            self.port,
+            self.db
+        )
     }
 }
 
@@ -202,11 +286,18 @@ pub fn parse_connection_options(value: &Value) -> Result<Option<Endpoint>> {
                 ep.connect_timeout = Duration::from_millis(positive_ms(v, "connectTimeout")?)
             }
             "retry" => ep.retry = retry(v)?,
+            // Parsed after the loop: its URLs may fill in credentials not given here.
+            "cluster" | "sentinels" | "name" | "sentinelUsername" | "sentinelPassword" => {}
             other if IGNORED_IOREDIS_KEYS.contains(&other) => {}
             other => return Err(Error::invalid(other, "unknown connection option")),
         }
     }
+    if let Some(seeds) = obj.get("cluster").filter(|v| !v.is_null()) {
+        cluster_seeds(seeds, obj, &mut ep)?;
+    }
+    sentinel_options(obj, &mut ep)?;
     if let Some(name) = ep.tls.as_ref().and_then(|t| t.servername.as_deref())
+        && !ep.is_cluster()
         && !name.eq_ignore_ascii_case(&ep.host)
     {
         // redis-rs verifies the certificate against the host it dials, so a separate SNI name
@@ -311,6 +402,155 @@ pub fn parse_url(input: &str, option: &str) -> Result<Endpoint> {
         }
     }
     Ok(ep)
+}
+
+/// The `cluster` option: seed nodes as `{ host, port }` objects, `"host:port"` strings or
+/// `redis://` / `rediss://` URLs (any subset of the nodes; the rest is discovered). A URL's
+/// user, password and scheme apply to the whole cluster unless the options say otherwise.
+fn cluster_seeds(v: &Value, obj: &Map<String, Value>, ep: &mut Endpoint) -> Result<()> {
+    let list = v
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| Error::invalid("cluster", "must be a non-empty array of nodes"))?;
+    if obj.get("db").and_then(integer).is_some_and(|d| d != 0) {
+        return Err(Error::invalid("db", "a Redis Cluster has only database 0"));
+    }
+    for (i, item) in list.iter().enumerate() {
+        let name = format!("cluster[{i}]");
+        let (host, port) = match item {
+            Value::String(s) if s.contains("://") => {
+                let u = parse_url(s, &name)?;
+                let given = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
+                if !given("username") && ep.username.is_none() {
+                    ep.username = u.username.clone();
+                }
+                if !given("password") && ep.password.is_none() {
+                    ep.password = u.password.clone();
+                }
+                if !given("tls") && ep.tls.is_none() {
+                    ep.tls = u.tls.clone();
+                }
+                (u.host, u.port)
+            }
+            Value::String(s) => {
+                let (h, p) = s.rsplit_once(':').ok_or_else(|| {
+                    Error::invalid(&name, "must be host:port, a redis:// URL or { host, port }")
+                })?;
+                let h = h.trim_start_matches('[').trim_end_matches(']');
+                if h.is_empty() {
+                    return Err(Error::invalid(&name, "has no host"));
+                }
+                (h.to_string(), parse_port_str(p, &name)?)
+            }
+            Value::Object(o) => {
+                for k in o.keys() {
+                    if k != "host" && k != "port" {
+                        return Err(Error::invalid(
+                            format!("{name}.{k}"),
+                            "unknown cluster node option (credentials and tls go beside `cluster`)",
+                        ));
+                    }
+                }
+                let host = match o.get("host") {
+                    Some(h) if !h.is_null() => non_empty_string(h, &format!("{name}.host"))?,
+                    _ => "127.0.0.1".to_string(),
+                };
+                let port = match o.get("port") {
+                    Some(p) if !p.is_null() => port(p, &format!("{name}.port"))?,
+                    _ => 6379,
+                };
+                (host, port)
+            }
+            _ => {
+                return Err(Error::invalid(
+                    &name,
+                    "must be host:port, a redis:// URL or { host, port }",
+                ));
+            }
+        };
+        ep.cluster.push((host, port));
+    }
+    ep.db = 0;
+    ep.host = ep.cluster[0].0.clone();
+    ep.port = ep.cluster[0].1;
+    Ok(())
+}
+
+/// `sentinels: [{ host, port } | 'host:port', ...]` with `name` (ioredis's spelling), and
+/// optional `sentinelUsername` / `sentinelPassword` for the sentinels themselves.
+fn sentinel_options(obj: &Map<String, Value>, ep: &mut Endpoint) -> Result<()> {
+    let given = |k: &str| obj.get(k).filter(|v| !v.is_null());
+    let Some(list) = given("sentinels") else {
+        for k in ["name", "sentinelUsername", "sentinelPassword"] {
+            if given(k).is_some() {
+                return Err(Error::invalid(k, "only means something with `sentinels`"));
+            }
+        }
+        return Ok(());
+    };
+    if ep.is_cluster() {
+        return Err(Error::invalid(
+            "sentinels",
+            "cannot be combined with `cluster`",
+        ));
+    }
+    let list = list
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| Error::invalid("sentinels", "must be a non-empty array of nodes"))?;
+    let mut sentinels = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let name = format!("sentinels[{i}]");
+        sentinels.push(match item {
+            Value::String(s) => {
+                let (h, p) = s
+                    .rsplit_once(':')
+                    .ok_or_else(|| Error::invalid(&name, "must be host:port or { host, port }"))?;
+                (
+                    h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                    parse_port_str(p, &name)?,
+                )
+            }
+            Value::Object(o) => {
+                if let Some(k) = o.keys().find(|k| *k != "host" && *k != "port") {
+                    return Err(Error::invalid(
+                        format!("{name}.{k}"),
+                        "unknown sentinel option",
+                    ));
+                }
+                let host = match o.get("host") {
+                    Some(h) if !h.is_null() => non_empty_string(h, &format!("{name}.host"))?,
+                    _ => "127.0.0.1".to_string(),
+                };
+                let port = match o.get("port") {
+                    Some(p) if !p.is_null() => port(p, &format!("{name}.port"))?,
+                    _ => 26379,
+                };
+                (host, port)
+            }
+            _ => return Err(Error::invalid(&name, "must be host:port or { host, port }")),
+        });
+    }
+    let name = match given("name") {
+        Some(v) => non_empty_string(v, "name")?,
+        None => {
+            return Err(Error::invalid(
+                "name",
+                "the master's name is required with `sentinels`",
+            ));
+        }
+    };
+    ep.sentinel = Some(SentinelOptions {
+        name,
+        sentinels,
+        username: given("sentinelUsername")
+            .map(|v| non_empty_string(v, "sentinelUsername"))
+            .transpose()?,
+        password: given("sentinelPassword")
+            .map(|v| string(v, "sentinelPassword"))
+            .transpose()?,
+    });
+    Ok(())
 }
 
 fn decode(s: &str) -> String {
@@ -520,6 +760,74 @@ mod tests {
         assert_eq!(
             option_of(parse(json!({"retry": {"initialDelay": 0}})).unwrap_err()),
             "retry.initialDelay"
+        );
+    }
+
+    #[test]
+    fn cluster_seeds_in_three_spellings() {
+        let e = parse(json!({
+            "cluster": [{"host": "10.0.0.1", "port": 7000}, "10.0.0.2:7001", "rediss://u:pw@10.0.0.3:7002"]
+        }))
+        .unwrap();
+        assert!(e.is_cluster());
+        assert_eq!(e.cluster.len(), 3);
+        assert_eq!(e.cluster[2], ("10.0.0.3".to_string(), 7002));
+        assert_eq!(e.password.as_deref(), Some("pw"));
+        assert!(e.tls.is_some());
+        assert!(!e.display().contains("pw"));
+        assert!(e.display().starts_with("rediss+cluster://u@10.0.0.1:7000,"));
+        // Same seeds in another order: one cluster.
+        let f = parse(json!({"cluster": ["10.0.0.2:7001", "rediss://u:pw@10.0.0.3:7002", {"host": "10.0.0.1", "port": 7000}]}))
+            .unwrap();
+        assert_eq!(e.key(), f.key());
+        assert_eq!(
+            option_of(parse(json!({"cluster": []})).unwrap_err()),
+            "cluster"
+        );
+        assert_eq!(
+            option_of(parse(json!({"cluster": ["nohost"]})).unwrap_err()),
+            "cluster[0]"
+        );
+        assert_eq!(
+            option_of(parse(json!({"cluster": [{"host": "h", "password": "x"}]})).unwrap_err()),
+            "cluster[0].password"
+        );
+        assert_eq!(
+            option_of(parse(json!({"cluster": ["h:1"], "db": 1})).unwrap_err()),
+            "db"
+        );
+    }
+
+    #[test]
+    fn sentinel_options() {
+        let e = parse(json!({
+            "sentinels": [{"host": "10.0.0.1", "port": 26379}, "10.0.0.2:26380"],
+            "name": "mymaster", "password": "pw", "sentinelPassword": "spw"
+        }))
+        .unwrap();
+        let s = e.sentinel.as_ref().unwrap();
+        assert_eq!(s.name, "mymaster");
+        assert_eq!(s.sentinels[1], ("10.0.0.2".to_string(), 26380));
+        assert_eq!(s.password.as_deref(), Some("spw"));
+        assert!(!e.display().contains("pw"));
+        assert_eq!(
+            e.display(),
+            "redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/mymaster/0"
+        );
+        assert_eq!(
+            option_of(parse(json!({"sentinels": ["h:1"]})).unwrap_err()),
+            "name"
+        );
+        assert_eq!(option_of(parse(json!({"name": "m"})).unwrap_err()), "name");
+        assert_eq!(
+            option_of(parse(json!({"sentinels": [], "name": "m"})).unwrap_err()),
+            "sentinels"
+        );
+        assert_eq!(
+            option_of(
+                parse(json!({"sentinels": ["h:1"], "name": "m", "cluster": ["h:2"]})).unwrap_err()
+            ),
+            "sentinels"
         );
     }
 

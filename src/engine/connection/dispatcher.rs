@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use tokio::sync::{Notify, oneshot};
 
+use super::cluster::BlockingRoute;
 use super::pair::{Pair, Role};
+use crate::engine::error::Error;
 use crate::engine::observe;
 
 /// Redis 7's smallest useful BZPOPMIN timeout.
@@ -52,12 +54,14 @@ struct State {
     /// The keys, deadline and generation of the BZPOPMIN in flight, to decide whether a new
     /// registration must interrupt it.
     blocking_on: Option<(Vec<String>, Instant, u64)>,
+    /// The pair that BZPOPMIN is in flight on (its `CLIENT ID` is what an interrupt unblocks).
+    blocked_pair: Option<Arc<Pair>>,
     generation: u64,
 }
 
-/// The BZPOPMIN loop of one pair and the workers waiting on it.
+/// The BZPOPMIN loop of one pair (or one cluster slot) and the workers waiting on it.
 pub struct Dispatcher {
-    pair: Arc<Pair>,
+    route: BlockingRoute,
     state: Mutex<State>,
     changed: Notify,
 }
@@ -92,8 +96,13 @@ impl Drop for Registration {
 impl Dispatcher {
     /// Start the loop on `pair`'s blocking connection.
     pub fn start(pair: Arc<Pair>) -> Arc<Self> {
+        Self::start_on(BlockingRoute::Pair(pair))
+    }
+
+    /// Start the loop on `route` (a pair, or one cluster slot's current owner).
+    pub fn start_on(route: BlockingRoute) -> Arc<Self> {
         let d = Arc::new(Dispatcher {
-            pair,
+            route,
             state: Mutex::new(State::default()),
             changed: Notify::new(),
         });
@@ -102,9 +111,9 @@ impl Dispatcher {
         d
     }
 
-    /// The pair whose blocking connection this dispatcher owns.
-    pub fn pair(&self) -> &Arc<Pair> {
-        &self.pair
+    /// Where this dispatcher blocks.
+    pub fn route(&self) -> &BlockingRoute {
+        &self.route
     }
 
     /// Wait for `marker_key` to be popped, or until `timeout` passes.
@@ -153,9 +162,16 @@ impl Dispatcher {
                 if !me.in_flight(generation) {
                     return;
                 }
-                let (Some(client_id), Ok(mut conn)) =
-                    (me.pair.blocking_client_id(), me.pair.command().await)
-                else {
+                let blocked = me.state.lock().unwrap().blocked_pair.clone();
+                let Some(blocked) = blocked else {
+                    // The BZPOPMIN is still being routed: try again in a moment.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                };
+                let (Some(client_id), Ok(mut conn)) = (
+                    blocked.blocking_client_id(),
+                    me.route.unblock_conn(&blocked).await,
+                ) else {
                     return;
                 };
                 // TIMEOUT (the default) makes the BZPOPMIN return nil as if it had timed out.
@@ -189,10 +205,10 @@ impl Dispatcher {
             }
         }
         if !delivered {
-            let pair = Arc::clone(&self.pair);
+            let route = self.route.clone();
             let (key, member) = (key.to_string(), member.to_string());
             tokio::spawn(async move {
-                if let Ok(mut conn) = pair.command().await {
+                if let Ok(mut conn) = route.command().await {
                     let _: redis::RedisResult<Value> = redis::cmd("ZADD")
                         .arg(&key)
                         .arg(score)
@@ -229,7 +245,7 @@ impl Dispatcher {
 
     async fn run(self: Arc<Self>) {
         loop {
-            if self.pair.is_closed() {
+            if self.route.is_closed() {
                 self.wake_due(true);
                 return;
             }
@@ -271,7 +287,7 @@ impl Dispatcher {
             let timeout = deadline
                 .saturating_duration_since(Instant::now())
                 .clamp(MIN_BLOCK, MAX_BLOCK);
-            let mut conn = match self.pair.blocking().await {
+            let (blocked, mut conn) = match self.route.blocking().await {
                 Ok(c) => c,
                 Err(_) => {
                     // Pair closed: release everybody; they will see the error themselves.
@@ -280,21 +296,36 @@ impl Dispatcher {
                     continue;
                 }
             };
+            self.state.lock().unwrap().blocked_pair = Some(Arc::clone(&blocked));
             let mut cmd = redis::cmd("BZPOPMIN");
             for k in &keys {
                 cmd.arg(k);
             }
             cmd.arg(format!("{:.3}", timeout.as_secs_f64()));
-            // A closing pair ends the wait at once and drops this handle on the socket.
-            let mut closed = self.pair.closed.subscribe();
+            // A closing pair ends the wait at once and drops this handle on the socket. On a
+            // cluster the pair may close because the slot moved: the route decides whether the
+            // dispatcher ends.
+            let mut closed = blocked.closed.subscribe();
             let reply = tokio::select! {
                 r = tokio::time::timeout(timeout + WATCHDOG_GRACE, cmd.query_async::<Value>(&mut conn)) => r,
                 _ = closed.wait_for(|c| *c) => {
+                    {
+                        let mut st = self.state.lock().unwrap();
+                        st.blocking_on = None;
+                        st.blocked_pair = None;
+                    }
                     self.wake_due(true);
-                    return;
+                    if self.route.is_closed() {
+                        return;
+                    }
+                    continue;
                 }
             };
-            self.state.lock().unwrap().blocking_on = None;
+            {
+                let mut st = self.state.lock().unwrap();
+                st.blocking_on = None;
+                st.blocked_pair = None;
+            }
             match reply {
                 Ok(Ok(Value::Array(items))) if items.len() == 3 => {
                     let key = value_string(&items[0]);
@@ -304,7 +335,23 @@ impl Dispatcher {
                     self.wake_due(false);
                 }
                 Ok(Ok(_)) => self.wake_due(false),
-                Ok(Err(_)) => {
+                Ok(Err(e)) => {
+                    // On a cluster, -MOVED / -UNBLOCKED (reshard, failover): re-route first.
+                    self.route.failed(&e);
+                    // An ACL user without BZPOPMIN would otherwise only show as slow pickup:
+                    // say so once as a connection error naming the command.
+                    let err = Error::from_redis(&e, blocked.endpoint().password.as_deref());
+                    if matches!(err, Error::NoPerm(_)) {
+                        let repeated = blocked
+                            .last_error
+                            .lock()
+                            .unwrap()
+                            .as_ref()
+                            .is_some_and(|l| l.code == err.code() && l.message == err.to_string());
+                        if !repeated {
+                            blocked.record_error(Role::Blocking, &err, true);
+                        }
+                    }
                     // The socket failed (killed, server restart): waiters poll their queues
                     // through the command connection instead of waiting for a reconnect.
                     // The pause keeps a persistent error from becoming a busy loop.
@@ -312,7 +359,7 @@ impl Dispatcher {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(_) => {
-                    self.pair.report_broken(Role::Blocking);
+                    blocked.report_broken(Role::Blocking);
                     self.wake_due(true);
                 }
             }

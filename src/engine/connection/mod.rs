@@ -9,6 +9,8 @@
 //! authentication failed", which would disguise `ERR max number of clients reached`), and
 //! only RESP3 connections deliver the Disconnection push that tells us a socket died.
 
+pub mod cluster;
+pub mod conn;
 pub mod dispatcher;
 pub mod events;
 /// The process-wide events reader: one XREAD BLOCK for every QueueEvents, on a third socket.
@@ -17,9 +19,13 @@ pub mod health;
 pub mod naming;
 pub mod pair;
 pub mod registry;
+pub mod sentinel;
+pub mod slots;
 pub mod supervisor;
 pub mod watchdog;
 
+pub use cluster::{BlockingRoute, Cluster};
+pub use conn::{Conn, RedisConn, SlotConn};
 pub use dispatcher::{Dispatcher, Registration, Wake};
 pub use events::{ConnectionEvent, EventKind, Hub, Listener};
 pub use health::{Connections, EndpointHealth, Health, LastError, Status};

@@ -83,11 +83,29 @@ pub struct Pair {
     pub(super) last_error: Mutex<Option<LastError>>,
     pub(super) redis_version: Mutex<Option<String>>,
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The sockets this pair opens: both for a single server; a Redis Cluster node's command
+    /// pair has only `Command`, a slot's blocking pair only `Blocking` (see `cluster.rs`).
+    pub(super) roles: &'static [Role],
+    /// A Sentinel endpoint's master lookup and watcher (see `sentinel.rs`).
+    pub(super) sentinel: Option<Arc<super::sentinel::Sentinel>>,
 }
 
 impl Pair {
     pub(super) fn new(endpoint: Endpoint, hub: Arc<Hub>) -> Result<Arc<Self>> {
+        Self::with_roles(endpoint, hub, &[Role::Command, Role::Blocking])
+    }
+
+    /// A pair that opens only `roles` (cluster hook: see `cluster.rs`).
+    pub(super) fn with_roles(
+        endpoint: Endpoint,
+        hub: Arc<Hub>,
+        roles: &'static [Role],
+    ) -> Result<Arc<Self>> {
         let client = build_client(&endpoint)?;
+        let endpoint_sentinel = endpoint
+            .sentinel
+            .clone()
+            .map(|s| Arc::new(super::sentinel::Sentinel::new(s)));
         Ok(Arc::new(Pair {
             display: endpoint.display(),
             endpoint,
@@ -107,17 +125,26 @@ impl Pair {
             last_error: Mutex::new(None),
             redis_version: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
+            roles,
+            sentinel: endpoint_sentinel,
         }))
     }
 
     pub(super) fn start(self: &Arc<Self>) {
         let mut tasks = self.tasks.lock().unwrap();
-        for role in [Role::Command, Role::Blocking] {
+        for &role in self.roles {
             let me = Arc::clone(self);
             tasks.push(tokio::spawn(async move { me.supervise(role).await }));
         }
-        let me = Arc::clone(self);
-        tasks.push(tokio::spawn(async move { me.watch().await }));
+        if let Some(s) = &self.sentinel {
+            let (s, me) = (Arc::clone(s), Arc::clone(self));
+            tasks.push(tokio::spawn(s.watch(me)));
+        }
+        // The watchdog pings on the command socket: a blocking-only pair (cluster) has none.
+        if self.roles.contains(&Role::Command) {
+            let me = Arc::clone(self);
+            tasks.push(tokio::spawn(async move { me.watch().await }));
+        }
     }
 
     /// The endpoint this pair connects to.
@@ -128,6 +155,11 @@ impl Pair {
     /// The endpoint's printable name (no credentials).
     pub fn display(&self) -> &str {
         &self.display
+    }
+
+    /// Up, or a socket this pair does not open (which never holds readiness back).
+    fn up(&self, role: Role) -> bool {
+        !self.roles.contains(&role) || self.slot(role).is_up()
     }
 
     pub(super) fn slot(&self, role: Role) -> &Slot {
@@ -141,7 +173,7 @@ impl Pair {
     pub fn status(&self) -> Status {
         if *self.closed.borrow() {
             Status::Closed
-        } else if self.command.is_up() && self.blocking.is_up() {
+        } else if self.up(Role::Command) && self.up(Role::Blocking) {
             if self.degraded.load(Ordering::SeqCst) {
                 Status::Degraded
             } else {
@@ -198,8 +230,9 @@ impl Pair {
     /// error is returned (that is what the caller needs to fix), else a timeout error.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let both = async {
-            self.command().await?;
-            self.blocking().await?;
+            for &role in self.roles {
+                self.connection(role).await?;
+            }
             Ok(())
         };
         match tokio::time::timeout(timeout, both).await {
@@ -233,6 +266,7 @@ impl Pair {
             "ERR_CONNECTION_LOST" => Error::ConnectionLost(last.message),
             "ERR_REDIS_BUSY" => Error::Busy(last.message),
             "ERR_REDIS" => Error::Redis(last.message),
+            "ERR_NOPERM" => Error::NoPerm(last.message),
             _ => Error::Unreachable(last.message),
         })
     }
@@ -280,10 +314,10 @@ impl Pair {
     pub(super) fn publish(&self, role: Role, conn: MultiplexedConnection) {
         let mut announced = self.announced_ready.lock().unwrap();
         let other = match role {
-            Role::Command => &self.blocking,
-            Role::Blocking => &self.command,
+            Role::Command => Role::Blocking,
+            Role::Blocking => Role::Command,
         };
-        if other.is_up()
+        if self.up(other)
             && !self.is_closed()
             && !self.degraded.load(Ordering::SeqCst)
             && !*announced
@@ -298,8 +332,8 @@ impl Pair {
 
     pub(super) fn slot_changed(&self) {
         let mut announced = self.announced_ready.lock().unwrap();
-        let ready = self.command.is_up()
-            && self.blocking.is_up()
+        let ready = self.up(Role::Command)
+            && self.up(Role::Blocking)
             && !self.is_closed()
             && !self.degraded.load(Ordering::SeqCst);
         if ready && !*announced {

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::cluster::Cluster;
+use super::conn::Conn;
 use super::events::{Hub, Listener};
 use super::health::{Health, summarize};
 use super::pair::Pair;
@@ -14,6 +16,7 @@ use crate::engine::options::{self, Endpoint, EndpointKey};
 struct RegistryState {
     configured: Option<Endpoint>,
     pairs: HashMap<EndpointKey, Arc<Pair>>,
+    clusters: HashMap<EndpointKey, Arc<Cluster>>,
     shut_down: bool,
 }
 
@@ -63,6 +66,12 @@ impl Registry {
                 "connection pairs can only be created inside the tokio runtime".into(),
             ));
         }
+        if endpoint.is_cluster() {
+            return Err(Error::invalid(
+                "cluster",
+                "a Redis Cluster endpoint has no single connection pair (use Registry::cluster)",
+            ));
+        }
         let key = endpoint.key();
         let mut state = self.state.lock().unwrap();
         state.shut_down = false;
@@ -75,6 +84,52 @@ impl Registry {
         pair.start();
         state.pairs.insert(key, Arc::clone(&pair));
         Ok(pair)
+    }
+
+    /// The Redis Cluster of this endpoint, created on first use (its node sockets open as
+    /// queues use their slots). Must be called inside a tokio runtime.
+    pub fn cluster(&self, endpoint: &Endpoint) -> Result<Arc<Cluster>> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Closed(
+                "cluster connections can only be created inside the tokio runtime".into(),
+            ));
+        }
+        let key = endpoint.key();
+        let mut state = self.state.lock().unwrap();
+        state.shut_down = false;
+        if let Some(c) = state.clusters.get(&key)
+            && !c.is_closed()
+        {
+            return Ok(Arc::clone(c));
+        }
+        let cluster = Cluster::new(endpoint.clone(), Arc::clone(&self.hub))?;
+        state.clusters.insert(key, Arc::clone(&cluster));
+        Ok(cluster)
+    }
+
+    /// Wait until `endpoint` is usable: a single server's two sockets are up, or a cluster's
+    /// slot map is loaded.
+    pub async fn wait_ready(
+        &self,
+        endpoint: &Endpoint,
+        timeout: std::time::Duration,
+    ) -> Result<()> {
+        if endpoint.is_cluster() {
+            self.cluster(endpoint)?.wait_ready(timeout).await
+        } else {
+            self.pair(endpoint)?.wait_ready(timeout).await
+        }
+    }
+
+    /// A command connection of `endpoint`; on a cluster, to the owner of `key`'s slot (slot 0
+    /// without a key).
+    pub async fn conn(&self, endpoint: &Endpoint, key: Option<&[u8]>) -> Result<Conn> {
+        if endpoint.is_cluster() {
+            let slot = key.map(super::slots::key_slot).unwrap_or(0);
+            self.cluster(endpoint)?.conn(slot).await
+        } else {
+            Ok(Conn::Node(self.pair(endpoint)?.command().await?))
+        }
     }
 
     /// Add a listener for every connection event.
@@ -91,19 +146,28 @@ impl Registry {
     pub fn health(&self) -> Health {
         let state = self.state.lock().unwrap();
         let mut endpoints: Vec<_> = state.pairs.values().map(|p| p.health()).collect();
+        for c in state.clusters.values() {
+            endpoints.extend(c.health());
+        }
         endpoints.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
         summarize(endpoints, state.shut_down)
     }
 
     /// Close every connection pair. Idempotent; a later `pair()` connects afresh.
     pub async fn shutdown(&self) {
-        let pairs: Vec<Arc<Pair>> = {
+        let (pairs, clusters): (Vec<Arc<Pair>>, Vec<Arc<Cluster>>) = {
             let mut state = self.state.lock().unwrap();
             state.shut_down = true;
-            state.pairs.drain().map(|(_, p)| p).collect()
+            (
+                state.pairs.drain().map(|(_, p)| p).collect(),
+                state.clusters.drain().map(|(_, c)| c).collect(),
+            )
         };
         for p in pairs {
             p.shutdown().await;
+        }
+        for c in clusters {
+            c.shutdown().await;
         }
     }
 }

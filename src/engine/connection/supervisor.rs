@@ -205,8 +205,12 @@ impl Pair {
             .set_push_sender(tx);
         let secret = self.endpoint.password.as_deref();
         let setup = async {
-            let mut conn = self
-                .client
+            // Sentinel hook: the master is asked for before every connect.
+            let client = match &self.sentinel {
+                Some(s) => s.client_for(&self.endpoint, role).await?,
+                None => self.client.clone(),
+            };
+            let mut conn = client
                 .get_multiplexed_async_connection_with_config(&cfg)
                 .await
                 .map_err(|e| self.setup_error(&e))?;
@@ -222,6 +226,9 @@ impl Pair {
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.setup_error(&e))?;
+            if let Some(s) = &self.sentinel {
+                s.check_master(&mut conn).await?;
+            }
             if role == Role::Command {
                 self.check_server(&mut conn).await?;
             }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
 use redis::{ScriptInvocation, Value};
 
 use super::codes::unexpected;
@@ -54,7 +53,7 @@ pub struct Fetched {
 
 /// Take up to `opts.tokens.len()` jobs (promoting due delayed jobs first).
 pub async fn activate(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     now: u64,
     opts: &FetchOpts<'_>,

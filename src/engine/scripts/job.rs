@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
-
 use super::codes::{expect_count, expect_zero};
 use super::{ADD_LOG, PROGRESS, UPDATE_DATA, hgetall, invoke};
 use crate::engine::error::Result;
@@ -12,7 +10,7 @@ use crate::engine::keys::QueueKeys;
 
 /// Store the job's progress (JSON) and emit `progress`.
 pub async fn update_progress(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     progress_json: &str,
@@ -30,7 +28,7 @@ pub async fn update_progress(
 /// Append a log line, keeping only the newest `keep_logs` lines if given. Returns the
 /// number of lines stored.
 pub async fn add_log(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     line: &str,
@@ -48,7 +46,7 @@ pub async fn add_log(
 
 /// Replace the job's data (JSON).
 pub async fn update_data(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     data_json: &str,
@@ -61,7 +59,7 @@ pub async fn update_data(
 
 /// Children results of a flow parent: child job key -> returnvalue JSON.
 pub async fn children_values(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
 ) -> Result<HashMap<String, String>> {
@@ -83,7 +81,7 @@ pub struct DependencyCounts {
 
 /// The children counts of a flow parent, read in one round trip.
 pub async fn dependencies_count(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
 ) -> Result<DependencyCounts> {

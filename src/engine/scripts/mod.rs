@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
+use crate::engine::connection::RedisConn;
 use redis::{Script, ScriptInvocation, Value};
 
 use super::error::{Error, Result};
@@ -99,7 +99,7 @@ scripts! {
 /// Run a prepared script call (EVALSHA, with EVAL when the server lacks the script).
 pub(crate) async fn invoke(
     inv: &ScriptInvocation<'_>,
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
 ) -> Result<Value> {
     let reply: Value =
         ride_out(conn, |mut c| async move { inv.invoke_async(&mut c).await }).await?;
@@ -118,7 +118,7 @@ tokio::task_local! {
 
 /// A whole hash (empty when the key does not exist).
 pub(crate) async fn hgetall(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     key: &str,
 ) -> Result<std::collections::HashMap<String, String>> {
     query(conn, redis::cmd("HGETALL").arg(key)).await
@@ -126,7 +126,7 @@ pub(crate) async fn hgetall(
 
 /// One plain command (or pipeline) on the command connection, riding out refusals for now.
 pub(crate) async fn query<T: redis::FromRedisValue + Send>(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl RedisConn,
     cmd: &impl Queryable,
 ) -> Result<T> {
     ride_out(conn, |mut c| async move { cmd.run(&mut c).await }).await
@@ -137,14 +137,14 @@ pub(crate) trait Queryable: Sync {
     /// Send it on `conn` and decode the reply.
     fn run<T: redis::FromRedisValue + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut impl RedisConn,
     ) -> impl Future<Output = redis::RedisResult<T>> + Send;
 }
 
 impl Queryable for redis::Cmd {
     fn run<T: redis::FromRedisValue + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut impl RedisConn,
     ) -> impl Future<Output = redis::RedisResult<T>> + Send {
         self.query_async(conn)
     }
@@ -153,7 +153,7 @@ impl Queryable for redis::Cmd {
 impl Queryable for redis::Pipeline {
     fn run<T: redis::FromRedisValue + Send>(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut impl RedisConn,
     ) -> impl Future<Output = redis::RedisResult<T>> + Send {
         self.query_async(conn)
     }
@@ -169,9 +169,10 @@ const BUSY_MAX_PAUSE: Duration = Duration::from_millis(250);
 /// Send a call, and send it again while the server answers LOADING, BUSY, TRYAGAIN or
 /// MASTERDOWN (the command was not run, so sending it again is always safe), up to
 /// [`BUSY_DEADLINE`]. Every other error is returned at once.
-pub(crate) async fn ride_out<T, F, Fut>(conn: &MultiplexedConnection, mut call: F) -> Result<T>
+pub(crate) async fn ride_out<T, C, F, Fut>(conn: &C, mut call: F) -> Result<T>
 where
-    F: FnMut(MultiplexedConnection) -> Fut,
+    C: RedisConn,
+    F: FnMut(C) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
 {
     let started = Instant::now();
@@ -191,12 +192,89 @@ where
 
 /// A redis-rs error from a call on the command connection.
 pub(crate) fn redis_err(e: redis::RedisError) -> Error {
-    Error::from_redis(&e, None)
+    let err = Error::from_redis(&e, None);
+    script_acl_refusal(&err.to_string()).unwrap_or(err)
+}
+
+/// Redis 7.0 refuses a command inside a script without naming it: "The user executing the
+/// script can't run this command or subcommand script: <sha>, on @user_script:<line>." The
+/// line of our own script names it, so the error does (`ERR_NOPERM` naming the command).
+fn script_acl_refusal(text: &str) -> Option<Error> {
+    if !text.contains("can't run this command") {
+        return None;
+    }
+    let refusal = |detail: String| Some(Error::NoPerm(format!("NOPERM {detail}: {text}")));
+    let sha = text
+        .split("script: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next());
+    let line = text
+        .rsplit("@user_script:")
+        .next()
+        .and_then(|l| l.trim().trim_end_matches('.').parse::<usize>().ok());
+    let (Some(sha), Some(line)) = (sha, line) else {
+        return refusal("this ACL user cannot run a command a script needs".into());
+    };
+    for (name, source) in SOURCES {
+        let body = lua::assemble(name, source, lua::INCLUDES);
+        if Script::new(&body).get_hash() != sha.trim() {
+            continue;
+        }
+        let code = body
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+            .trim();
+        return refusal(match called_command(code) {
+            Some(cmd) => format!(
+                "this ACL user has no permissions to run the '{}' command (called by {name}.lua, line {line})",
+                cmd.to_ascii_lowercase()
+            ),
+            // The command is chosen at run time (e.g. LPUSH or RPUSH): show the call.
+            None => format!(
+                "this ACL user cannot run the command of `{code}` ({name}.lua, line {line})"
+            ),
+        });
+    }
+    refusal("this ACL user cannot run a command a script needs".into())
+}
+
+/// The command a Lua line calls: `rcall('XADD', ...)` or `redis.call("XADD", ...)`.
+fn called_command(line: &str) -> Option<&str> {
+    let after = &line[line.find("call(")? + 5..];
+    let after = after.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let rest = &after[1..];
+    rest.find(quote).map(|end| &rest[..end])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_acl_refusal_names_the_command() {
+        let body = lua::assemble(
+            "add_job",
+            include_str!("../../scripts/add_job.lua"),
+            lua::INCLUDES,
+        );
+        let line = 1 + body
+            .lines()
+            .position(|l| l.contains("call(\"XADD\"") || l.contains("call('XADD'"))
+            .expect("add_job emits an event");
+        let text = format!(
+            "ResponseError: The user executing the script can't run this command or subcommand script: {}, on @user_script:{line}.",
+            ADD_JOB.get_hash()
+        );
+        let e = script_acl_refusal(&text).unwrap();
+        assert_eq!(e.code(), "ERR_NOPERM");
+        assert!(e.to_string().contains("'xadd'"), "{e}");
+        assert!(e.to_string().contains("add_job.lua"), "{e}");
+        assert_eq!(called_command("  rcall('HSET', k, f, v)"), Some("HSET"));
+        assert_eq!(called_command("local x = 1"), None);
+        assert!(script_acl_refusal("ERR something else").is_none());
+    }
 
     #[test]
     fn the_table_names_every_script_file_once() {

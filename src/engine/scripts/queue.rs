@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
 use redis::{ScriptInvocation, Value};
 
 use super::codes::{add_error, reprocess_error, unexpected};
@@ -23,7 +22,7 @@ const GETTER_READS: u64 = 5;
 /// was deduplicated or its custom id already existed). The first job the script refuses
 /// fails the call.
 pub async fn add_jobs(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     jobs: &[PreparedJob],
 ) -> Result<Vec<String>> {
@@ -54,7 +53,7 @@ pub async fn add_jobs(
 /// a leaf by `add_job`. The reply is the script's raw one for this job (its id, or its
 /// negative code): the flow keeps the codes as per-node results instead of failing.
 pub async fn add_flow_node(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     p: &PreparedJob,
     has_children: bool,
@@ -108,7 +107,7 @@ fn push_job_args(inv: &mut ScriptInvocation<'_>, p: &PreparedJob) {
 
 /// The job's hash (empty when the job does not exist).
 pub async fn job_hash(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     id: &str,
 ) -> Result<HashMap<String, String>> {
@@ -118,7 +117,7 @@ pub async fn job_hash(
 /// Jobs of the given states (each once), `start..=end` per state in BullMQ's order: lists
 /// oldest first when `asc`, sets by score. An id listed under two states appears once.
 pub async fn get_jobs(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     states: &[JobState],
     start: i64,
@@ -159,7 +158,7 @@ pub async fn get_jobs(
 
 /// Number of jobs per state, in the order given (one round trip).
 pub async fn counts(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     states: &[JobState],
 ) -> Result<Vec<u64>> {
@@ -172,14 +171,17 @@ pub async fn counts(
 }
 
 /// `meta.paused` is set (by our pause or BullMQ's, v5 or v6).
-pub async fn is_paused(conn: &mut MultiplexedConnection, k: &QueueKeys) -> Result<bool> {
+pub async fn is_paused(
+    conn: &mut impl crate::engine::connection::RedisConn,
+    k: &QueueKeys,
+) -> Result<bool> {
     super::query(conn, redis::cmd("HEXISTS").arg(&k.meta).arg("paused")).await
 }
 
 /// Pause (`paused`) or resume (`resumed`) globally; `emit` writes the event. A resume moves
 /// at most one batch of a legacy `paused` list back: returns how many are left (0 = done).
 pub async fn pause(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     action: &str,
     emit: bool,
@@ -204,7 +206,11 @@ pub async fn pause(
 
 /// Remove every waiting (and prioritized) job, and the delayed ones when `delayed`.
 /// Returns how many were removed.
-pub async fn drain(conn: &mut MultiplexedConnection, k: &QueueKeys, delayed: bool) -> Result<u64> {
+pub async fn drain(
+    conn: &mut impl crate::engine::connection::RedisConn,
+    k: &QueueKeys,
+    delayed: bool,
+) -> Result<u64> {
     let mut inv = DRAIN.prepare_invoke();
     inv.key(&k.wait)
         .key(&k.paused)
@@ -222,7 +228,7 @@ pub async fn drain(conn: &mut MultiplexedConnection, k: &QueueKeys, delayed: boo
 /// Remove at most `limit` jobs of `state` finished (or added) before `cutoff` (epoch ms).
 /// Returns the removed ids.
 pub async fn clean(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     state: JobState,
     cutoff: u64,
@@ -242,7 +248,7 @@ pub async fn clean(
 
 /// BullMQ's `job.retry(state)`: a failed or completed job goes back to waiting.
 pub async fn reprocess(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     id: &str,
     state: JobState,
@@ -279,7 +285,7 @@ pub async fn reprocess(
 
 /// Log lines of a job (`start..=end`, oldest first when `asc`) and how many it has.
 pub async fn job_logs(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     id: &str,
     start: i64,

@@ -2,7 +2,6 @@
 //! check, waiting-children, requeue after a manual rate limit, and job-scheduler iterations.
 
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 
 use super::codes::{code_error, expect_count, expect_zero, unexpected};
 use super::fetch::{FetchOpts, Fetched, parse_fetched_items, push_fetch_head, push_fetch_keys};
@@ -42,7 +41,7 @@ pub struct Finished {
 /// Move an active job to completed or failed; with `fetch`, take the next jobs in the same
 /// call (returned like `activate`'s; without it the result is empty).
 pub async fn finish(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     now: u64,
     job: &FinishJob<'_>,
@@ -56,7 +55,7 @@ pub async fn finish(
 /// Finish several active jobs of one queue in one script call (each checked and applied on
 /// its own: one job's failed check does not stop the others), then fetch like `finish`.
 pub async fn finish_many(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     now: u64,
     jobs: &[FinishJob<'_>],
@@ -68,7 +67,7 @@ pub async fn finish_many(
 /// [`finish_many`] that also records BullMQ's per-minute metrics of every job it finishes
 /// when `metrics` (maxDataPoints) is given; with None the call is exactly `finish_many`'s.
 pub async fn finish_many_with_metrics(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     now: u64,
     jobs: &[FinishJob<'_>],
@@ -147,7 +146,7 @@ pub async fn finish_many_with_metrics(
 /// `lifo` jobs go to the end that runs next.
 #[allow(clippy::too_many_arguments)]
 pub async fn retry(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     token: &str,
@@ -184,7 +183,7 @@ pub async fn retry(
 /// are stored when given (a retry with backoff).
 #[allow(clippy::too_many_arguments)]
 pub async fn move_to_delayed(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     token: &str,
@@ -221,7 +220,7 @@ pub async fn move_to_delayed(
 /// Renew the locks of `jobs` (id, token) for `duration_ms`. Returns the ids whose lock is
 /// gone or owned by another token (empty = all renewed).
 pub async fn extend_locks(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     duration_ms: u64,
     jobs: &[(String, String)], /* (id, token) */
@@ -241,7 +240,7 @@ pub async fn extend_locks(
 /// The stalled-jobs check (a no-op returning nothing while another worker's check of this
 /// interval is still current). Returns the ids moved back to waiting.
 pub async fn move_stalled(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     max_stalled: u64,
     now: u64,
@@ -269,7 +268,7 @@ pub async fn move_stalled(
 /// counts. Returns true when the job was moved, false when there was nothing to wait for
 /// (the job stays active and locked).
 pub async fn move_to_waiting_children(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     token: &str,
@@ -301,7 +300,7 @@ pub async fn move_to_waiting_children(
 /// Put an active job back to waiting without counting the attempt (a manual rate limit).
 /// Returns the rate limiter's remaining window in ms (0 = not limited).
 pub async fn requeue(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     job_id: &str,
     token: &str,
@@ -343,7 +342,7 @@ pub enum SchedulerNext {
 /// `opts`: the next iteration's options as a msgpack map (`job::next_iteration_opts`).
 #[allow(clippy::too_many_arguments)]
 pub async fn scheduler_next(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     scheduler_id: &str,
     producer_id: &str,
@@ -390,7 +389,7 @@ const RATE_LIMITED: u64 = 9_007_199_254_740_991;
 
 /// A manual rate limit: the queue's limiter key says "limit reached" for `ms`.
 pub async fn set_rate_limit(
-    conn: &mut MultiplexedConnection,
+    conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     ms: u64,
 ) -> Result<()> {

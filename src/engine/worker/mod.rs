@@ -135,7 +135,7 @@ impl Worker {
         config::validate(&cfg)?;
         let handle = QueueHandle::new(endpoint, QueueKeys::new(&cfg.prefix, &cfg.queue), false)?;
         let rt = runtime();
-        let dispatcher = rt.dispatcher_for(&handle.pair());
+        let dispatcher = rt.dispatcher_for(handle.blocking_route());
         let stats = crate::engine::observe::queue_stats(handle.keys().qualified_name());
         let inner = Arc::new(WorkerInner {
             stats,
@@ -184,7 +184,9 @@ impl Worker {
         }
         let task = tokio::spawn(Arc::clone(me).fetch_loop());
         *me.main.lock().unwrap() = Some(task);
-        observe::refresh_served(&me.handle.pair());
+        if let Some(pair) = me.handle.single_pair() {
+            observe::refresh_served(&pair);
+        }
     }
 
     /// Started, not closing, and on a pair that has not given up (see [`WorkerInner::running`]).
@@ -247,7 +249,9 @@ impl Worker {
             let _ = task.await;
         }
         me.closed.send_replace(true);
-        observe::refresh_served(&me.handle.pair());
+        if let Some(pair) = me.handle.single_pair() {
+            observe::refresh_served(&pair);
+        }
     }
 
     /// This worker in `health().workers`.
@@ -351,7 +355,7 @@ impl WorkerInner {
     /// the pair's status at every moment: a pair that gave up for good (a server too old) is
     /// `closed`, and a worker on it runs nothing.
     fn running(&self, st: &State) -> bool {
-        st.started && !st.closing && !self.handle.pair().is_closed()
+        st.started && !st.closing && !self.handle.connection_closed()
     }
 
     async fn wait_idle(&self) {

@@ -22,7 +22,12 @@ pub fn in_flight_by_queue() -> HashMap<String, u64> {
 pub(super) fn refresh_served(pair: &Arc<Pair>) {
     let queues: Vec<String> = live_workers()
         .into_iter()
-        .filter(|w| Arc::ptr_eq(&w.handle.pair(), pair) && w.state.lock().unwrap().started)
+        .filter(|w| {
+            w.handle
+                .single_pair()
+                .is_some_and(|p| Arc::ptr_eq(&p, pair))
+                && w.state.lock().unwrap().started
+        })
         .map(|w| w.handle.keys().qualified_name().to_string())
         .collect();
     naming::set_served(pair, &queues);

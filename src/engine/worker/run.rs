@@ -461,7 +461,7 @@ impl WorkerInner {
     /// did land fails its lock or state check, which is reported, never applied twice.
     pub(super) async fn with_retries<T, F, Fut>(&self, job_id: &str, mut call: F) -> Result<T>
     where
-        F: FnMut(redis::aio::MultiplexedConnection) -> Fut,
+        F: FnMut(crate::engine::connection::Conn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let deadline = Instant::now() + Duration::from_millis(self.cfg.lock_duration_ms);

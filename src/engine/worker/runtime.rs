@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::handler::{WorkerEvent, WorkerHealth};
 use super::run::is_connection_error;
 use super::{Worker, WorkerInner};
-use crate::engine::connection::{self, ConnectionEvent, Dispatcher, EventKind, Pair};
+use crate::engine::connection::{self, BlockingRoute, ConnectionEvent, Dispatcher, EventKind};
 use crate::engine::error::Error;
 use crate::engine::observe;
 use crate::engine::options::EndpointKey;
@@ -90,13 +90,14 @@ pub(super) fn live_workers() -> Vec<Arc<WorkerInner>> {
 }
 
 impl Runtime {
-    pub(super) fn dispatcher_for(&self, pair: &Arc<Pair>) -> Arc<Dispatcher> {
+    /// The dispatcher of `route`: one per pair, or per cluster slot.
+    pub(super) fn dispatcher_for(&self, route: BlockingRoute) -> Arc<Dispatcher> {
         let mut list = self.dispatchers.lock().unwrap();
-        list.retain(|d| !d.pair().is_closed());
-        if let Some(d) = list.iter().find(|d| Arc::ptr_eq(d.pair(), pair)) {
+        list.retain(|d| !d.route().is_closed());
+        if let Some(d) = list.iter().find(|d| d.route().same(&route)) {
             return Arc::clone(d);
         }
-        let d = Dispatcher::start(Arc::clone(pair));
+        let d = Dispatcher::start_on(route);
         list.push(Arc::clone(&d));
         d
     }
@@ -244,10 +245,10 @@ async fn stalled_loop(key: QueueId, kick: Arc<Notify>) {
             .min()
             .unwrap_or(30_000);
         let max_stalled = first.cfg.max_stalled_count;
-        let pair = first.handle.pair();
         let keys = first.handle.keys().clone();
+        let conn = first.handle.conn().await;
         drop(workers);
-        if let Ok(mut conn) = pair.command().await {
+        if let Ok(mut conn) = conn {
             match scripts::move_stalled(&mut conn, &keys, max_stalled, now_ms(), interval).await {
                 Ok(ids) if !ids.is_empty() => {
                     for w in workers_of(&key) {
