@@ -142,6 +142,10 @@ export interface Delivery {
   jobs?: Array<JobPayload>
 }
 
+/**
+ * One flow node from the facade: field for field `engine::flow::FlowEntry` (a deliberate
+ * mirror: the engine has no napi, so the `#[napi(object)]` twin lives here).
+ */
 export interface FlowEntryInput {
   prefix: string
   queue: string

@@ -5,28 +5,11 @@
 // the Redis state (keys, values, TTLs within a tolerance), the events stream and what each
 // side's QueueEvents reports as `deduplicated` must be equal.
 const qn = require('..');
-const { startRedis } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, uniquePrefix, connectionFor } = require('./helpers/bull');
 const { snapshot } = require('./helpers/snapshot');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, inspect, closers } = useRedis();
 
 // PTTLs measured on the two sides at slightly different moments may differ by this much.
 const TTL_TOLERANCE_MS = 700;

@@ -3,38 +3,14 @@
 // existing parent, with queuesOptions) added by both under two prefixes must store exactly the
 // same keys, and add / addBulk / getFlow must return the same trees.
 const qn = require('..');
-const { startRedis, ourClients } = require('./helpers/redis-server');
+const { ourClients } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 const { sideBySide, step, uniquePrefix } = require('./helpers/side-by-side');
 
-let redis;
-let inspect;
-const closers = [];
+const { redis, inspect, closers } = useRedis();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-const { comparable } = sideBySide({
-  get redis() {
-    return redis;
-  },
-  get inspect() {
-    return inspect;
-  },
-  closers,
-});
+const { comparable } = sideBySide({ redis, inspect, closers });
 
 function producers(prefix) {
   const bull = new bullmq[6].FlowProducer({ connection: connectionFor(redis), prefix: prefix.bull });

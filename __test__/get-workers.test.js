@@ -3,27 +3,11 @@
 // through the name of its command socket (one socket serves many queues, so BullMQ's one
 // name per queue cannot be used).
 const qn = require('..');
-const { startRedis, waitFor, ourClients } = require('./helpers/redis-server');
+const { waitFor, ourClients } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, inspect, closers } = useRedis();
 
 function track(x) {
   x.on('error', () => {});

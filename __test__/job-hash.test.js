@@ -4,27 +4,11 @@
 // worker brings it to one (issue 11, defect 5). Each case runs the same data through
 // BullMQ's worker and ours.
 const qn = require('..');
-const { startRedis, waitFor } = require('./helpers/redis-server');
+const { waitFor } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, inspect, closers } = useRedis();
 
 // A waiting job without `timestamp` (and, when asked, already past its stall limit).
 async function seed(name, { extra = {} } = {}) {

@@ -5,25 +5,10 @@
 // prefix and ours under another; the keys, the keys of job.opts and the JSON text (times,
 // tokens, flow uuids and stack frames normalised) must be equal.
 const qn = require('..');
-const { startRedis } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, uniquePrefix, connectionFor } = require('./helpers/bull');
 
-let redis;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, closers } = useRedis();
 
 function describeJob(job, prefix) {
   const json = job.toJSON();

@@ -3,38 +3,14 @@
 // side by side with BullMQ's: the same jobs moved by hand leave the same Redis state, with the
 // same retry rules, on the process's two sockets.
 const qn = require('..');
-const { startRedis, ourClients } = require('./helpers/redis-server');
+const { ourClients } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, connectionFor } = require('./helpers/bull');
 const { sideBySide, step } = require('./helpers/side-by-side');
 
-let redis;
-let inspect;
-const closers = [];
+const { redis, inspect, closers } = useRedis();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-const { compare } = sideBySide({
-  get redis() {
-    return redis;
-  },
-  get inspect() {
-    return inspect;
-  },
-  closers,
-});
+const { compare } = sideBySide({ redis, inspect, closers });
 
 function worker(side, name, prefix) {
   const w =

@@ -4,27 +4,11 @@
 // on the same jobs from the same starting state; BullMQ's getMetrics / exportPrometheusMetrics
 // must read our data; and our getMetrics / exportPrometheusMetrics must give what BullMQ's do.
 const qn = require('..');
-const { startRedis, waitFor, sleep } = require('./helpers/redis-server');
+const { waitFor, sleep } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, inspect, closers } = useRedis();
 
 const MINUTE = 60000;
 

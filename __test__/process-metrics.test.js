@@ -2,25 +2,11 @@
 // The process view: metrics() and metricsText() report what this process's engine did, from
 // counters kept where the work happens. Checked against what the test made happen.
 const qn = require('..');
-const { startRedis, waitFor, sleep } = require('./helpers/redis-server');
+const { waitFor, sleep } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 
-let redis;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, closers } = useRedis();
 
 function ourWorker(name, processor, opts = {}) {
   const w = new qn.Worker(name, processor, opts);

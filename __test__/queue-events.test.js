@@ -3,27 +3,11 @@
 // the same arguments, and every QueueEvents of the process must share ONE events socket (the
 // third), open only while at least one exists.
 const qn = require('..');
-const { startRedis, ourClients, waitFor, sleep } = require('./helpers/redis-server');
+const { ourClients, waitFor, sleep } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, inspect, closers } = useRedis();
 
 const EVENTS = [
   'added', 'waiting', 'active', 'progress', 'completed', 'failed', 'delayed', 'removed', 'drained',

@@ -4,28 +4,12 @@
 // prefix of the same private redis-server, and expects the same observable result: what is
 // left in Redis, the events with their arguments, the Job's fields, error texts.
 const qn = require('..');
-const { startRedis, waitFor, sleep } = require('./helpers/redis-server');
+const { waitFor, sleep } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 const { snapshot } = require('./helpers/snapshot');
 
-let redis;
-let inspect;
-const closers = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
+const { redis, inspect, closers } = useRedis();
 
 let prefixSeq = 0;
 

@@ -5,38 +5,14 @@
 // the same calls run through BullMQ's Job on one and ours on the other, and the results and
 // everything left in Redis must be the same.
 const qn = require('..');
-const { startRedis, waitFor } = require('./helpers/redis-server');
+const { waitFor } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { bullmq, uniqueQueue, connectionFor } = require('./helpers/bull');
 const { sideBySide, step } = require('./helpers/side-by-side');
 
-let redis;
-let inspect;
-const closers = [];
+const { redis, inspect, closers } = useRedis();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-const { bullQueue, manualWorker, flowProducer, compare } = sideBySide({
-  get redis() {
-    return redis;
-  },
-  get inspect() {
-    return inspect;
-  },
-  closers,
-});
+const { bullQueue, manualWorker, flowProducer, compare } = sideBySide({ redis, inspect, closers });
 
 const STATES = ['isCompleted', 'isFailed', 'isDelayed', 'isActive', 'isWaiting', 'isWaitingChildren'];
 

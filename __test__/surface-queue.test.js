@@ -4,37 +4,12 @@
 // getMeta, getVersion, getCountsPerPriority) against BullMQ's Queue on the same data: same
 // results, same Redis state.
 const qn = require('..');
-const { startRedis } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { sideBySide, step } = require('./helpers/side-by-side');
 
-let redis;
-let inspect;
-const closers = [];
+const { redis, inspect, closers } = useRedis();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-const { manualWorker, flowProducer, compare } = sideBySide({
-  get redis() {
-    return redis;
-  },
-  get inspect() {
-    return inspect;
-  },
-  closers,
-});
+const { manualWorker, flowProducer, compare } = sideBySide({ redis, inspect, closers });
 
 /** Jobs in every state: 2 completed, 2 failed, 1 active, waiting, delayed, prioritized. */
 async function everyState({ producer, prefix, name }) {

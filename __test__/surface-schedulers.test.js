@@ -5,38 +5,14 @@
 // are chosen so both sides compute the same run times (a future startDate, a yearly cron);
 // what still depends on the moment of the call (the iteration's delay and timestamp) is masked.
 const qn = require('..');
-const { startRedis, waitFor } = require('./helpers/redis-server');
+const { waitFor } = require('./helpers/redis-server');
+const { useRedis } = require('./helpers/suite');
 const { sideBySide, step } = require('./helpers/side-by-side');
 const { uniqueQueue } = require('./helpers/bull');
 
-let redis;
-let inspect;
-const closers = [];
+const { redis, inspect, closers } = useRedis();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  inspect = redis.client();
-  qn.configure({ port: redis.port });
-});
-
-afterEach(async () => {
-  while (closers.length) await closers.pop()();
-});
-
-afterAll(async () => {
-  await qn.shutdown();
-  await redis.stop();
-});
-
-const { compare } = sideBySide({
-  get redis() {
-    return redis;
-  },
-  get inspect() {
-    return inspect;
-  },
-  closers,
-});
+const { compare } = sideBySide({ redis, inspect, closers });
 
 /** Mask the iteration fields that depend on the moment of the call. */
 function maskMoments(snapshot) {

@@ -31,27 +31,14 @@ function addsSettled() {
   return Promise.allSettled([...addsInFlight]);
 }
 
-/** A job read or added by a Queue: the Worker's Job plus retry(). */
+/**
+ * A job read or added by a Queue: the Worker's Job, knowing its Queue (job.retry(), installed
+ * by lib/surface.js on every Job, uses it instead of opening one).
+ */
 class QueueJob extends Job {
   constructor(queue, payload) {
     super(queue._native, queue.name, payload, queue.prefix);
     Object.defineProperty(this, '_queue', { value: queue, enumerable: false });
-  }
-
-  /**
-   * Send a failed (or, with state 'completed', a completed) job back to waiting, as
-   * BullMQ's job.retry(): prioritized again if it has a priority.
-   */
-  async retry(state = 'failed', opts = {}) {
-    await callAsync(() =>
-      this._queue._native.reprocess(this.id, state, Boolean(opts.resetAttemptsMade), Boolean(opts.resetAttemptsStarted)),
-    );
-    this.failedReason = null;
-    this.finishedOn = null;
-    this.processedOn = null;
-    this.returnvalue = null;
-    if (opts.resetAttemptsMade) this.attemptsMade = 0;
-    if (opts.resetAttemptsStarted) this.attemptsStarted = 0;
   }
 
   moveToDelayed() {

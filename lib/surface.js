@@ -227,7 +227,7 @@ function retryQueue(job) {
 const jobMethods = {
   /**
    * A failed (or, with 'completed', a completed) job goes back to waiting, as BullMQ's
-   * job.retry(). (Jobs from a Queue have their own, same, method.)
+   * job.retry(), on the job's own Queue when it came from one.
    */
   async retry(state = 'failed', opts = {}) {
     const q = retryQueue(this);

@@ -9,6 +9,8 @@ use super::options::resolve;
 use crate::engine::connection;
 use crate::engine::flow::{self, Added, FlowEntry};
 
+/// One flow node from the facade: field for field `engine::flow::FlowEntry` (a deliberate
+/// mirror: the engine has no napi, so the `#[napi(object)]` twin lives here).
 #[napi(object)]
 pub struct FlowEntryInput {
     pub prefix: String,

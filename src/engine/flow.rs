@@ -12,14 +12,13 @@
 
 use std::collections::HashSet;
 
-use redis::Value;
-
 use super::connection::Pair;
 use super::error::{Error, Result};
 use super::job::prepare;
 use super::keys::QueueKeys;
+use super::scripts::queue::add_flow_node;
 use super::scripts::reply::{as_int, as_text};
-use super::scripts::{ADD_JOB, ADD_PARENT, FLOW_RELEASE, invoke};
+use super::scripts::{FLOW_RELEASE, invoke};
 use super::util::now_ms;
 
 /// One node of a flow, as the facade sends it.
@@ -79,47 +78,7 @@ pub async fn add_flow(pair: &Pair, entries: &[FlowEntry]) -> Result<Vec<Added>> 
     let mut seen = HashSet::new();
     for (e, p) in entries.iter().zip(&prepared) {
         let k = QueueKeys::new(&e.prefix, &e.queue);
-        let reply = if e.has_children {
-            let mut inv = ADD_PARENT.prepare_invoke();
-            inv.key(&k.meta)
-                .key(&k.id)
-                .key(&k.waiting_children)
-                .key(&k.events)
-                .arg(&k.base)
-                .arg(&p.custom_id)
-                .arg(&p.name)
-                .arg(p.timestamp.to_string())
-                .arg(&p.data)
-                .arg(p.packed_opts.as_slice())
-                .arg(p.parent_key.as_deref().unwrap_or(""))
-                .arg(p.packed_parent.as_deref().unwrap_or(b""));
-            invoke(&inv, &mut conn).await?
-        } else {
-            let mut inv = ADD_JOB.prepare_invoke();
-            inv.key(&k.wait)
-                .key(&k.paused)
-                .key(&k.meta)
-                .key(&k.id)
-                .key(&k.completed)
-                .key(&k.delayed)
-                .key(&k.active)
-                .key(&k.events)
-                .key(&k.marker)
-                .key(&k.prioritized)
-                .key(&k.pc)
-                .arg(&k.base)
-                .arg(&p.custom_id)
-                .arg(&p.name)
-                .arg(p.timestamp.to_string())
-                .arg(&p.data)
-                .arg(p.packed_opts.as_slice())
-                .arg(p.parent_key.as_deref().unwrap_or(""))
-                .arg(p.packed_parent.as_deref().unwrap_or(b""));
-            match invoke(&inv, &mut conn).await? {
-                Value::Array(mut items) if items.len() == 1 => items.remove(0),
-                other => other,
-            }
-        };
+        let reply = add_flow_node(&mut conn, &k, p, e.has_children).await?;
         let added = match (as_int(&reply), as_text(&reply)) {
             (Some(code), _) if code < 0 => Added::Code(code),
             (_, Some(id)) => Added::Job {

@@ -48,7 +48,7 @@
   Error codes
     -5 parent job missing, -7 the custom id belongs to a job with another (live) parent.
 ]]
---@include rcall, read_meta, emit, wake, enqueue, delayed_score, queue_at
+--@include rcall, read_meta, emit, wake, enqueue, delayed_score, queue_at, job_fields
 
 -- Points the delay marker at the earliest delayed job (score = its due time, fraction
 -- included), paused or not, as BullMQ's producer does.
@@ -304,14 +304,7 @@ local function addOne(customId, name, timestamp, data, packedOpts, parentKey, pa
 
   local delay = opts["delay"] or 0
   local priority = opts["priority"] or 0
-  local fields = {"name", name, "data", data, "opts", cjson.encode(opts), "timestamp", timestamp,
-    "delay", delay, "priority", priority}
-  if parentKey then
-    fields[#fields + 1] = "parentKey"
-    fields[#fields + 1] = parentKey
-    fields[#fields + 1] = "parent"
-    fields[#fields + 1] = parentJson
-  end
+  local fields = jobFields(name, data, opts, timestamp, parentKey, parentJson)
   if de and de["id"] then
     fields[#fields + 1] = "deid"
     fields[#fields + 1] = de["id"]

@@ -29,7 +29,7 @@
   Error codes
     -5 the parent job does not exist.
 ]]
---@include rcall, read_meta, emit
+--@include rcall, read_meta, emit, job_fields
 
 local P, customId, name, timestamp = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local parentKey, parentJson = ARGV[7], nil
@@ -59,14 +59,7 @@ if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
 end
 
 local opts = cmsgpack.unpack(ARGV[6])
-local fields = {"name", name, "data", ARGV[5], "opts", cjson.encode(opts), "timestamp", timestamp,
-  "delay", opts["delay"] or 0, "priority", opts["priority"] or 0}
-if parentKey then
-  fields[#fields + 1] = "parentKey"
-  fields[#fields + 1] = parentKey
-  fields[#fields + 1] = "parent"
-  fields[#fields + 1] = parentJson
-end
+local fields = jobFields(name, ARGV[5], opts, timestamp, parentKey, parentJson)
 rcall("HMSET", jobKey, unpack(fields))
 rcall("XADD", q.events, "*", "event", "added", "jobId", jobId, "name", name)
 rcall("ZADD", KEYS[3], timestamp, jobId)

@@ -43,7 +43,7 @@
   Error codes
     -10 the cron slot is taken by another job, -11 32 consecutive `every` slots are taken.
 ]]
---@include rcall, read_meta, emit, enqueue, wake, delayed_score, remove_tree
+--@include rcall, read_meta, emit, enqueue, wake, delayed_score, remove_tree, every_next
 
 local P, schedulerId, now = ARGV[1], ARGV[5], tonumber(ARGV[9])
 local repeatKey = KEYS[1]
@@ -75,15 +75,7 @@ local function everyNextMillis(prevMillis, every, offset, startDate)
       nextMillis = now
     end
   else
-    nextMillis = prevMillis + every
-    if nextMillis < now then
-      local aligned = math.floor(now / every) * every + (offset or 0)
-      if aligned <= now then
-        nextMillis = aligned + every
-      else
-        nextMillis = aligned
-      end
-    end
+    nextMillis = everyNext(prevMillis, every, now, offset)
   end
   if not offset or offset == 0 then
     offset = nextMillis - math.floor(nextMillis / every) * every

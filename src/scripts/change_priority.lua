@@ -3,7 +3,7 @@
   job is waiting (wait or prioritized), queue it again by it: priority 0 onto wait (front with
   lifo), else into prioritized (with lifo: ahead of the jobs of the same priority, no marker).
 
-  KEYS
+  KEYS (the list `ENQUEUE_KEYS` of src/engine/surface.rs: the same for promote.lua and move_jobs_to_wait.lua)
     1 wait          list
     2 paused        list (v5 layout)
     3 meta          hash

@@ -43,12 +43,9 @@ local jobKey, jobId = KEYS[5], ARGV[3]
 if rcall("EXISTS", jobKey) == 0 then
   return -1
 end
-local code = unlock(jobKey, ARGV[4], KEYS[8], jobId)
+local code = leaveActive(jobKey, ARGV[4], KEYS[8], q.active, jobId)
 if code < 0 then
   return code
-end
-if rcall("LREM", q.active, -1, jobId) == 0 then
-  return -3
 end
 
 if ARGV[7] ~= "" then

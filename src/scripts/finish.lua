@@ -213,12 +213,9 @@ local function finishOne(q, now, nowText, a)
     end
     return -9
   end
-  local code = unlock(jobKey, token, q.stalled, jobId)
+  local code = leaveActive(jobKey, token, q.stalled, q.active, jobId)
   if code < 0 then
     return code
-  end
-  if rcall("LREM", q.active, "-1", jobId) == 0 then
-    return -3
   end
 
   -- The deduplication id stops deduplicating once its job is done (a key with a TTL keeps

@@ -6,7 +6,7 @@
   child is a pending dependency of its parent again. One `waiting` event per job (prev = the
   state), the base marker unless paused or maxed. The facade calls it until it returns 0.
 
-  KEYS
+  KEYS (the list `ENQUEUE_KEYS` of src/engine/surface.rs: the same for promote.lua and change_priority.lua)
     1 wait          list
     2 paused        list (v5 layout, unused)
     3 meta          hash
@@ -28,7 +28,7 @@
 
   Error codes: none.
 ]]
---@include rcall, read_meta, wake, emit
+--@include rcall, read_meta, wake, emit, pending_again
 
 local P, state = ARGV[1], ARGV[3]
 local count = tonumber(ARGV[4])
@@ -41,19 +41,7 @@ if #ids > 0 then
     for _, id in ipairs(ids) do
       local jobKey = P .. id
       rcall("HDEL", jobKey, "finishedOn", "processedOn", field)
-      local parentKey = rcall("HGET", jobKey, "parentKey")
-      if parentKey and rcall("EXISTS", parentKey) == 1 then
-        local back
-        if state == "failed" then
-          back = rcall("ZREM", parentKey .. ":unsuccessful", jobKey) == 1
-            or rcall("HDEL", parentKey .. ":failed", jobKey) == 1
-        else
-          back = rcall("HDEL", parentKey .. ":processed", jobKey) == 1
-        end
-        if back then
-          rcall("SADD", parentKey .. ":dependencies", jobKey)
-        end
-      end
+      pendingAgain(jobKey, state)
     end
   end
   for _, id in ipairs(ids) do

@@ -3,7 +3,7 @@
   fresh counter when it has a priority; base marker unless paused or maxed), `delay` = 0.
   Event `waiting` (prev = delayed).
 
-  KEYS
+  KEYS (the list `ENQUEUE_KEYS` of src/engine/surface.rs: the same for change_priority.lua and move_jobs_to_wait.lua)
     1 wait          list
     2 paused        list (v5 layout)
     3 meta          hash

@@ -31,7 +31,7 @@
   Error codes
     -1 job missing, -3 job not in the source set.
 ]]
---@include rcall, read_meta, emit, wake, enqueue
+--@include rcall, read_meta, emit, wake, enqueue, pending_again
 
 local jobKey, jobId, state = KEYS[1], ARGV[1], ARGV[3]
 if rcall("EXISTS", jobKey) == 0 then
@@ -64,19 +64,7 @@ enqueue(q, jobId, tonumber(rcall("HGET", jobKey, "priority")) or 0, pushCmd)
 wake(q)
 
 -- A retried child is pending again for its parent (a parent that already moved on stays).
-local parentKey = rcall("HGET", jobKey, "parentKey")
-if parentKey and rcall("EXISTS", parentKey) == 1 then
-  local back
-  if state == "failed" then
-    back = rcall("ZREM", parentKey .. ":unsuccessful", jobKey) == 1
-      or rcall("HDEL", parentKey .. ":failed", jobKey) == 1
-  else
-    back = rcall("HDEL", parentKey .. ":processed", jobKey) == 1
-  end
-  if back then
-    rcall("SADD", parentKey .. ":dependencies", jobKey)
-  end
-end
+pendingAgain(jobKey, state)
 
 emit(q, "event", "waiting", "jobId", jobId, "prev", state)
 return 0

@@ -43,12 +43,9 @@ promoteDue(q, tonumber(ARGV[2]))
 if rcall("EXISTS", jobKey) == 0 then
   return -1
 end
-local code = unlock(jobKey, ARGV[5], KEYS[11], jobId)
+local code = leaveActive(jobKey, ARGV[5], KEYS[11], q.active, jobId)
 if code < 0 then
   return code
-end
-if rcall("LREM", q.active, -1, jobId) == 0 then
-  return -3
 end
 
 rcall("HSET", jobKey, "failedReason", ARGV[6])

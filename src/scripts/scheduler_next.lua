@@ -46,23 +46,7 @@
 
   Error codes: none.
 ]]
---@include rcall, read_meta, emit, wake, enqueue, delayed_score, mark_delayed
-
--- The next run of an `every` scheduler after prev: prev + every, or, when that is already
--- past, the next slot aligned to the offset.
-local function everyNext(prev, every, now, offset)
-  offset = tonumber(offset) or 0
-  local nextMillis = prev + every
-  if nextMillis < now then
-    local aligned = math.floor(now / every) * every + offset
-    if aligned <= now then
-      nextMillis = aligned + every
-    else
-      nextMillis = aligned
-    end
-  end
-  return math.floor(nextMillis)
-end
+--@include rcall, read_meta, emit, place_new, every_next
 
 local repeatKey, schedulerId, producerId = KEYS[1], ARGV[3], ARGV[4]
 local prev = rcall("ZSCORE", repeatKey, schedulerId)
@@ -126,17 +110,5 @@ end
 rcall("HSET", nextKey, unpack(fields))
 -- Uncapped, as BullMQ's storeJob adds it.
 rcall("XADD", q.events, "*", "event", "added", "jobId", nextId, "name", name)
-if delay > 0 then
-  rcall("ZADD", q.delayed, delayedScore(q, nextMillis), nextId)
-  emit(q, "event", "delayed", "jobId", nextId, "delay", nextMillis)
-  markDelayed(q)
-else
-  local pushCmd = "LPUSH"
-  if opts["lifo"] then
-    pushCmd = "RPUSH"
-  end
-  enqueue(q, nextId, priority, pushCmd)
-  wake(q)
-  emit(q, "event", "waiting", "jobId", nextId)
-end
+placeNew(q, nextId, delay > 0 and nextMillis or nil, priority, opts["lifo"])
 return nextId

@@ -49,12 +49,9 @@ if not pending then
   return 1
 end
 
-local code = unlock(jobKey, token, KEYS[6], jobId)
+local code = leaveActive(jobKey, token, KEYS[6], KEYS[1], jobId)
 if code < 0 then
   return code
-end
-if rcall("LREM", KEYS[1], -1, jobId) == 0 then
-  return -3
 end
 local q = readMeta({ events = KEYS[7], meta = KEYS[8] }, false)
 q.plainEvents = true

@@ -1,14 +1,14 @@
-//! The queue's scripts (`add_job`, `pause`, `drain`, `clean`, `reprocess`, `get_jobs`) and
+//! The queue's scripts (`add_job`, `add_parent`, `pause`, `drain`, `clean`, `reprocess`, `get_jobs`) and
 //! the plain commands of its getters (a job's hash, counts, the paused flag, logs).
 
 use std::collections::HashMap;
 
-use redis::Value;
+use redis::{ScriptInvocation, Value};
 
 use super::codes::{add_error, reprocess_error, unexpected};
 use super::fetch::JobRecord;
 use super::reply::{as_int, as_text, field_map, string_list};
-use super::{ADD_JOB, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, hgetall, invoke};
+use super::{ADD_JOB, ADD_PARENT, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, hgetall, invoke};
 use crate::engine::error::Result;
 use crate::engine::job::PreparedJob;
 use crate::engine::keys::{JobState, QueueKeys};
@@ -26,27 +26,9 @@ pub async fn add_jobs(
     k: &QueueKeys,
     jobs: &[PreparedJob],
 ) -> Result<Vec<String>> {
-    let mut inv = ADD_JOB.prepare_invoke();
-    inv.key(&k.wait)
-        .key(&k.paused)
-        .key(&k.meta)
-        .key(&k.id)
-        .key(&k.completed)
-        .key(&k.delayed)
-        .key(&k.active)
-        .key(&k.events)
-        .key(&k.marker)
-        .key(&k.prioritized)
-        .key(&k.pc)
-        .arg(&k.base);
+    let mut inv = add_job_invocation(k);
     for p in jobs {
-        inv.arg(&p.custom_id)
-            .arg(&p.name)
-            .arg(p.timestamp.to_string())
-            .arg(&p.data)
-            .arg(p.packed_opts.as_slice())
-            .arg(p.parent_key.as_deref().unwrap_or(""))
-            .arg(p.packed_parent.as_deref().unwrap_or(b""));
+        push_job_args(&mut inv, p);
     }
     let reply = invoke(&inv, conn).await?;
     let bad = |reply: &Value| unexpected("add_job", k, "", reply);
@@ -65,6 +47,62 @@ pub async fn add_jobs(
         ids.push(as_text(item).ok_or_else(|| bad(&reply))?);
     }
     Ok(ids)
+}
+
+/// One node of a flow: a node with children by `add_parent` (it waits in waiting-children),
+/// a leaf by `add_job`. The reply is the script's raw one for this job (its id, or its
+/// negative code): the flow keeps the codes as per-node results instead of failing.
+pub async fn add_flow_node(
+    conn: &mut impl crate::engine::connection::RedisConn,
+    k: &QueueKeys,
+    p: &PreparedJob,
+    has_children: bool,
+) -> Result<Value> {
+    if has_children {
+        let mut inv = ADD_PARENT.prepare_invoke();
+        inv.key(&k.meta)
+            .key(&k.id)
+            .key(&k.waiting_children)
+            .key(&k.events)
+            .arg(&k.base);
+        push_job_args(&mut inv, p);
+        return invoke(&inv, conn).await;
+    }
+    let mut inv = add_job_invocation(k);
+    push_job_args(&mut inv, p);
+    Ok(match invoke(&inv, conn).await? {
+        Value::Array(mut items) if items.len() == 1 => items.remove(0),
+        other => other,
+    })
+}
+
+/// `add_job`'s KEYS and its first ARGV (the key base); each job's arguments follow.
+fn add_job_invocation(k: &QueueKeys) -> ScriptInvocation<'static> {
+    let mut inv = ADD_JOB.prepare_invoke();
+    inv.key(&k.wait)
+        .key(&k.paused)
+        .key(&k.meta)
+        .key(&k.id)
+        .key(&k.completed)
+        .key(&k.delayed)
+        .key(&k.active)
+        .key(&k.events)
+        .key(&k.marker)
+        .key(&k.prioritized)
+        .key(&k.pc)
+        .arg(&k.base);
+    inv
+}
+
+/// One job's seven arguments, in the order `add_job` and `add_parent` both read them.
+fn push_job_args(inv: &mut ScriptInvocation<'_>, p: &PreparedJob) {
+    inv.arg(&p.custom_id)
+        .arg(&p.name)
+        .arg(p.timestamp.to_string())
+        .arg(&p.data)
+        .arg(p.packed_opts.as_slice())
+        .arg(p.parent_key.as_deref().unwrap_or(""))
+        .arg(p.packed_parent.as_deref().unwrap_or(b""));
 }
 
 /// The job's hash (empty when the job does not exist).

@@ -1,5 +1,5 @@
 -- requeueDedup: turns the add parked by keepLastIfActive (`dn:<id>`) into a job when its deduplication id's job finishes.
---@include rcall, emit, enqueue, wake, delayed_score, mark_delayed
+--@include rcall, place_new
 -- helper: requeueDedup
 -- While a keepLastIfActive job was active, the latest add with its deduplication id was
 -- parked in `dn:<id>` (see add_job.lua). Its job finishing creates that job now, as an add
@@ -49,20 +49,7 @@ local function requeueDedup(q, deid, now, nowText)
   rcall("HMSET", jobKey, unpack(fields))
   rcall("XADD", q.events, "*", "event", "added", "jobId", id, "name", f[1])
 
-  if delay ~= 0 then
-    local due = now + delay
-    rcall("ZADD", q.delayed, delayedScore(q, due), id)
-    emit(q, "event", "delayed", "jobId", id, "delay", due)
-    markDelayed(q)
-  else
-    local pushCmd = "LPUSH"
-    if opts["lifo"] then
-      pushCmd = "RPUSH"
-    end
-    enqueue(q, id, priority, pushCmd)
-    wake(q)
-    emit(q, "event", "waiting", "jobId", id)
-  end
+  placeNew(q, id, delay ~= 0 and now + delay or nil, priority, opts["lifo"])
   if f[6] then
     rcall("SADD", f[6], jobKey)
   end
