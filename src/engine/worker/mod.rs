@@ -83,6 +83,9 @@ struct State {
     next_delayed_due: u64,
     limit_until: Option<Instant>,
     active: HashMap<String, ActiveEntry>,
+    /// An activation call is in flight: the jobs it takes are active in Redis before they are
+    /// in `active`, so a graceful pause or close must wait for it too (as BullMQ's does).
+    fetching: bool,
 }
 
 /// A worker's shared state (the handle, the run loop and the runtime hold it).
@@ -373,7 +376,8 @@ impl WorkerInner {
     }
 
     fn set_active(&self, st: &mut State) {
-        self.active_count.send_replace(st.active.len());
+        self.active_count
+            .send_replace(st.active.len() + usize::from(st.fetching));
     }
 
     /// The processor moved job `id` out of `active` itself: stop renewing its lock.

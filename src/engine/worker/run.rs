@@ -89,12 +89,25 @@ impl WorkerInner {
                 }
                 continue;
             }
+            {
+                // Checked and marked under one lock: a pause or close either stops this fetch
+                // or waits for the jobs it takes.
+                let mut st = self.state.lock().unwrap();
+                if st.paused || st.closing {
+                    continue;
+                }
+                st.fetching = true;
+                self.set_active(&mut st);
+            }
             let tokens: Vec<String> = (0..free).map(|_| self.next_token()).collect();
             // During an outage the connection may be far away: a close must not wait for it.
             // Only the wait is raced; a script call, once sent, is always seen through.
             let conn = tokio::select! {
                 c = self.handle.conn() => c,
-                _ = self.closing_requested() => break,
+                _ = self.closing_requested() => {
+                    self.fetch_done();
+                    break;
+                }
             };
             let fetched = match conn {
                 Ok(mut conn) => {
@@ -112,13 +125,17 @@ impl WorkerInner {
                 observe::counters().wake_to_fetch.observe(at.elapsed());
             }
             match fetched {
-                Ok(f) if f.jobs.is_empty() => self.note_empty(&f),
+                Ok(f) if f.jobs.is_empty() => {
+                    self.fetch_done();
+                    self.note_empty(&f)
+                }
                 Ok(f) => {
                     // The script hands out the tokens in order, one per job taken.
                     let jobs: Vec<(JobRecord, String)> = f.jobs.into_iter().zip(tokens).collect();
                     {
                         let mut st = self.state.lock().unwrap();
                         st.announced_drained = false;
+                        st.fetching = false;
                         for (j, token) in &jobs {
                             st.active
                                 .insert(j.id.clone(), ActiveEntry::new(token.clone()));
@@ -129,9 +146,19 @@ impl WorkerInner {
                         tokio::spawn(Arc::clone(&self).job_task(j, token, next_order()));
                     }
                 }
-                Err(e) => self.loop_error(&e).await,
+                Err(e) => {
+                    self.fetch_done();
+                    self.loop_error(&e).await
+                }
             }
         }
+    }
+
+    /// The activation call in flight ended without jobs to add to `active`.
+    fn fetch_done(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.fetching = false;
+        self.set_active(&mut st);
     }
 
     /// A failed Redis call in the loop: connection trouble is reported by the connection
