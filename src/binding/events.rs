@@ -52,6 +52,7 @@ fn parse_prefix(prefix: Option<String>) -> Result<String> {
     }
 }
 
+// Constructed like NativeQueueOps (binding/surface.rs): connection JSON, prefix, queue name.
 #[napi]
 impl NativeQueueEvents {
     #[napi(constructor)]

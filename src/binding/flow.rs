@@ -31,6 +31,7 @@ pub async fn add_flow(
     connection_json: Option<String>,
     entries: Vec<FlowEntryInput>,
 ) -> napi::Result<Vec<serde_json::Value>> {
+    // The endpoint and pair as NativeQueue's constructor resolves them (binding/queue.rs).
     let endpoint = resolve(connection_json.as_deref()).napi()?;
     let pair = connection::global().pair(&endpoint).napi()?;
     let entries: Vec<FlowEntry> = entries

@@ -117,6 +117,7 @@ impl NativeManualWorker {
             .napi()
     }
 
+    // The same call as NativeWorker::move_to_delayed (binding/worker.rs), for a job taken by hand.
     /// To delayed until `timestamp` (ms) without counting the attempt.
     #[napi]
     pub async fn move_to_delayed(

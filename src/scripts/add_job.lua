@@ -224,6 +224,7 @@ local function keepDedup(q, key, de, jobId, name, data, opts)
     elseif rcall("SET", key, jobId, "NX") then
       return nil
     end
+    -- The tail of the path above, after its extend/replace steps: the same two checks.
     owner = rcall("GET", key)
     if takeOverStale(q, key, de, owner, jobId) then
       return nil

@@ -16,6 +16,7 @@
     -1 job missing.
 ]]
 local rcall = redis.call
+-- The same opening as progress.lua (a write to a job that must exist).
 if rcall("EXISTS", KEYS[1]) == 0 then
   return -1
 end

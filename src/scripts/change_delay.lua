@@ -24,6 +24,7 @@
 
 local id = ARGV[2]
 local jobKey = ARGV[1] .. id
+-- The same opening as change_priority.lua and promote.lua (a job that must exist).
 if rcall("EXISTS", jobKey) == 0 then
   return -1
 end

@@ -40,6 +40,8 @@ local q = readMeta({
 }, true)
 local jobKey, jobId = KEYS[5], ARGV[3]
 
+-- The same existence check and leaveActive as retry.lua: each script stands alone in Redis.
+
 if rcall("EXISTS", jobKey) == 0 then
   return -1
 end

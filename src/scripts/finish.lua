@@ -145,6 +145,7 @@ end
 -- The child's final failure, as the parent asked for it (flags of the `parent` JSON, or of
 -- the child's `opts`).
 local function childFailed(jobKey, parentKey, parentId, pq, info, reason, now)
+  -- The tolerant decode of parentOf above, for the job's opts.
   local opts = {}
   local raw = rcall("HGET", jobKey, "opts")
   if raw then

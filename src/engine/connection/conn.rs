@@ -132,6 +132,7 @@ impl SlotConn {
                 // wait for the new map.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let _ = self.cluster.refresh().await;
+                // Re-read the slot's owner, as the MOVED arm above does after its map update.
                 self.conn = self
                     .cluster
                     .command_for_slot(self.slot)

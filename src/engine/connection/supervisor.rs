@@ -56,6 +56,13 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
     })
 }
 
+/// An opened socket: the connection, its `CLIENT ID`, and its push channel.
+type Opened = (
+    MultiplexedConnection,
+    i64,
+    mpsc::UnboundedReceiver<PushInfo>,
+);
+
 impl Pair {
     pub(super) async fn supervise(self: Arc<Self>, role: Role) {
         let slot = self.slot(role);
@@ -142,14 +149,7 @@ impl Pair {
     /// answers every data command with LOADING. The socket is published only once loaded, so
     /// `ready` means "can run scripts". The wait has no deadline of its own (a large dataset
     /// takes as long as it takes); each probe is bounded by the connect timeout.
-    async fn open_loaded(
-        &self,
-        role: Role,
-    ) -> Result<(
-        MultiplexedConnection,
-        i64,
-        mpsc::UnboundedReceiver<PushInfo>,
-    )> {
+    async fn open_loaded(&self, role: Role) -> Result<Opened> {
         let (mut conn, id, pushes) = self.open(role).await?;
         let mut reported = false;
         let mut info_cmd = redis::cmd("INFO");
@@ -186,14 +186,7 @@ impl Pair {
 
     /// Open one socket and prepare it: HELLO 3 with AUTH and SELECT (by redis-rs), CLIENT SETNAME, CLIENT ID, and on the
     /// command connection the server checks. Bounded by the connect timeout as a whole.
-    async fn open(
-        &self,
-        role: Role,
-    ) -> Result<(
-        MultiplexedConnection,
-        i64,
-        mpsc::UnboundedReceiver<PushInfo>,
-    )> {
+    async fn open(&self, role: Role) -> Result<Opened> {
         let timeout = self.endpoint.connect_timeout;
         let (tx, rx) = mpsc::unbounded_channel();
         let cfg = AsyncConnectionConfig::new()
