@@ -225,6 +225,10 @@ export interface WorkerOptions {
   maxStartedAttempts?: number;
   /** leave the stalled check to other workers */
   skipStalledCheck?: boolean;
+  /** Record BullMQ's per-minute completed / failed metrics, keeping this many points (0 = off). */
+  metrics?: { maxDataPoints?: number };
+  /** Consumer spans `process <queue>` continuing the job's stored context; job metrics on `meter`. */
+  telemetry?: Telemetry;
 }
 
 /** The fields every job shows (BullMQ's `MinimalJob`). */
@@ -294,6 +298,68 @@ export declare class Job<DataType = any, ReturnType = any, NameType extends stri
    */
   moveToWaitingChildren(token?: string, opts?: { child?: { id: string; queue: string } }): Promise<boolean>;
   getChildrenValues<V = any>(): Promise<Record<string, V>>;
+  /** A failed (or completed) job back to waiting, as BullMQ's job.retry(). */
+  retry(
+    state?: 'failed' | 'completed',
+    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
+  ): Promise<void>;
+  getState(): Promise<JobStateName>;
+  isCompleted(): Promise<boolean>;
+  isFailed(): Promise<boolean>;
+  isDelayed(): Promise<boolean>;
+  isActive(): Promise<boolean>;
+  isWaiting(): Promise<boolean>;
+  isWaitingChildren(): Promise<boolean>;
+  /** Throws if the job is locked (active) or is a job scheduler's current iteration. */
+  remove(opts?: { removeChildren?: boolean }): Promise<void>;
+  /** A delayed job becomes waiting now. */
+  promote(): Promise<void>;
+  changePriority(opts: { priority?: number; lifo?: boolean }): Promise<void>;
+  /** A delayed job becomes due `delay` ms from now. */
+  changeDelay(delay: number): Promise<void>;
+  /** 1 when extended, 0 when the lock is gone or held by another token. */
+  extendLock(token: string, duration: number): Promise<number>;
+  clearLogs(keepLogs?: number): Promise<void>;
+  /** BullMQ 5: a failure of this job is final (no retry). */
+  discard(): void;
+  discarded?: boolean;
+  getDependencies(opts?: {
+    processed?: DependenciesPage;
+    unprocessed?: DependenciesPage;
+    ignored?: DependenciesPage;
+    failed?: DependenciesPage;
+  }): Promise<{
+    processed?: Record<string, any>;
+    unprocessed?: string[];
+    ignored?: Record<string, string>;
+    failed?: string[];
+    nextProcessedCursor?: number;
+    nextUnprocessedCursor?: number;
+    nextIgnoredCursor?: number;
+    nextFailedCursor?: number;
+  }>;
+  getDependenciesCount(opts?: {
+    processed?: boolean;
+    unprocessed?: boolean;
+    ignored?: boolean;
+    failed?: boolean;
+  }): Promise<{ processed?: number; unprocessed?: number; ignored?: number; failed?: number }>;
+  getIgnoredChildrenFailures(): Promise<Record<string, string>>;
+  getFailedChildrenValues(): Promise<Record<string, string>>;
+  /** true when the link to the parent existed and was removed. */
+  removeChildDependency(): Promise<boolean>;
+  /** true when this job still held its deduplication id and released it. */
+  removeDeduplicationKey(): Promise<boolean>;
+  /** The return value once completed; rejects with the failedReason, or after `ttl` ms. */
+  waitUntilFinished(queueEvents: QueueEvents, ttl?: number): Promise<ReturnType>;
+  /** BullMQ's Job.toJSON: the same keys in the same order for a job from the same origin (add, read, worker, flow). */
+  toJSON(): Record<string, any>;
+  /** Complete (held by `token`); with fetchNext (default true): [fields, id, 0, 0] of the next job taken. */
+  moveToCompleted(returnValue: ReturnType, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
+  /** Back to waiting without counting the attempt; the rate limiter's remaining window (ms). */
+  moveToWait(token?: string): Promise<number>;
+  /** Fail this attempt (retried while attempts remain, unless unrecoverable or discarded). */
+  moveToFailed(err: Error, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
 }
 
 /** BullMQ's processor signature; `signal` aborts on `close(true)`, `cancelJob()` or the job's timeout. */
@@ -332,6 +398,10 @@ export declare class Worker<DataType = any, ResultType = any, NameType extends s
   on(event: 'stalled', listener: (jobId: string, prev: string) => void): this;
   /** Engine errors are `QueueNativeError`s (with `code`); an error thrown by a listener is passed as thrown. */
   on(event: 'error', listener: (error: Error & { code?: string }) => void): this;
+  /** The next job locked with `token` (waits up to drainDelay unless block: false), or undefined. */
+  getNextJob(token: string, opts?: { block?: boolean }): Promise<Job<DataType, ResultType, NameType> | undefined>;
+  /** A random id per worker (BullMQ's `worker.id`, the `bullmq.worker.id` span attribute). */
+  readonly id: string;
 }
 
 // Queue: the producer and admin side, on the same process-wide connection pair.
@@ -389,6 +459,8 @@ export interface JobsOptions extends DefaultJobOptions {
   continueParentOnFailure?: boolean;
   ignoreDependencyOnFailure?: boolean;
   removeDependencyOnFailure?: boolean;
+  /** BullMQ's: the trace context to continue (`metadata`, set by a traced add) or none (`omitContext`). */
+  telemetry?: { metadata?: string; omitContext?: boolean };
 }
 
 export interface QueueOptions {
@@ -398,6 +470,8 @@ export interface QueueOptions {
   prefix?: string;
   /** Merged into every job's options (the job's own options win), as in BullMQ. */
   defaultJobOptions?: DefaultJobOptions;
+  /** Producer spans for add / addBulk; the context is stored in the job (`opts.telemetry.metadata`, `tm`). */
+  telemetry?: Telemetry;
 }
 
 /** A job's state (BullMQ's `JobState`). */
@@ -478,6 +552,57 @@ export declare class Queue<
   on(event: 'error', listener: (error: QueueNativeError) => void): this;
   on(event: 'paused' | 'resumed' | 'closed', listener: () => void): this;
   on(event: 'cleaned', listener: (ids: string[], type: string) => void): this;
+  /** `<prefix>:<queue>:<type>` */
+  toKey(type: string): string;
+  getJobState(jobId: string): Promise<JobStateName>;
+  /** 1 removed, 0 not removed (locked). */
+  remove(jobId: string, opts?: { removeChildren?: boolean }): Promise<number>;
+  /** Pauses, then deletes everything; throws with active jobs unless `force`. */
+  obliterate(opts?: { force?: boolean; count?: number }): Promise<void>;
+  retryJobs(opts?: { state?: 'failed' | 'completed'; count?: number; timestamp?: number }): Promise<void>;
+  promoteJobs(opts?: { count?: number }): Promise<void>;
+  /** Entries deleted. */
+  trimEvents(maxLength: number): Promise<number>;
+  getDeduplicationJobId(id: string): Promise<string | null>;
+  getDebounceJobId(id: string): Promise<string | null>;
+  removeDeduplicationKey(id: string): Promise<number>;
+  removeDebounceKey(id: string): Promise<number>;
+  removeRateLimitKey(): Promise<number>;
+  rateLimit(expireTimeMs: number): Promise<void>;
+  getRateLimitTtl(maxJobs?: number): Promise<number>;
+  setGlobalConcurrency(concurrency: number): Promise<number>;
+  getGlobalConcurrency(): Promise<number | null>;
+  removeGlobalConcurrency(): Promise<number>;
+  setGlobalRateLimit(max: number, duration: number): Promise<number>;
+  getGlobalRateLimit(): Promise<{ max: number; duration: number } | null>;
+  removeGlobalRateLimit(): Promise<number>;
+  getMeta(): Promise<Record<string, any> & { paused: boolean; concurrency?: number; max?: number; duration?: number; maxLenEvents?: number; version?: string }>;
+  getVersion(): Promise<string | null>;
+  getCountsPerPriority(priorities: number[]): Promise<Record<string, number>>;
+  /** Delete job keys no state references; the number of jobs removed. */
+  removeOrphanedJobs(count?: number, limit?: number): Promise<number>;
+  on(event: 'removed', listener: (jobOrId: Job<DataType, ResultType, NameType> | string) => void): this;
+  /** Create or replace a scheduler; its next iteration, or undefined when it has no more runs. */
+  upsertJobScheduler(
+    jobSchedulerId: string,
+    repeatOpts: RepeatOptions,
+    jobTemplate?: { name?: NameType; data?: DataType; opts?: JobsOptions },
+  ): Promise<Job<DataType, ResultType, NameType> | undefined>;
+  getJobScheduler(id: string): Promise<JobSchedulerData | undefined>;
+  getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerData[]>;
+  getJobSchedulersCount(): Promise<number>;
+  /** true when it existed. */
+  removeJobScheduler(jobSchedulerId: string): Promise<boolean>;
+  /** BullMQ's metrics (written by workers with `metrics`); data = points start..end. */
+  getMetrics(type: 'completed' | 'failed', start?: number, end?: number): Promise<Metrics>;
+  /** BullMQ's Prometheus text: job counts per state, completed / failed totals; extra labels. */
+  exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string>;
+  /**
+   * The processes of ours serving this queue, in BullMQ's shape: one entry per process (its
+   * command socket's CLIENT LIST fields, `name` = the queue, `rawname` = the socket's name).
+   */
+  getWorkers(): Promise<Array<Record<string, string>>>;
+  getWorkersCount(): Promise<number>;
 }
 
 // QueueEvents: BullMQ's global events of a queue. Every QueueEvents of the process shares one
@@ -530,8 +655,8 @@ export declare class QueueEvents extends EventEmitter {
   on(event: string, listener: (...args: any[]) => void): this;
 }
 
-// The rest of BullMQ's Job and Queue surface (lib/surface.js): on every Job, whether it came
-// from a Queue, a processor or Job.fromId, and on every Queue.
+// Types of the rest of BullMQ's Job and Queue surface (lib/surface.js; the methods are on the
+// Job and Queue declarations above).
 
 export type JobStateName =
   | 'completed'
@@ -548,111 +673,12 @@ export interface DependenciesPage {
   count?: number;
 }
 
-export interface Job<DataType = any, ReturnType = any, NameType extends string = string> {
-  /** A failed (or completed) job back to waiting, as BullMQ's job.retry(). */
-  retry(
-    state?: 'failed' | 'completed',
-    opts?: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean },
-  ): Promise<void>;
-  getState(): Promise<JobStateName>;
-  isCompleted(): Promise<boolean>;
-  isFailed(): Promise<boolean>;
-  isDelayed(): Promise<boolean>;
-  isActive(): Promise<boolean>;
-  isWaiting(): Promise<boolean>;
-  isWaitingChildren(): Promise<boolean>;
-  /** Throws if the job is locked (active) or is a job scheduler's current iteration. */
-  remove(opts?: { removeChildren?: boolean }): Promise<void>;
-  /** A delayed job becomes waiting now. */
-  promote(): Promise<void>;
-  changePriority(opts: { priority?: number; lifo?: boolean }): Promise<void>;
-  /** A delayed job becomes due `delay` ms from now. */
-  changeDelay(delay: number): Promise<void>;
-  /** 1 when extended, 0 when the lock is gone or held by another token. */
-  extendLock(token: string, duration: number): Promise<number>;
-  clearLogs(keepLogs?: number): Promise<void>;
-  /** BullMQ 5: a failure of this job is final (no retry). */
-  discard(): void;
-  discarded?: boolean;
-  getDependencies(opts?: {
-    processed?: DependenciesPage;
-    unprocessed?: DependenciesPage;
-    ignored?: DependenciesPage;
-    failed?: DependenciesPage;
-  }): Promise<{
-    processed?: Record<string, any>;
-    unprocessed?: string[];
-    ignored?: Record<string, string>;
-    failed?: string[];
-    nextProcessedCursor?: number;
-    nextUnprocessedCursor?: number;
-    nextIgnoredCursor?: number;
-    nextFailedCursor?: number;
-  }>;
-  getDependenciesCount(opts?: {
-    processed?: boolean;
-    unprocessed?: boolean;
-    ignored?: boolean;
-    failed?: boolean;
-  }): Promise<{ processed?: number; unprocessed?: number; ignored?: number; failed?: number }>;
-  getIgnoredChildrenFailures(): Promise<Record<string, string>>;
-  getFailedChildrenValues(): Promise<Record<string, string>>;
-  /** true when the link to the parent existed and was removed. */
-  removeChildDependency(): Promise<boolean>;
-  /** true when this job still held its deduplication id and released it. */
-  removeDeduplicationKey(): Promise<boolean>;
-  /** The return value once completed; rejects with the failedReason, or after `ttl` ms. */
-  waitUntilFinished(queueEvents: QueueEvents, ttl?: number): Promise<ReturnType>;
-  /** BullMQ's Job.toJSON: the same keys in the same order for a job from the same origin (add, read, worker, flow). */
-  toJSON(): Record<string, any>;
-}
-
 export declare namespace Job {
   /** BullMQ's Job.fromId: the job, or undefined. */
   function fromId<DataType = any, ReturnType = any, NameType extends string = string>(
     queue: Queue<DataType, ReturnType, NameType>,
     jobId: string,
   ): Promise<Job<DataType, ReturnType, NameType> | undefined>;
-}
-
-export interface Queue<
-  DataTypeOrJob = any,
-  DefaultResultType = any,
-  DefaultNameType extends string = string,
-  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
-  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
-  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
-> {
-  /** `<prefix>:<queue>:<type>` */
-  toKey(type: string): string;
-  getJobState(jobId: string): Promise<JobStateName>;
-  /** 1 removed, 0 not removed (locked). */
-  remove(jobId: string, opts?: { removeChildren?: boolean }): Promise<number>;
-  /** Pauses, then deletes everything; throws with active jobs unless `force`. */
-  obliterate(opts?: { force?: boolean; count?: number }): Promise<void>;
-  retryJobs(opts?: { state?: 'failed' | 'completed'; count?: number; timestamp?: number }): Promise<void>;
-  promoteJobs(opts?: { count?: number }): Promise<void>;
-  /** Entries deleted. */
-  trimEvents(maxLength: number): Promise<number>;
-  getDeduplicationJobId(id: string): Promise<string | null>;
-  getDebounceJobId(id: string): Promise<string | null>;
-  removeDeduplicationKey(id: string): Promise<number>;
-  removeDebounceKey(id: string): Promise<number>;
-  removeRateLimitKey(): Promise<number>;
-  rateLimit(expireTimeMs: number): Promise<void>;
-  getRateLimitTtl(maxJobs?: number): Promise<number>;
-  setGlobalConcurrency(concurrency: number): Promise<number>;
-  getGlobalConcurrency(): Promise<number | null>;
-  removeGlobalConcurrency(): Promise<number>;
-  setGlobalRateLimit(max: number, duration: number): Promise<number>;
-  getGlobalRateLimit(): Promise<{ max: number; duration: number } | null>;
-  removeGlobalRateLimit(): Promise<number>;
-  getMeta(): Promise<Record<string, any> & { paused: boolean; concurrency?: number; max?: number; duration?: number; maxLenEvents?: number; version?: string }>;
-  getVersion(): Promise<string | null>;
-  getCountsPerPriority(priorities: number[]): Promise<Record<string, number>>;
-  /** Delete job keys no state references; the number of jobs removed. */
-  removeOrphanedJobs(count?: number, limit?: number): Promise<number>;
-  on(event: 'removed', listener: (jobOrId: Job<DataType, ResultType, NameType> | string) => void): this;
 }
 
 // FlowProducer: trees of jobs (a parent waits in waiting-children for its children), stored as
@@ -684,7 +710,7 @@ export declare class FlowProducer extends EventEmitter {
   disconnect(): Promise<void>;
 }
 
-// Job schedulers on the Queue.
+// Job schedulers (the methods are on Queue above).
 
 
 export interface JobSchedulerData {
@@ -702,44 +728,7 @@ export interface JobSchedulerData {
   template?: { data?: any; opts?: JobsOptions };
 }
 
-export interface Queue<
-  DataTypeOrJob = any,
-  DefaultResultType = any,
-  DefaultNameType extends string = string,
-  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
-  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
-  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
-> {
-  /** Create or replace a scheduler; its next iteration, or undefined when it has no more runs. */
-  upsertJobScheduler(
-    jobSchedulerId: string,
-    repeatOpts: RepeatOptions,
-    jobTemplate?: { name?: NameType; data?: DataType; opts?: JobsOptions },
-  ): Promise<Job<DataType, ResultType, NameType> | undefined>;
-  getJobScheduler(id: string): Promise<JobSchedulerData | undefined>;
-  getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerData[]>;
-  getJobSchedulersCount(): Promise<number>;
-  /** true when it existed. */
-  removeJobScheduler(jobSchedulerId: string): Promise<boolean>;
-}
-
-// Manual processing: new Worker(name, null).
-
-export interface Worker<DataType = any, ResultType = any, NameType extends string = string> {
-  /** The next job locked with `token` (waits up to drainDelay unless block: false), or undefined. */
-  getNextJob(token: string, opts?: { block?: boolean }): Promise<Job<DataType, ResultType, NameType> | undefined>;
-}
-
-export interface Job<DataType = any, ReturnType = any, NameType extends string = string> {
-  /** Complete (held by `token`); with fetchNext (default true): [fields, id, 0, 0] of the next job taken. */
-  moveToCompleted(returnValue: ReturnType, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
-  /** Back to waiting without counting the attempt; the rate limiter's remaining window (ms). */
-  moveToWait(token?: string): Promise<number>;
-  /** Fail this attempt (retried while attempts remain, unless unrecoverable or discarded). */
-  moveToFailed(err: Error, token: string, fetchNext?: boolean): Promise<[Record<string, string>, string, number, number] | undefined>;
-}
-
-// ---- Observability (BullMQ's metrics; merged into the declarations above) ----
+// ---- Observability (BullMQ's metrics; the options and methods are on the declarations above) ----
 
 /** BullMQ's per-minute job metrics of one type, as `Queue.getMetrics` returns them. */
 export interface Metrics {
@@ -748,25 +737,6 @@ export interface Metrics {
   data: number[];
   /** How many points are stored. */
   count: number;
-}
-
-export interface WorkerOptions {
-  /** Record BullMQ's per-minute completed / failed metrics, keeping this many points (0 = off). */
-  metrics?: { maxDataPoints?: number };
-}
-
-export interface Queue<
-  DataTypeOrJob = any,
-  DefaultResultType = any,
-  DefaultNameType extends string = string,
-  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
-  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
-  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
-> {
-  /** BullMQ's metrics (written by workers with `metrics`); data = points start..end. */
-  getMetrics(type: 'completed' | 'failed', start?: number, end?: number): Promise<Metrics>;
-  /** BullMQ's Prometheus text: job counts per state, completed / failed totals; extra labels. */
-  exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string>;
 }
 
 // ---- Observability: the process view ----
@@ -835,40 +805,4 @@ export interface TelemetrySpan {
   addEvent(name: string, attributes?: Record<string, unknown>): void;
   recordException(exception: unknown): void;
   end(): void;
-}
-
-export interface WorkerOptions {
-  /** Consumer spans `process <queue>` continuing the job's stored context; job metrics on `meter`. */
-  telemetry?: Telemetry;
-}
-
-export interface QueueOptions {
-  /** Producer spans for add / addBulk; the context is stored in the job (`opts.telemetry.metadata`, `tm`). */
-  telemetry?: Telemetry;
-}
-
-export interface Worker<DataType = any, ResultType = any, NameType extends string = string> {
-  /** A random id per worker (BullMQ's `worker.id`, the `bullmq.worker.id` span attribute). */
-  readonly id: string;
-}
-
-export interface JobsOptions {
-  /** BullMQ's: the trace context to continue (`metadata`, set by a traced add) or none (`omitContext`). */
-  telemetry?: { metadata?: string; omitContext?: boolean };
-}
-
-export interface Queue<
-  DataTypeOrJob = any,
-  DefaultResultType = any,
-  DefaultNameType extends string = string,
-  DataType = ExtractDataType<DataTypeOrJob, DataTypeOrJob>,
-  ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
-  NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
-> {
-  /**
-   * The processes of ours serving this queue, in BullMQ's shape: one entry per process (its
-   * command socket's CLIENT LIST fields, `name` = the queue, `rawname` = the socket's name).
-   */
-  getWorkers(): Promise<Array<Record<string, string>>>;
-  getWorkersCount(): Promise<number>;
 }
