@@ -175,6 +175,13 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
+/**
+ * BullMQ's `RepeatStrategy`: the epoch ms of a cron scheduler's next run after `millis`, for
+ * the scheduler's repeat options and job name. An answer before `millis` runs the iteration
+ * at `millis`; `undefined` schedules nothing more.
+ */
+export type RepeatStrategy = (millis: number, opts: RepeatOptions, name?: string) => number | undefined | Promise<number | undefined>;
+
 /** A job scheduler's repeat rule (BullMQ's `RepeatOptions`). */
 export interface RepeatOptions {
   /** cron pattern */
@@ -218,6 +225,8 @@ export interface WorkerOptions {
   limiter?: { max: number; duration: number };
   settings?: {
     backoffStrategy?: (attemptsMade: number, type: string, err: Error, job: Job) => number | Promise<number>;
+    /** The next run of a cron (`pattern`) scheduler's iteration, as in BullMQ; default cron-parser. */
+    repeatStrategy?: RepeatStrategy;
   };
   /** stored as the job's processed-by (`pb`) field */
   name?: string;
@@ -472,6 +481,8 @@ export interface QueueOptions {
   defaultJobOptions?: DefaultJobOptions;
   /** Producer spans for add / addBulk; the context is stored in the job (`opts.telemetry.metadata`, `tm`). */
   telemetry?: Telemetry;
+  /** `repeatStrategy` computes the first run of a cron scheduler in `upsertJobScheduler`. */
+  settings?: { repeatStrategy?: RepeatStrategy };
 }
 
 /** A job's state (BullMQ's `JobState`). */

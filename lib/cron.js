@@ -1,9 +1,10 @@
 'use strict';
-// The next run of a cron job scheduler, computed the way BullMQ 6's worker does (its default
-// repeat strategy): cron-parser over the iteration's repeat options (`pattern`, `tz`,
-// `startDate`, `endDate`, ...), searching from the later of `after` and `startDate`. The engine
-// has no cron parser; it asks through the callback below (a ThreadsafeFunction) right before
-// it adds the next iteration, which it then does in Redis on its own.
+// The next run of a cron job scheduler, computed the way BullMQ 6's worker does: its repeat
+// strategy (`settings.repeatStrategy`, or by default cron-parser over the iteration's repeat
+// options `pattern`, `tz`, `startDate`, `endDate`, ..., searching from the later of `after`
+// and `startDate`). The engine has no cron parser and runs no user code; it asks through the
+// callback below (a ThreadsafeFunction) right before it adds the next iteration, which it then
+// does in Redis on its own.
 
 // Loaded on first use: cron-parser (with luxon) adds several MB to a process that has no
 // cron scheduler.
@@ -24,20 +25,47 @@ function nextCronMillis(repeat, after) {
   }
 }
 
+/** BullMQ's default repeat strategy: `(millis, repeatOpts, jobName) => next ms | undefined`. */
+const defaultRepeatStrategy = (millis, repeat) => nextCronMillis(repeat, millis) ?? undefined;
+
 /**
- * The binding's callback: `{"repeat": {...}, "after": ms}` in, `{"next": ms | null}` or
- * `{"error": message}` out. Never throws (nothing but a string crosses back).
+ * The binding's callback for one worker: `{"repeat": {...}, "after": ms, "name": jobName}` in,
+ * a Promise of `{"next": ms | null}` or `{"error": message}` out. `strategy` is the worker's
+ * `settings.repeatStrategy` (BullMQ calls it as `(millis, repeatOpts, jobName)` and awaits
+ * it), or undefined for cron-parser. Never rejects: only a string crosses back.
  */
-function cronCallback(requestJson) {
-  let pattern;
-  try {
-    const { repeat, after } = JSON.parse(requestJson);
-    pattern = repeat && repeat.pattern;
-    const next = nextCronMillis(repeat, after);
-    return JSON.stringify({ next: Number.isFinite(next) ? next : null });
-  } catch (err) {
-    return JSON.stringify({ error: `invalid cron pattern ${JSON.stringify(pattern)}: ${err && err.message}` });
-  }
+function cronCallback(strategy) {
+  return async (requestJson) => {
+    let pattern;
+    try {
+      const { repeat, after, name } = JSON.parse(requestJson);
+      pattern = repeat && repeat.pattern;
+      const next = await (strategy || defaultRepeatStrategy)(after, repeat, name);
+      return JSON.stringify({ next: checkNext(next) });
+    } catch (err) {
+      const why = err && err.message !== undefined ? err.message : String(err);
+      return JSON.stringify({
+        error: strategy ? `settings.repeatStrategy failed: ${why}` : `invalid cron pattern ${JSON.stringify(pattern)}: ${why}`,
+      });
+    }
+  };
 }
 
-module.exports = { nextCronMillis, cronCallback };
+/**
+ * A repeat strategy's answer as the engine takes it: epoch ms (the engine raises anything
+ * before the search start to it, as BullMQ does), or null for "no next iteration". BullMQ
+ * compares the answer with `now` before testing it, so `undefined` (and NaN) schedule
+ * nothing while `null`, `false` and `0` schedule the next run now. Anything else but a finite
+ * number (or a Date) is an error rather than a job id such as `repeat:id:abc`.
+ */
+function checkNext(next) {
+  if (next === undefined || Number.isNaN(next)) return null;
+  if (next === null || next === false) return 0;
+  const ms = next instanceof Date ? next.getTime() : next;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new TypeError(`must return a number of ms since the epoch (or undefined), got ${typeof next}`);
+  }
+  return Math.max(0, ms);
+}
+
+module.exports = { nextCronMillis, cronCallback, checkNext, defaultRepeatStrategy };

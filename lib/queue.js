@@ -93,6 +93,10 @@ class Queue extends EventEmitter {
     if (defaults !== undefined && (defaults === null || typeof defaults !== 'object' || Array.isArray(defaults))) {
       throw invalid('defaultJobOptions', 'must be an object');
     }
+    const repeatStrategy = opts.settings && opts.settings.repeatStrategy;
+    if (repeatStrategy !== undefined && typeof repeatStrategy !== 'function') {
+      throw invalid('settings.repeatStrategy', 'must be a function');
+    }
     this.name = name;
     this.opts = opts;
     this.jobsOpts = defaults ?? {};

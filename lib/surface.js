@@ -628,12 +628,24 @@ const queueMethods = {
     const newOffset = every && offset ? offset : null;
     let nextMillis;
     if (pattern) {
+      // BullMQ awaits the Queue's `settings.repeatStrategy(now, repeatOpts, jobName)`; the
+      // same check as the worker's then reads its answer (lib/cron.js checkNext).
+      // A user's strategy that throws rejects this call with its own error, as with BullMQ.
+      const cron = require('./cron');
+      const strategy = this.opts.settings && this.opts.settings.repeatStrategy;
+      let answer;
       try {
-        nextMillis = require('./cron').nextCronMillis(repeatOpts, now);
+        answer = await (strategy || cron.defaultRepeatStrategy)(now, repeatOpts, jobName);
       } catch (err) {
+        if (strategy) throw err;
         throw fail(`invalid cron pattern ${JSON.stringify(pattern)}: ${err.message}`);
       }
-      if (nextMillis === null || nextMillis === undefined) return undefined;
+      try {
+        nextMillis = cron.checkNext(answer);
+      } catch (err) {
+        throw fail(`settings.repeatStrategy ${err.message}`);
+      }
+      if (nextMillis === null) return undefined;
       if (nextMillis < now) nextMillis = now;
     }
     // BullMQ's getNextJobOpts, key for key (the stored text depends on the order).

@@ -92,6 +92,9 @@ class Worker extends EventEmitter {
     if (settings.backoffStrategy !== undefined && typeof settings.backoffStrategy !== 'function') {
       throw invalid('settings.backoffStrategy', 'must be a function');
     }
+    if (settings.repeatStrategy !== undefined && typeof settings.repeatStrategy !== 'function') {
+      throw invalid('settings.repeatStrategy', 'must be a function');
+    }
     this.name = queueName;
     this.opts = opts;
     this._processor = instrumentWorker(this, processor, checkTelemetry(opts.telemetry));
@@ -129,7 +132,7 @@ class Worker extends EventEmitter {
           optsJson,
           connectionJson,
           (delivery) => this._deliver(delivery),
-          cronCallback,
+          cronCallback(settings.repeatStrategy),
         ),
     );
     liveWorkers.add(this);

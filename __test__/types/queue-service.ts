@@ -2,6 +2,7 @@
 // typed adds, counts. Compiles against BullMQ and against this package (see base-worker.ts).
 import {
   Queue,
+  Worker,
   Job,
   type QueueOptions,
   type JobsOptions,
@@ -99,3 +100,20 @@ export const mailQueue = new Queue<{ to: string }, void, MailName>('notification
 export async function sendWelcome(to: string): Promise<Job<{ to: string }, void, MailName>> {
   return mailQueue.add('welcome', { to }, { attempts: 5, backoff: { type: 'fixed', delay: 500 } });
 }
+
+// A calendar-driven scheduler: the queue's and the worker's repeat strategy (BullMQ's
+// `settings.repeatStrategy`), async, reading the repeat options and the job name.
+const businessDays = async (millis: number, opts: RepeatOptions, name?: string): Promise<number | undefined> => {
+  if (name === 'retired' || !opts.pattern) return undefined;
+  const next = new Date(millis + 86_400_000);
+  while (next.getUTCDay() === 0 || next.getUTCDay() === 6) next.setUTCDate(next.getUTCDate() + 1);
+  return next.getTime();
+};
+export const reportQueue = new Queue('reports-queue', { connection, settings: { repeatStrategy: businessDays } });
+export async function scheduleReport(): Promise<void> {
+  await reportQueue.upsertJobScheduler('daily-report', { pattern: '0 6 * * *', tz: 'UTC' }, { name: 'report', data: {} });
+}
+export const reportWorker = new Worker('reports-queue', async () => 'sent', {
+  connection,
+  settings: { repeatStrategy: businessDays, backoffStrategy: (attemptsMade: number) => attemptsMade * 1000 },
+});

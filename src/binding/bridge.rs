@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::Status;
-use napi::bindgen_prelude::{ToNapiValue, TypeName, ValueType, within_runtime_if_available};
+use napi::bindgen_prelude::{
+    Promise, ToNapiValue, TypeName, ValueType, within_runtime_if_available,
+};
 use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -202,9 +204,11 @@ impl ToNapiValue for Counted {
         unsafe { Delivery::to_napi_value(env, delivery) }
     }
 }
-/// `(requestJson) => replyJson`: request `{"repeat": {...}, "after": ms}`, reply
-/// `{"next": ms | null}` or `{"error": message}` (the facade runs cron-parser).
-pub type CronFn = ThreadsafeFunction<String, String, String, Status, false, true>;
+/// `(requestJson) => Promise<replyJson>`: request `{"repeat": {...}, "after": ms, "name":
+/// jobName}`, reply `{"next": ms | null}` or `{"error": message}`. The facade runs the
+/// worker's repeat strategy (cron-parser by default, or the user's `settings.repeatStrategy`,
+/// which BullMQ awaits, hence the Promise).
+pub type CronFn = ThreadsafeFunction<String, Promise<String>, String, Status, false, true>;
 
 /// The JavaScript side of one worker: what is waiting to be delivered, and the jobs whose
 /// outcome is awaited.
@@ -372,16 +376,22 @@ impl JobHandler for Handler {
         &self,
         repeat_json: String,
         after_ms: u64,
+        job_name: String,
     ) -> BoxFuture<std::result::Result<Option<u64>, String>> {
         let cron = Arc::clone(&self.cron);
         Box::pin(async move {
             let repeat: serde_json::Value =
                 serde_json::from_str(&repeat_json).map_err(|e| e.to_string())?;
-            let request = serde_json::json!({ "repeat": repeat, "after": after_ms }).to_string();
+            let request =
+                serde_json::json!({ "repeat": repeat, "after": after_ms, "name": job_name })
+                    .to_string();
+            let unreachable = |e: napi::Error| format!("cron could not be computed: {}", e.reason);
             let reply = cron
                 .call_async(request)
                 .await
-                .map_err(|e| format!("cron could not be computed: {}", e.reason))?;
+                .map_err(unreachable)?
+                .await
+                .map_err(unreachable)?;
             let reply: serde_json::Value =
                 serde_json::from_str(&reply).map_err(|e| e.to_string())?;
             if let Some(error) = reply.get("error").and_then(serde_json::Value::as_str) {

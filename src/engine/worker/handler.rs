@@ -75,17 +75,20 @@ pub trait JobHandler: Send + Sync + 'static {
     fn process(&self, job: ActiveJob) -> BoxFuture<Outcome>;
     /// Deliver an event to the worker's listeners.
     fn emit(&self, event: WorkerEvent);
-    /// The next run (epoch ms) of a cron job scheduler: the first match of the repeat
-    /// options' `pattern` (with `tz`, `startDate`, `endDate`, as BullMQ passes them to
-    /// cron-parser) after `after_ms`; `Ok(None)` when there is none. `repeat_json` is the
-    /// activated iteration's `opts.repeat`. The engine has no cron parser: the binding asks
-    /// the JavaScript side. Errors (an invalid pattern) are reported, not retried.
+    /// The next run (epoch ms) of a cron job scheduler, as the worker's repeat strategy
+    /// computes it from `after_ms`, the activated iteration's `opts.repeat` (`repeat_json`)
+    /// and its job name (BullMQ's `repeatStrategy(millis, opts, name)`; by default the first
+    /// cron-parser match of `pattern` with `tz`, `startDate`, `endDate`); `Ok(None)` when
+    /// there is none. The engine has no cron parser and runs no user code: the binding asks
+    /// the JavaScript side. Errors (an invalid pattern, a throwing strategy) are reported,
+    /// not retried.
     fn next_cron(
         &self,
         repeat_json: String,
         after_ms: u64,
+        job_name: String,
     ) -> BoxFuture<std::result::Result<Option<u64>, String>> {
-        let _ = (repeat_json, after_ms);
+        let _ = (repeat_json, after_ms, job_name);
         Box::pin(async { Err("this worker cannot compute cron schedules".to_string()) })
     }
 }

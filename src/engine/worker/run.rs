@@ -445,7 +445,8 @@ impl WorkerInner {
             Ok(NextIteration::Stop) => return,
             Ok(NextIteration::Every) => None,
             Ok(NextIteration::Cron { repeat, after }) => {
-                match self.handler.next_cron(repeat, after).await {
+                let name = job.fields.get("name").cloned().unwrap_or_default();
+                match self.handler.next_cron(repeat, after, name).await {
                     Ok(Some(next)) => Some(next.max(after)),
                     Ok(None) => return,
                     Err(reason) => return fail(reason),
