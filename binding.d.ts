@@ -94,6 +94,11 @@ export declare class NativeWorker {
   completeValues(seqs: Array<number>, values: Array<string>): void
   run(): void
   close(force: boolean): Promise<void>
+  /**
+   * Release the callbacks into the facade (after `close`, which is final): pending events
+   * are delivered first, later ones dropped.
+   */
+  release(): void
   pause(doNotWaitActive: boolean): Promise<void>
   resume(): void
   setConcurrency(n: number): void
@@ -206,10 +211,16 @@ export interface NewJobInput {
 }
 
 /**
- * Register the facade's single dispatcher for connection events. Weak: a listener must
- * never keep the Node process alive.
+ * Remove the dispatcher `id` and release its callback, so that a process (or a test runner)
+ * with no connection listener left holds no handle of ours.
  */
-export declare function onConnectionEvent(callback: ((arg: string) => void)): void
+export declare function offConnectionEvent(id: number): void
+
+/**
+ * Register the facade's dispatcher for connection events; returns the id that
+ * `offConnectionEvent` takes. Weak: a listener must never keep the Node process alive.
+ */
+export declare function onConnectionEvent(callback: ((arg: string) => void)): number
 
 /** The kind of a `ProcessorOutcome` (the strings the facade writes). */
 export declare const enum OutcomeKind {

@@ -844,6 +844,7 @@ module.exports.addFlow = nativeBinding.addFlow
 module.exports.configure = nativeBinding.configure
 module.exports.connect = nativeBinding.connect
 module.exports.health = nativeBinding.health
+module.exports.offConnectionEvent = nativeBinding.offConnectionEvent
 module.exports.onConnectionEvent = nativeBinding.onConnectionEvent
 module.exports.OutcomeKind = nativeBinding.OutcomeKind
 module.exports.processMetrics = nativeBinding.processMetrics

@@ -29,7 +29,7 @@ function runChild(args, env) {
 }
 
 describe('the process-wide connection pair', () => {
-  const { redis, inspect } = useRedis({ configure: false });
+  const { redis, inspect, closers } = useRedis({ configure: false });
 
   afterEach(async () => {
     await qn.shutdown();
@@ -38,7 +38,9 @@ describe('the process-wide connection pair', () => {
 
   test('connects by URL; health() counts the sockets CLIENT LIST shows', async () => {
     const ready = [];
-    qn.onConnection('ready', (info) => ready.push(info));
+    const onReady = (info) => ready.push(info);
+    qn.onConnection('ready', onReady);
+    closers.push(() => qn.offConnection('ready', onReady));
     qn.configure({ url: `redis://127.0.0.1:${redis.port}/0` });
     // 'idle' in a fresh process (checked in a child below); jest may reuse this process
     // after another suite's shutdown(), which leaves 'closed'.
@@ -94,7 +96,9 @@ describe('the process-wide connection pair', () => {
 
   test('shutdown() closes the sockets, is idempotent, and a later use connects again', async () => {
     const ends = [];
-    qn.onConnection('end', (info) => ends.push(info));
+    const onEnd = (info) => ends.push(info);
+    qn.onConnection('end', onEnd);
+    closers.push(() => qn.offConnection('end', onEnd));
     qn.configure({ port: redis.port });
     await qn.connect();
     await qn.shutdown();

@@ -4,17 +4,19 @@ const net = require('net');
 const qn = require('..');
 const { startRedis, freePort, ourClients, waitFor, sleep } = require('./helpers/redis-server');
 
-function collect() {
-  const events = [];
-  for (const name of ['ready', 'reconnecting', 'error', 'end', 'warning']) {
-    qn.onConnection(name, (info) => events.push({ name, info }));
-  }
-  return events;
-}
+const EVENTS = ['ready', 'reconnecting', 'error', 'end', 'warning'];
+const events = [];
+const record = Object.fromEntries(EVENTS.map((name) => [name, (info) => events.push({ name, info })]));
 
-// onConnection listeners live as long as the module: each test filters by its own endpoint.
-const forEndpoint = (events, port) => events.filter((e) => e.info.endpoint && e.info.endpoint.includes(`:${port}/`));
-const events = collect();
+// The listeners live as long as this file's tests (each test filters by its own endpoint);
+// removed at the end, they leave no handle behind.
+const forEndpoint = (list, port) => list.filter((e) => e.info.endpoint && e.info.endpoint.includes(`:${port}/`));
+beforeAll(() => {
+  for (const name of EVENTS) qn.onConnection(name, record[name]);
+});
+afterAll(() => {
+  for (const name of EVENTS) qn.offConnection(name, record[name]);
+});
 
 afterEach(async () => {
   await qn.shutdown();

@@ -1,6 +1,7 @@
 'use strict';
 // shutdown(): every worker closes gracefully (in-flight jobs finish, 'closed' fires), then the
 // connections, and nothing is left holding the process (issue 11, defects 1 and 2).
+const async_hooks = require('async_hooks');
 const { spawn } = require('child_process');
 const path = require('path');
 const qn = require('..');
@@ -81,4 +82,45 @@ test('when shutdown() resolves, Redis lists neither socket (the blocking one was
   // And without waiting for the BZPOPMIN's own timeout.
   expect(took).toBeLessThan(2000);
   qn.configure(undefined);
+});
+
+test('closed workers and queues, and removed connection listeners, leave no callback handle of ours open', async () => {
+  // Weak handles do not hold the event loop, but async_hooks (and so jest --detectOpenHandles)
+  // count them until they are released: a test runner must not need --forceExit for us.
+  const live = new Set();
+  const hook = async_hooks
+    .createHook({
+      init(id, type) {
+        if (type === 'napi_rs_threadsafe_function') live.add(id);
+      },
+      destroy(id) {
+        live.delete(id);
+      },
+    })
+    .enable();
+  try {
+    qn.configure({ port: redis.port });
+    const name = uniqueQueue('handles');
+    const q = new qn.Queue(name);
+    const onReady = () => {};
+    qn.onConnection('ready', onReady);
+    let done = 0;
+    const w = new qn.Worker(name, async () => 'ok', { concurrency: 2 });
+    w.on('completed', () => (done += 1));
+    await q.add('a', {});
+    await q.upsertJobScheduler('cron', { pattern: '* * * * * *' }, { name: 'tick' });
+    await waitFor(() => done >= 2, { what: 'a job and a cron iteration' });
+    // The worker's delivery and cron callbacks and the connection dispatcher.
+    expect(live.size).toBeGreaterThanOrEqual(3);
+    await q.removeJobScheduler('cron');
+    await w.close();
+    await q.close();
+    expect(live.size).toBeGreaterThan(0);
+    qn.offConnection('ready', onReady);
+    await waitFor(() => live.size === 0, { what: 'every callback handle released' });
+  } finally {
+    hook.disable();
+    await qn.shutdown();
+    qn.configure(undefined);
+  }
 });

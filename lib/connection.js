@@ -81,7 +81,9 @@ async function shutdown() {
 
 const CONNECTION_EVENTS = new Set(['ready', 'reconnecting', 'error', 'end', 'warning']);
 const connectionEvents = new EventEmitter();
-let dispatcherInstalled = false;
+// The native dispatcher's id while one is registered: only while someone listens, so that a
+// process with no listener left holds no callback of ours.
+let dispatcherId = null;
 
 function dispatchConnectionEvent(json) {
   let info;
@@ -110,15 +112,17 @@ function onConnection(event, listener) {
     throw invalid('event', `must be one of ${[...CONNECTION_EVENTS].join(', ')}`);
   }
   if (typeof listener !== 'function') throw invalid('listener', 'must be a function');
-  if (!dispatcherInstalled) {
-    binding.onConnectionEvent(dispatchConnectionEvent);
-    dispatcherInstalled = true;
-  }
+  if (dispatcherId === null) dispatcherId = binding.onConnectionEvent(dispatchConnectionEvent);
   connectionEvents.on(event, listener);
 }
 
 function offConnection(event, listener) {
   connectionEvents.off(event, listener);
+  const left = [...CONNECTION_EVENTS].reduce((n, e) => n + connectionEvents.listenerCount(e), 0);
+  if (dispatcherId !== null && left === 0) {
+    binding.offConnectionEvent(dispatcherId);
+    dispatcherId = null;
+  }
 }
 
 /** Diagnostics: run one command on the shared command connection (e.g. CLIENT LIST). */

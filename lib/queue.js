@@ -48,15 +48,18 @@ class QueueJob extends Job {
   }
 }
 
-// Connection errors reach the 'error' event of every open queue on that endpoint.
+// Connection errors reach the 'error' event of every open queue on that endpoint; the
+// listener is there only while a queue is open (see connection.offConnection).
 const liveQueues = new Set();
-let listening = false;
-function listenForConnectionErrors() {
-  if (listening) return;
-  listening = true;
-  connection.onConnection('error', (err) => {
-    for (const q of liveQueues) if (q._endpoint === err.endpoint) q._emitError(err);
-  });
+function toOpenQueues(err) {
+  for (const q of liveQueues) if (q._endpoint === err.endpoint) q._emitError(err);
+}
+function addLiveQueue(queue) {
+  if (liveQueues.size === 0) connection.onConnection('error', toOpenQueues);
+  liveQueues.add(queue);
+}
+function removeLiveQueue(queue) {
+  if (liveQueues.delete(queue) && liveQueues.size === 0) connection.offConnection('error', toOpenQueues);
 }
 
 function flattenTypes(types) {
@@ -112,8 +115,7 @@ class Queue extends EventEmitter {
     }
     this._native = callSync(() => new binding.NativeQueue(name, optsJson, connectionJson));
     this._endpoint = callSync(() => binding.resolveEndpoint(connectionJson));
-    liveQueues.add(this);
-    listenForConnectionErrors();
+    addLiveQueue(this);
   }
 
   /** A copy of the options merged into every job added. */
@@ -334,7 +336,7 @@ class Queue extends EventEmitter {
   close() {
     if (this._closing) return this._closing;
     this._native.close();
-    liveQueues.delete(this);
+    removeLiveQueue(this);
     this._closing = Promise.resolve().then(() => {
       this.emit('closed');
     });

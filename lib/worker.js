@@ -273,6 +273,9 @@ class Worker extends EventEmitter {
       } finally {
         // Even a failed close must not leave a handle holding the process.
         liveWorkers.delete(this);
+        // A closed worker stays closed: its callbacks into this object go too (the events
+        // already queued are still delivered), so that it leaves no handle behind.
+        this._native.release();
         if (this._keepAlive) clearInterval(this._keepAlive);
         this._keepAlive = null;
         this._stopRunning();

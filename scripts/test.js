@@ -45,19 +45,24 @@ function ensureTestingAddon() {
 ensureTestingAddon();
 const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'qn-jest-')), 'results.json');
 const jest = require.resolve('jest/bin/jest');
-// --forceExit: suites share one Node process per jest worker, and a Redis server a suite killed on
-// purpose can leave a reconnecting pair behind until that process ends. That the library lets
-// a process exit by itself is proven where it matters, in child processes
-// (connection.test.js, worker.test.js), not by jest's own shutdown.
-const run = spawnSync(process.execPath, [jest, '--json', '--forceExit', `--outputFile=${out}`, ...process.argv.slice(2)], {
+// No --forceExit: a closed worker, queue or QueueEvents releases its callbacks into JS, and
+// the pair's reconnect timers live on the runtime's threads, not on the event loop, so jest's
+// processes end by themselves (__test__/shutdown.test.js checks the handles). Should one hang
+// anyway, the timeout turns the hang into a failed run instead of a CI job that never ends.
+const TIMEOUT_MS = 30 * 60 * 1000;
+const run = spawnSync(process.execPath, [jest, '--json', `--outputFile=${out}`, ...process.argv.slice(2)], {
   stdio: 'inherit',
+  timeout: TIMEOUT_MS,
+  killSignal: 'SIGKILL',
 });
+const hung = Boolean(run.error && run.error.code === 'ETIMEDOUT');
+if (hung) console.log(`jest did not exit within ${TIMEOUT_MS / 60000} minutes: killed (counted as a failure)`);
 let passed = 0;
-let failed = 0;
+let failed = hung ? 1 : 0;
 try {
   const results = JSON.parse(fs.readFileSync(out, 'utf8'));
   passed = results.numPassedTests;
-  failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
+  failed += results.numFailedTests + results.numRuntimeErrorTestSuites;
 } catch {
   failed = 1;
 }

@@ -175,6 +175,10 @@ test('BullMQ producers and a BullMQ Worker (ioredis Cluster, prefix {bull}) shar
   closers.push(() => producer.close());
   const seen = ledger();
   const byWhom = { ours: 0, bullmq: 0 };
+  // BullMQ never closes a connection it was handed: without this quit, the client would
+  // reconnect (on ref'd timers) after the cluster stops, and the test process would not end.
+  const workerConn = cluster.ioredisCluster();
+  closers.push(() => workerConn.quit().catch(() => {}));
   const theirs = new bullmq[6].Worker(
     name,
     async (job) => {
@@ -183,7 +187,7 @@ test('BullMQ producers and a BullMQ Worker (ioredis Cluster, prefix {bull}) shar
       await sleep(2);
       return 'bullmq';
     },
-    { connection: cluster.ioredisCluster(), prefix: '{bull}', concurrency: 5 },
+    { connection: workerConn, prefix: '{bull}', concurrency: 5 },
   );
   theirs.on('error', () => {});
   closers.push(() => theirs.close());

@@ -220,7 +220,9 @@ pub type CronFn = ThreadsafeFunction<String, Promise<String>, String, Status, fa
 /// synchronous calls (`completeValues` / `completeMany`, one per tick) rather than a Promise
 /// per job, which napi would have to wrap in two new JS callbacks each time.
 pub struct Bridge {
-    deliver: DeliverFn,
+    /// The two callbacks into the facade; `None` once released (see [`Bridge::release`]).
+    deliver: Mutex<Option<DeliverFn>>,
+    cron: Mutex<Option<Arc<CronFn>>>,
     outbox: Mutex<Outbox>,
     waiting: Mutex<HashMap<u32, oneshot::Sender<Outcome>>>,
     next_seq: AtomicU32,
@@ -236,9 +238,10 @@ struct Outbox {
 }
 
 impl Bridge {
-    pub fn new(deliver: DeliverFn) -> Arc<Self> {
+    pub fn new(deliver: DeliverFn, cron: CronFn) -> Arc<Self> {
         Arc::new(Bridge {
-            deliver,
+            deliver: Mutex::new(Some(deliver)),
+            cron: Mutex::new(Some(Arc::new(cron))),
             outbox: Mutex::new(Outbox::default()),
             waiting: Mutex::new(HashMap::new()),
             next_seq: AtomicU32::new(0),
@@ -296,17 +299,32 @@ impl Bridge {
             events: (!events.is_empty()).then_some(events),
             jobs: (!jobs.is_empty()).then_some(jobs),
         };
-        if self.deliver.call(
-            Counted::new(delivery),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        ) != Status::Ok
-        {
-            // JavaScript is gone (environment shutting down): release the waiting jobs.
+        let status = match self.deliver.lock().unwrap().as_ref() {
+            Some(deliver) => deliver.call(
+                Counted::new(delivery),
+                ThreadsafeFunctionCallMode::NonBlocking,
+            ),
+            None => Status::Closing,
+        };
+        if status != Status::Ok {
+            // JavaScript is gone (environment shutting down) or the worker released its
+            // callbacks: release the waiting jobs.
             let mut waiting = self.waiting.lock().unwrap();
             for seq in seqs {
                 waiting.remove(&seq);
             }
         }
+    }
+
+    /// Deliver what is queued now, then drop both callbacks: once a worker has closed, nothing
+    /// of it may hold a handle in the JS environment (weak handles still show as open to
+    /// async_hooks, and so to `jest --detectOpenHandles`, until they are released). The
+    /// delivery call is queued before the release, and Node runs queued calls before it
+    /// finalizes the function. Later events are dropped; a later cron request fails.
+    pub fn release(&self) {
+        self.flush();
+        drop(self.deliver.lock().unwrap().take());
+        drop(self.cron.lock().unwrap().take());
     }
 
     /// The outcomes of jobs of earlier deliveries, by sequence number. Unknown or repeated
@@ -350,7 +368,6 @@ fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
 /// The engine's [`JobHandler`] for a JavaScript processor.
 pub struct Handler {
     pub bridge: Arc<Bridge>,
-    pub cron: Arc<CronFn>,
 }
 
 impl JobHandler for Handler {
@@ -378,8 +395,9 @@ impl JobHandler for Handler {
         after_ms: u64,
         job_name: String,
     ) -> BoxFuture<std::result::Result<Option<u64>, String>> {
-        let cron = Arc::clone(&self.cron);
+        let cron = self.bridge.cron.lock().unwrap().clone();
         Box::pin(async move {
+            let cron = cron.ok_or("the worker is closed")?;
             let repeat: serde_json::Value =
                 serde_json::from_str(&repeat_json).map_err(|e| e.to_string())?;
             let request =

@@ -49,18 +49,26 @@ pub async fn shutdown() -> napi::Result<()> {
     Ok(())
 }
 
-/// Register the facade's single dispatcher for connection events. Weak: a listener must
-/// never keep the Node process alive.
+/// Register the facade's dispatcher for connection events; returns the id that
+/// `offConnectionEvent` takes. Weak: a listener must never keep the Node process alive.
 #[napi]
 pub fn on_connection_event(
     callback: ThreadsafeFunction<String, (), String, Status, false, true>,
-) -> napi::Result<()> {
-    connection::global().on_event(std::sync::Arc::new(move |ev: &ConnectionEvent| {
+) -> f64 {
+    let id = connection::global().on_event(std::sync::Arc::new(move |ev: &ConnectionEvent| {
         if let Ok(json) = serde_json::to_string(ev) {
             callback.call(json, ThreadsafeFunctionCallMode::NonBlocking);
         }
     }));
-    Ok(())
+    // Ids count registrations: far below 2^53, so exact as a JS number.
+    id as f64
+}
+
+/// Remove the dispatcher `id` and release its callback, so that a process (or a test runner)
+/// with no connection listener left holds no handle of ours.
+#[napi]
+pub fn off_connection_event(id: f64) {
+    connection::global().off_event(id as u64);
 }
 
 /// Run one Redis command on the shared command connection. For diagnostics and tests (e.g.

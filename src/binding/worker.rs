@@ -33,10 +33,9 @@ impl NativeWorker {
         let value = options::parse_json(&options_json).napi()?;
         let cfg = WorkerConfig::from_json(&queue_name, &value, |k| std::env::var(k).ok()).napi()?;
         let endpoint = options::resolve(connection_json.as_deref()).napi()?;
-        let bridge = Bridge::new(deliver);
+        let bridge = Bridge::new(deliver, cron);
         let handler = Arc::new(Handler {
             bridge: Arc::clone(&bridge),
-            cron: Arc::new(cron),
         });
         let inner = within_runtime_if_available(|| Worker::new(&endpoint, cfg, handler)).napi()?;
         Ok(NativeWorker { inner, bridge })
@@ -73,6 +72,13 @@ impl NativeWorker {
     pub async fn close(&self, force: bool) -> napi::Result<()> {
         self.inner.close(force).await;
         Ok(())
+    }
+
+    /// Release the callbacks into the facade (after `close`, which is final): pending events
+    /// are delivered first, later ones dropped.
+    #[napi]
+    pub fn release(&self) {
+        self.bridge.release();
     }
 
     #[napi]

@@ -139,6 +139,11 @@ impl Cluster {
             let addr = self.resolve(slot).await?;
             let pair = self.node(&addr)?;
             match tokio::time::timeout(OWNER_WAIT, pair.command()).await {
+                // Shut down under us: a refresh that saw this node lose its slots (a
+                // failover) pruned it after `resolve` read the map; ask the map again.
+                Ok(Err(Error::Closed(_))) if !self.is_closed() => {
+                    tokio::task::yield_now().await;
+                }
                 Ok(r) => return r.map(|c| (addr, c)),
                 Err(_) => {
                     let _ = self.refresh().await;

@@ -77,16 +77,26 @@ impl ConnectionEvent {
 /// A receiver of connection events.
 pub type Listener = Arc<dyn Fn(&ConnectionEvent) + Send + Sync>;
 
+/// Names one registered [`Listener`], to remove it again.
+pub type ListenerId = u64;
+
 /// Fans connection events out to listeners (the binding registers JS callbacks here).
 #[derive(Default)]
 pub struct Hub {
-    pub(super) listeners: Mutex<Vec<Listener>>,
+    pub(super) listeners: Mutex<Vec<(ListenerId, Listener)>>,
+    pub(super) next_id: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
     /// Call every listener with `ev`.
     pub fn emit(&self, ev: &ConnectionEvent) {
-        let listeners = self.listeners.lock().unwrap().clone();
+        let listeners: Vec<Listener> = self
+            .listeners
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| Arc::clone(l))
+            .collect();
         for l in listeners {
             l(ev);
         }

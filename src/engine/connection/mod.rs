@@ -27,7 +27,7 @@ pub mod watchdog;
 pub use cluster::{BlockingRoute, Cluster};
 pub use conn::{Conn, RedisConn, SlotConn};
 pub use dispatcher::{Dispatcher, Registration, Wake};
-pub use events::{ConnectionEvent, EventKind, Hub, Listener};
+pub use events::{ConnectionEvent, EventKind, Hub, Listener, ListenerId};
 pub use health::{Connections, EndpointHealth, Health, LastError, Status};
 pub use pair::{Pair, Role};
 pub use registry::{Registry, global};

@@ -2,11 +2,12 @@
 //! endpoint (`configure()`), and the event listeners.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::cluster::Cluster;
 use super::conn::Conn;
-use super::events::{Hub, Listener};
+use super::events::{Hub, Listener, ListenerId};
 use super::health::{Health, summarize};
 use super::pair::Pair;
 use crate::engine::error::{Error, Result};
@@ -132,14 +133,17 @@ impl Registry {
         }
     }
 
-    /// Add a listener for every connection event.
-    pub fn on_event(&self, listener: Listener) {
-        self.hub.listeners.lock().unwrap().push(listener);
+    /// Add a listener for every connection event; the id removes it ([`Self::off_event`]).
+    pub fn on_event(&self, listener: Listener) -> ListenerId {
+        let id = self.hub.next_id.fetch_add(1, Ordering::Relaxed);
+        self.hub.listeners.lock().unwrap().push((id, listener));
+        id
     }
 
-    /// Remove every listener.
-    pub fn clear_listeners(&self) {
-        self.hub.listeners.lock().unwrap().clear();
+    /// Remove listener `id` (dropping it: a JS callback it holds is released). Unknown ids
+    /// are ignored.
+    pub fn off_event(&self, id: ListenerId) {
+        self.hub.listeners.lock().unwrap().retain(|(l, _)| *l != id);
     }
 
     /// `health()` of the connections, over every pair.

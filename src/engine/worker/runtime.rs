@@ -51,7 +51,8 @@ pub(super) fn runtime() -> &'static Runtime {
     });
     rt.listening.get_or_init(|| {
         // Connection errors reach every worker on the affected endpoint.
-        connection::global().on_event(Arc::new(|ev: &ConnectionEvent| {
+        // Process-wide and never removed: the runtime outlives every worker.
+        let _ = connection::global().on_event(Arc::new(|ev: &ConnectionEvent| {
             if ev.event != EventKind::Error {
                 return;
             }
