@@ -7,7 +7,7 @@
 // Both tools slow things down: read ratios and shares from here, absolute speed from
 // `npm run bench`.
 //
-//   node bench/profile.js [--jobs 5000] [--concurrency 1,10] [--impl ours,bullmq]
+//   node bench/profile.js [--jobs 5000] [--concurrency 1,10,backend] [--impl ours,bullmq]
 
 const crypto = require('crypto');
 const fs = require('fs');
@@ -21,7 +21,7 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--jobs') o.jobs = Number(argv[++i]);
-    else if (a === '--concurrency') o.concurrency = argv[++i].split(',').map(Number);
+    else if (a === '--concurrency') o.concurrency = argv[++i].split(',').map((c) => (c === 'backend' ? c : Number(c)));
     else if (a === '--impl') o.impl = argv[++i].split(',');
     else if (a === '--allow-debug') o.allowDebug = true;
     else throw new Error(`unknown argument ${a}`);
@@ -153,7 +153,19 @@ async function main() {
   try {
     for (const concurrency of opts.concurrency) {
       for (const impl of opts.impl) {
-        const sc = { id: `prof-c${concurrency}`, kind: 'throughput', queues: 1, jobsPerQueue: opts.jobs, concurrency, removeOnComplete: true };
+        // `--concurrency backend`: npm run bench's backend fan-out (opts.jobs / 4 orders).
+        const sc =
+          concurrency === 'backend'
+            ? {
+                id: 'prof-backend',
+                kind: 'throughput',
+                queues: 4,
+                jobsPerQueue: Math.round(opts.jobs / 4),
+                preloadQueues: 1,
+                backend: { waitMs: 2, workers: [[0, 5], [0, 5], [1, 3], [2, 5], [3, 10]] },
+                removeOnComplete: true,
+              }
+            : { id: `prof-c${concurrency}`, kind: 'throughput', queues: 1, jobsPerQueue: opts.jobs, concurrency, removeOnComplete: true };
         const dir = path.join(profDir, `${impl}-c${concurrency}`);
         fs.mkdirSync(dir);
         // The slowlog is switched on after the preload (inside runWorker, preload happens
