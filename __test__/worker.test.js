@@ -462,3 +462,39 @@ test('completions are coalesced: far fewer finishing calls than jobs, every job 
   expect(done.every((j) => j.returnvalue === j.data.i && j.attemptsMade === 1)).toBe(true);
   expect(await q.getJobCounts('active', 'wait')).toEqual({ active: 0, wait: 0 });
 });
+
+test('retries that fall due while the worker is busy are taken at once, not after the drain delay', async () => {
+  // Seen in `npm run demo` (about 1 run in 3): retries left delayed for the whole drain delay
+  // once a busy worker went idle (a marker handed to a wait the worker was leaving was lost:
+  // tests/worker.rs dispatcher_puts_back_a_marker_its_waiter_left_unread; and a due time
+  // already past led to a drain-delay wait). This is the end-to-end shape: with a drain delay
+  // of 60 s, a retry not taken when due leaves the round unsettled past the waitFor.
+  const name = uniqueQueue('due-retries');
+  const q = producer(6, name);
+  let settled = 0;
+  const w = worker(
+    name,
+    async (job) => {
+      await sleep(1 + (Number(job.id) % 5));
+      if (job.attemptsMade + 1 < job.data.okOn) throw new Error('declined');
+      return 'ok';
+    },
+    { concurrency: 10, drainDelay: 60 },
+  );
+  w.on('completed', () => (settled += 1));
+  w.on('failed', (job) => {
+    if (job.attemptsMade >= job.opts.attempts) settled += 1;
+  });
+  const rounds = 4;
+  for (let round = 0; round < rounds; round++) {
+    await q.addBulk(
+      Array.from({ length: 30 }, (_, i) => ({
+        name: 'pay',
+        data: { okOn: 1 + (i % 4) },
+        opts: { attempts: 3, backoff: { type: 'exponential', delay: 20 } },
+      })),
+    );
+    await waitFor(() => settled === 30 * (round + 1), { timeout: 20000, what: `round ${round + 1}: every job settled` });
+  }
+  expect(await q.getJobCounts('delayed', 'wait', 'active')).toEqual({ delayed: 0, wait: 0, active: 0 });
+});

@@ -367,6 +367,55 @@ async fn dispatcher_wakes_the_waiter_of_a_popped_marker() {
     registry.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn dispatcher_puts_back_a_marker_its_waiter_left_unread() {
+    // The worker stops waiting (a job of its own ended) in the moment the marker is handed to
+    // it: the popped marker must not vanish, or the queue's jobs wait for the drain delay.
+    let server = RedisServer::start();
+    let (registry, d, mut conn) = dispatcher(&server).await;
+    let registration = d.register("q:marker", Duration::from_secs(20));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    zadd(&mut conn, "q:marker", 1_700_000_000_000.0, "1").await;
+    // Popped and handed over (the waiter never reads it).
+    let popped = async {
+        loop {
+            let n: i64 = redis::cmd("ZCARD")
+                .arg("q:marker")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), popped)
+        .await
+        .expect("the dispatcher pops the marker");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(registration);
+    let back = async {
+        loop {
+            let score: Option<f64> = redis::cmd("ZSCORE")
+                .arg("q:marker")
+                .arg("1")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if let Some(score) = score {
+                return score;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let score = tokio::time::timeout(Duration::from_secs(5), back)
+        .await
+        .expect("the unread marker is put back");
+    assert_eq!(score, 1_700_000_000_000.0);
+    registry.shutdown().await;
+}
+
 /// Every BZPOPMIN the server runs from now on, as its key list, read through MONITOR on a
 /// thread of its own (it ends when the server goes away).
 fn watch_bzpopmin(server: &RedisServer) -> Arc<Mutex<Vec<Vec<String>>>> {

@@ -83,12 +83,20 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut st = self.dispatcher.state.lock().unwrap();
-        if let Some(list) = st.waiters.get_mut(&self.key) {
-            list.retain(|w| w.id != self.id);
-            if list.is_empty() {
-                st.waiters.remove(&self.key);
+        {
+            let mut st = self.dispatcher.state.lock().unwrap();
+            if let Some(list) = st.waiters.get_mut(&self.key) {
+                list.retain(|w| w.id != self.id);
+                if list.is_empty() {
+                    st.waiters.remove(&self.key);
+                }
             }
+        }
+        // A marker handed over in the moment the worker stopped waiting (it left to take a
+        // job of its own) was popped for nobody: put it back, or the queue's jobs would wait
+        // for the drain delay (seen in `npm run demo`: retries left delayed for 5 s).
+        if let Ok(Wake::Marker(score)) = self.rx.try_recv() {
+            self.dispatcher.restore_marker(&self.key, score);
         }
     }
 }
@@ -205,19 +213,32 @@ impl Dispatcher {
             }
         }
         if !delivered {
-            let route = self.route.clone();
-            let (key, member) = (key.to_string(), member.to_string());
-            tokio::spawn(async move {
-                if let Ok(mut conn) = route.command().await {
-                    let _: redis::RedisResult<Value> = redis::cmd("ZADD")
-                        .arg(&key)
-                        .arg(score)
-                        .arg(&member)
-                        .query_async(&mut conn)
-                        .await;
-                }
-            });
+            self.put_back(key, member, score);
         }
+    }
+
+    /// Put a marker popped for nobody back into Redis. Members as the scripts write them:
+    /// `"0"` at score 0 (jobs waiting), `"1"` at a delayed job's due time.
+    fn restore_marker(&self, key: &str, score: f64) {
+        self.put_back(key, if score > 0.0 { "1" } else { "0" }, score);
+    }
+
+    fn put_back(&self, key: &str, member: &str, score: f64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let route = self.route.clone();
+        let (key, member) = (key.to_string(), member.to_string());
+        runtime.spawn(async move {
+            if let Ok(mut conn) = route.command().await {
+                let _: redis::RedisResult<Value> = redis::cmd("ZADD")
+                    .arg(&key)
+                    .arg(score)
+                    .arg(&member)
+                    .query_async(&mut conn)
+                    .await;
+            }
+        });
     }
 
     /// Wake every waiter whose deadline has passed (all of them if `all`).

@@ -63,6 +63,15 @@ impl WorkerInner {
             }
             if drained {
                 let now = now_ms();
+                if next_due != 0 && next_due <= now {
+                    // A delayed job is due already (its marker may be gone: popped by an
+                    // earlier wait this loop left for a job of its own): the activation
+                    // promotes it. Blocking here would wait out the drain delay.
+                    let mut st = self.state.lock().unwrap();
+                    st.drained = false;
+                    st.next_delayed_due = 0;
+                    continue;
+                }
                 let timeout = if next_due > now {
                     Duration::from_millis(next_due - now)
                 } else {
