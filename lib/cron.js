@@ -40,8 +40,7 @@ function cronCallback(strategy) {
     try {
       const { repeat, after, name } = JSON.parse(requestJson);
       pattern = repeat && repeat.pattern;
-      const next = await (strategy || defaultRepeatStrategy)(after, repeat, name);
-      return JSON.stringify({ next: checkNext(next) });
+      return JSON.stringify({ next: await nextRun(strategy, after, repeat, name) });
     } catch (err) {
       const why = err && err.message !== undefined ? err.message : String(err);
       return JSON.stringify({
@@ -50,6 +49,18 @@ function cronCallback(strategy) {
     }
   };
 }
+
+/**
+ * The next run as BullMQ computes it: `strategy` (or cron-parser's) called as
+ * `(millis, repeatOpts, jobName)` and awaited, its answer read by checkNext. What the strategy
+ * throws comes out as it is; an answer that is not a time is a BadRepeatAnswer.
+ */
+async function nextRun(strategy, millis, repeat, name) {
+  return checkNext(await (strategy || defaultRepeatStrategy)(millis, repeat, name));
+}
+
+/** A repeat strategy's answer that is not a time (see checkNext). */
+class BadRepeatAnswer extends TypeError {}
 
 /**
  * A repeat strategy's answer as the engine takes it: epoch ms (the engine raises anything
@@ -63,9 +74,9 @@ function checkNext(next) {
   if (next === null || next === false) return 0;
   const ms = next instanceof Date ? next.getTime() : next;
   if (typeof ms !== 'number' || !Number.isFinite(ms)) {
-    throw new TypeError(`must return a number of ms since the epoch (or undefined), got ${typeof next}`);
+    throw new BadRepeatAnswer(`must return a number of ms since the epoch (or undefined), got ${typeof next}`);
   }
   return Math.max(0, ms);
 }
 
-module.exports = { nextCronMillis, cronCallback, checkNext, defaultRepeatStrategy };
+module.exports = { nextCronMillis, cronCallback, nextRun, BadRepeatAnswer };

@@ -628,22 +628,16 @@ const queueMethods = {
     const newOffset = every && offset ? offset : null;
     let nextMillis;
     if (pattern) {
-      // BullMQ awaits the Queue's `settings.repeatStrategy(now, repeatOpts, jobName)`; the
-      // same check as the worker's then reads its answer (lib/cron.js checkNext).
+      // The Queue's `settings.repeatStrategy`, run as the worker runs its own (lib/cron.js).
       // A user's strategy that throws rejects this call with its own error, as with BullMQ.
       const cron = require('./cron');
       const strategy = this.opts.settings && this.opts.settings.repeatStrategy;
-      let answer;
       try {
-        answer = await (strategy || cron.defaultRepeatStrategy)(now, repeatOpts, jobName);
+        nextMillis = await cron.nextRun(strategy, now, repeatOpts, jobName);
       } catch (err) {
+        if (err instanceof cron.BadRepeatAnswer) throw fail(`settings.repeatStrategy ${err.message}`);
         if (strategy) throw err;
         throw fail(`invalid cron pattern ${JSON.stringify(pattern)}: ${err.message}`);
-      }
-      try {
-        nextMillis = cron.checkNext(answer);
-      } catch (err) {
-        throw fail(`settings.repeatStrategy ${err.message}`);
       }
       if (nextMillis === null) return undefined;
       if (nextMillis < now) nextMillis = now;

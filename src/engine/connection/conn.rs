@@ -97,6 +97,17 @@ impl SlotConn {
         self.slot
     }
 
+    /// Point this connection at the slot's owner in the current map.
+    async fn reroute(&mut self) -> RedisResult<()> {
+        self.conn = self
+            .cluster
+            .command_for_slot(self.slot)
+            .await
+            .map_err(routing_error)?
+            .1;
+        Ok(())
+    }
+
     async fn follow(&mut self, e: RedisError, attempt: u32) -> RedisResult<Next> {
         if attempt > MAX_REDIRECTS {
             return Err(e);
@@ -106,12 +117,7 @@ impl SlotConn {
                 if let Some((addr, slot)) = e.redirect_node() {
                     self.cluster.moved(slot, addr);
                 }
-                self.conn = self
-                    .cluster
-                    .command_for_slot(self.slot)
-                    .await
-                    .map_err(routing_error)?
-                    .1;
+                self.reroute().await?;
                 Ok(Next::Retry)
             }
             ErrorKind::Server(ServerErrorKind::Ask) => {
@@ -132,13 +138,7 @@ impl SlotConn {
                 // wait for the new map.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let _ = self.cluster.refresh().await;
-                // Re-read the slot's owner, as the MOVED arm above does after its map update.
-                self.conn = self
-                    .cluster
-                    .command_for_slot(self.slot)
-                    .await
-                    .map_err(routing_error)?
-                    .1;
+                self.reroute().await?;
                 Ok(Next::Retry)
             }
         }
