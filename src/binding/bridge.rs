@@ -266,7 +266,7 @@ impl Bridge {
             // order, see flush).
             let mut seen = 0;
             loop {
-                tokio::task::yield_now().await;
+                crate::engine::util::requeue().await;
                 let queued = {
                     let outbox = me.outbox.lock().unwrap();
                     outbox.events.len() + outbox.jobs.len()
