@@ -532,3 +532,88 @@ async fn dispatcher_blocks_until_the_earliest_deadline() {
     );
     registry.shutdown().await;
 }
+
+/// At concurrency N the slots settle in groups; the group that settles while the previous
+/// group's finishing call is still in Redis must leave at once (queued behind it on the
+/// socket), not a round trip later. Redis is held with `CLIENT PAUSE WRITE`: the first call
+/// waits in it, and the second shows in the command connection's query buffer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_settled_while_a_finishing_call_is_held_is_sent_at_once() {
+    let server = RedisServer::start();
+    let q = queue(&server, "w-pipe");
+    let started = Arc::new(AtomicUsize::new(0));
+    let gate_a = Arc::new(tokio::sync::Semaphore::new(0));
+    let gate_b = Arc::new(tokio::sync::Semaphore::new(0));
+    let (s, ga, gb) = (
+        Arc::clone(&started),
+        Arc::clone(&gate_a),
+        Arc::clone(&gate_b),
+    );
+    let handler = FakeHandler::new(move |job| {
+        let gate = if job.fields.get("name").map(String::as_str) == Some("a") {
+            Arc::clone(&ga)
+        } else {
+            Arc::clone(&gb)
+        };
+        s.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            gate.acquire().await.unwrap().forget();
+            Outcome::Completed {
+                returnvalue: "null".into(),
+            }
+        })
+    });
+    add(
+        &q,
+        &[
+            ("a", "{}", "{}"),
+            ("a", "{}", "{}"),
+            ("b", "{}", "{}"),
+            ("b", "{}", "{}"),
+        ],
+    )
+    .await;
+    let mut cfg = WorkerConfig::new("w-pipe");
+    cfg.concurrency = 4;
+    // No lock renewal or stalled check while Redis is held.
+    cfg.lock_duration_ms = 60_000;
+    cfg.stalled_interval_ms = 60_000;
+    let w = worker(&server, cfg, Arc::clone(&handler));
+    wait_for("4 jobs running", 10, || started.load(Ordering::SeqCst) == 4).await;
+
+    let qbuf = |server: &RedisServer| -> usize {
+        let clients = server.client_list();
+        let cmd = clients
+            .iter()
+            .find(|c| c.name.starts_with("queue-native:command"))
+            .unwrap_or_else(|| panic!("no command connection in {clients:?}"));
+        cmd.fields["qbuf"].parse().unwrap()
+    };
+    server.cmd(&["CLIENT", "PAUSE", "10000", "WRITE"]);
+    gate_a.add_permits(2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        qbuf(&server),
+        0,
+        "only the first call is out, and it waits in Redis"
+    );
+    gate_b.add_permits(2);
+    // A finishing call for two jobs is several hundred bytes; the connection's health check
+    // may queue a PING (14 bytes) behind the held call too, so size is what tells them apart.
+    let mut queued = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        queued = qbuf(&server);
+        if queued > 200 {
+            break;
+        }
+    }
+    server.cmd(&["CLIENT", "UNPAUSE"]);
+    assert!(
+        queued > 200,
+        "the second group's finishing call was not sent ({queued} bytes queued)"
+    );
+    wait_for("4 completions", 10, || handler.completed().len() == 4).await;
+    assert_eq!(counts(&q, &["completed", "active"]).await, [4, 0]);
+    w.close(false).await;
+}

@@ -35,13 +35,41 @@ struct FinishReq {
     reply: oneshot::Sender<(Result<()>, Option<JobRecord>)>,
 }
 
-/// Final outcomes are coalesced: while one finishing call is in flight, the outcomes that
+/// Final outcomes are coalesced: while a finishing call is in flight, the outcomes that
 /// arrive queue up and go together in the next call (one script call, one round trip and
 /// one fetch for all of them). With a single slot nothing waits: the call leaves at once.
+///
+/// A second call may leave while one is in flight, but only with everything the worker
+/// still has to finish: when every active job is either in flight or queued here (nothing
+/// is still running in JavaScript). At concurrency N the slots settle in groups (those
+/// delivered together); the group that settles while the other's call is in Redis then goes
+/// out at once and queues behind it on the socket, instead of waiting a round trip for it
+/// to come back, and batches stay as large as the groups.
 #[derive(Default)]
 pub(super) struct FinishQueue {
     pending: Vec<FinishReq>,
-    running: bool,
+    /// Finishing tasks running (each with a call in flight or about to send one).
+    calls: usize,
+    /// Jobs in the calls in flight.
+    jobs_in_flight: usize,
+}
+
+/// Finishing calls one worker may have in flight: one executing, the next queued behind it.
+const MAX_CALLS_IN_FLIGHT: usize = 2;
+
+impl FinishQueue {
+    /// Whether everything active is in flight or queued: no outcome is still to come, so
+    /// waiting for the call in flight would not make the next batch any larger.
+    fn all_settled(&self, active: usize) -> bool {
+        self.pending.len() + self.jobs_in_flight >= active
+    }
+
+    /// The next batch, counted as in flight.
+    fn take(&mut self) -> Vec<FinishReq> {
+        let n = self.pending.len().min(MAX_FINISH_BATCH);
+        self.jobs_in_flight += n;
+        self.pending.drain(..n).collect()
+    }
 }
 
 impl WorkerInner {
@@ -52,10 +80,15 @@ impl WorkerInner {
         work: FinishWork,
     ) -> (Result<()>, Option<JobRecord>) {
         let (reply, rx) = oneshot::channel();
+        let active = self.state.lock().unwrap().active.len();
         let start = {
             let mut q = self.finishing.lock().unwrap();
             q.pending.push(FinishReq { work, reply });
-            !std::mem::replace(&mut q.running, true)
+            let start = q.calls == 0 || (q.calls < MAX_CALLS_IN_FLIGHT && q.all_settled(active));
+            if start {
+                q.calls += 1;
+            }
+            start
         };
         if start {
             tokio::spawn(Arc::clone(self).finish_loop());
@@ -74,21 +107,33 @@ impl WorkerInner {
         // The other slots woken by the same delivery queue their outcomes first; when every
         // job in flight has already queued its outcome (always so at concurrency 1), there is
         // nobody to wait for.
-        let queued = self.finishing.lock().unwrap().pending.len();
-        if queued < self.state.lock().unwrap().active.len() {
+        let active = self.state.lock().unwrap().active.len();
+        if !self.finishing.lock().unwrap().all_settled(active) {
             tokio::task::yield_now().await;
         }
+        let mut batch = {
+            let mut q = self.finishing.lock().unwrap();
+            if q.pending.is_empty() {
+                q.calls -= 1;
+                return;
+            }
+            q.take()
+        };
         loop {
-            let batch: Vec<FinishReq> = {
-                let mut q = self.finishing.lock().unwrap();
-                if q.pending.is_empty() {
-                    q.running = false;
-                    return;
-                }
-                let n = q.pending.len().min(MAX_FINISH_BATCH);
-                q.pending.drain(..n).collect()
-            };
+            let sent = batch.len();
             self.finish_batch(batch).await;
+            let active = self.state.lock().unwrap().active.len();
+            let mut q = self.finishing.lock().unwrap();
+            q.jobs_in_flight -= sent;
+            // Alone, this task sends what queued meanwhile. Beside another call in flight,
+            // only a batch that nothing else will join goes now; the rest is left to the
+            // other task, which takes it when its call returns.
+            let go_on = !q.pending.is_empty() && (q.calls == 1 || q.all_settled(active));
+            if !go_on {
+                q.calls -= 1;
+                return;
+            }
+            batch = q.take();
         }
     }
 
