@@ -193,14 +193,14 @@ export interface JobPayload {
 
 export interface JobRecordOutput {
   id: string
-  /** Sorted by key: one hidden class in V8 for the jobs of one shape (see engine::util::sorted_fields_json). */
+  /** Ordered by field name (see `JobHash`). */
   fields: Record<string, string>
 }
 
 /** A job taken by hand: its id and hash. */
 export interface ManualJob {
   id: string
-  /** Sorted by key: one hidden class in V8 for the jobs of one shape (see engine::util::sorted_fields_json). */
+  /** Ordered by field name (see `JobHash`). */
   fields: Record<string, string>
 }
 

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -132,7 +131,7 @@ async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     }
 }
 
-async fn hash(q: &Queue, id: &str) -> HashMap<String, String> {
+async fn hash(q: &Queue, id: &str) -> queue_native::engine::scripts::JobHash {
     q.get_job(id).await.unwrap().expect("job exists").fields
 }
 

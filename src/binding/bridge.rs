@@ -3,7 +3,7 @@
 //! plain synchronous calls (`completeValues` / `completeMany`). [`Handler`] is the engine's
 //! [`JobHandler`] for a JavaScript processor.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +17,6 @@ use napi_derive::napi;
 use tokio::sync::oneshot;
 
 use crate::engine::observe;
-use crate::engine::util::sorted_fields_json;
 use crate::engine::worker::{ActiveJob, BoxFuture, JobHandler, Outcome, WorkerEvent};
 
 #[napi(object)]
@@ -104,7 +103,7 @@ pub struct WorkerEventPayload {
     /// "failed" of a job retried after a backoff: the delay (ms), which BullMQ's job.delay shows.
     pub delay: Option<f64>,
     /// "failed" of a job the processor never saw (deferred failure): its hash.
-    pub fields: Option<BTreeMap<String, String>>,
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl WorkerEventPayload {
@@ -136,7 +135,7 @@ impl From<WorkerEvent> for WorkerEventPayload {
                 message: Some(reason),
                 will_retry: Some(will_retry),
                 delay: delay.map(|d| d as f64),
-                fields: fields.map(|f| f.into_iter().collect()),
+                fields,
                 ..Self::new(N::Failed, Some(job_id))
             },
             WorkerEvent::Stalled { job_id } => Self::new(N::Stalled, Some(job_id)),
@@ -382,7 +381,8 @@ impl JobHandler for Handler {
                 seq,
                 id: job.id,
                 token: job.token,
-                fields_json: sorted_fields_json(&job.fields),
+                // Ordered by field name (see `JobHash`): one V8 hidden class per job shape.
+                fields_json: serde_json::to_string(&job.fields).unwrap_or_else(|_| "{}".into()),
             };
             bridge.enqueue(|o| o.jobs.push((job.order, payload)));
             rx.await

@@ -1,8 +1,6 @@
 //! `NativeManualWorker`: the napi face of `engine::manual` (a Worker without processor:
 //! getNextJob, moveToCompleted, moveToFailed). Jobs cross as `{id, fields}`, as the Queue's do.
 
-use std::collections::BTreeMap;
-
 use napi_derive::napi;
 
 use super::error::IntoNapi;
@@ -18,14 +16,14 @@ use crate::engine::worker::WorkerConfig;
 #[napi(object)]
 pub struct ManualJob {
     pub id: String,
-    /// Sorted by key: one hidden class in V8 for the jobs of one shape (see engine::util::sorted_fields_json).
-    pub fields: BTreeMap<String, String>,
+    /// Ordered by field name (see `JobHash`).
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 fn out(job: Option<JobRecord>) -> Option<ManualJob> {
     job.map(|j| ManualJob {
         id: j.id,
-        fields: j.fields.into_iter().collect(),
+        fields: j.fields,
     })
 }
 

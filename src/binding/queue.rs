@@ -1,8 +1,6 @@
 //! `NativeQueue`: the napi face of `engine::queue::Queue`. Job data and options cross as JSON
 //! text (the facade stringifies and parses them); validation lives in the engine.
 
-use std::collections::BTreeMap;
-
 use napi::bindgen_prelude::within_runtime_if_available;
 use napi_derive::napi;
 
@@ -34,8 +32,8 @@ pub struct AddedJobOutput {
 #[napi(object)]
 pub struct JobRecordOutput {
     pub id: String,
-    /// Sorted by key: one hidden class in V8 for the jobs of one shape (see engine::util::sorted_fields_json).
-    pub fields: BTreeMap<String, String>,
+    /// Ordered by field name (see `JobHash`).
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 #[napi(object)]
@@ -48,7 +46,7 @@ impl From<JobRecord> for JobRecordOutput {
     fn from(r: JobRecord) -> Self {
         JobRecordOutput {
             id: r.id,
-            fields: r.fields.into_iter().collect(),
+            fields: r.fields,
         }
     }
 }

@@ -217,7 +217,7 @@ impl Manual {
         conn: &mut redis::aio::MultiplexedConnection,
         job_id: &str,
     ) -> Result<Stored> {
-        let fields = scripts::hgetall(conn, &self.keys.job(job_id)).await?;
+        let fields: scripts::JobHash = scripts::hgetall(conn, &self.keys.job(job_id)).await?;
         if fields.is_empty() {
             return Err(Error::JobNotFound(format!(
                 "Missing key for job {job_id}. moveToFinished"

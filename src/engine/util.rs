@@ -71,63 +71,9 @@ pub fn requeue() -> impl std::future::Future<Output = ()> {
     })
 }
 
-/// A job hash as one JSON object text, its keys sorted. A Redis hash has no fixed order (and
-/// a `HashMap` a random one per map), while V8 gives an object its hidden class by the order
-/// its keys arrive in: jobs whose keys came in a new order each time would each build a new
-/// shape, and every read of a job field in the facade would go megamorphic (at concurrency
-/// 50 that doubled the JS thread's time per job). Sorted, the jobs of one shape share one.
-pub fn sorted_fields_json(fields: &std::collections::HashMap<String, String>) -> String {
-    let mut sorted: Vec<(&String, &String)> = fields.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let size: usize = sorted.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
-    let mut out = Vec::with_capacity(size + 2);
-    out.push(b'{');
-    for (i, (k, v)) in sorted.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        // Writing a str into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, k);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut out, v);
-    }
-    out.push(b'}');
-    // serde_json writes valid UTF-8 for valid UTF-8 input.
-    String::from_utf8(out).unwrap_or_else(|_| "{}".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    #[test]
-    fn fields_json_has_its_keys_sorted_and_parses_back() {
-        let pairs = [
-            ("timestamp", "1700000000000"),
-            ("data", r#"{"a":"q\"uote","n":1}"#),
-            ("name", "ünï\ncode\u{1}"),
-            ("ats", "1"),
-            ("opts", "{}"),
-        ];
-        // Many maps: each HashMap has its own random iteration order.
-        for _ in 0..20 {
-            let fields: HashMap<String, String> = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let text = sorted_fields_json(&fields);
-            let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
-            let positions: Vec<usize> = ["ats", "data", "name", "opts", "timestamp"]
-                .iter()
-                .map(|k| at(k))
-                .collect();
-            assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
-            let back: HashMap<String, String> = serde_json::from_str(&text).unwrap();
-            assert_eq!(back, fields);
-        }
-        assert_eq!(sorted_fields_json(&HashMap::new()), "{}");
-    }
 
     #[test]
     fn requeue_lets_the_tasks_ready_now_run_first() {

@@ -4,8 +4,6 @@
 //! Parsing is defensive: BullMQ's Lua re-encodes `opts` with cjson, so integers may arrive as
 //! floats, and older producers omit fields.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 /// Retention of finished jobs (`removeOnComplete` / `removeOnFail`): `count` -1 keeps all,
@@ -145,7 +143,7 @@ impl JobOpts {
 }
 
 /// Attempts made so far (`atm`, or the legacy `attemptsMade`).
-pub fn attempts_made(fields: &HashMap<String, String>) -> u64 {
+pub fn attempts_made(fields: &crate::engine::scripts::JobHash) -> u64 {
     fields
         .get("atm")
         .or_else(|| fields.get("attemptsMade"))

@@ -26,7 +26,7 @@ use redis::{Script, ScriptInvocation, Value};
 use super::error::{Error, Result};
 use super::lua;
 
-pub use fetch::{FetchOpts, Fetched, JobRecord, activate};
+pub use fetch::{FetchOpts, Fetched, JobHash, JobRecord, activate};
 pub use job::{
     DependencyCounts, add_log, children_values, dependencies_count, update_data, update_progress,
 };
@@ -117,10 +117,10 @@ tokio::task_local! {
 }
 
 /// A whole hash (empty when the key does not exist).
-pub(crate) async fn hgetall(
+pub(crate) async fn hgetall<T: redis::FromRedisValue + Send>(
     conn: &mut impl crate::engine::connection::RedisConn,
     key: &str,
-) -> Result<std::collections::HashMap<String, String>> {
+) -> Result<T> {
     query(conn, redis::cmd("HGETALL").arg(key)).await
 }
 

@@ -1,8 +1,6 @@
 //! The queue's scripts (`add_job`, `add_parent`, `pause`, `drain`, `clean`, `reprocess`, `get_jobs`) and
 //! the plain commands of its getters (a job's hash, counts, the paused flag, logs).
 
-use std::collections::HashMap;
-
 use redis::{ScriptInvocation, Value};
 
 use super::codes::{add_error, reprocess_error, unexpected};
@@ -110,7 +108,7 @@ pub async fn job_hash(
     conn: &mut impl crate::engine::connection::RedisConn,
     k: &QueueKeys,
     id: &str,
-) -> Result<HashMap<String, String>> {
+) -> Result<super::JobHash> {
     hgetall(conn, &k.job(id)).await
 }
 

@@ -1,7 +1,5 @@
 //! Decoding of script and command replies (RESP2 and RESP3 shapes alike).
 
-use std::collections::HashMap;
-
 use redis::Value;
 
 /// An integer reply (a double is truncated).
@@ -44,7 +42,7 @@ pub(crate) fn string_list(v: &Value) -> Option<Vec<String>> {
 }
 
 /// A flat `[field, value, ...]` array (HGETALL inside Lua) into a map.
-pub(crate) fn field_map(v: &Value) -> Option<HashMap<String, String>> {
+pub(crate) fn field_map(v: &Value) -> Option<super::fetch::JobHash> {
     match v {
         Value::Array(items) => {
             if items.len() % 2 != 0 {

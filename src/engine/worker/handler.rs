@@ -2,13 +2,13 @@
 //! [`JobHandler`] trait the binding implements (with ThreadsafeFunctions into JavaScript;
 //! tests implement it in plain Rust). The processor's answer is a [`crate::engine::job::Outcome`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
 use serde::Serialize;
 
 use crate::engine::job::Outcome;
+use crate::engine::scripts::JobHash;
 
 /// A job handed to the processor: the raw hash as stored (data and opts stay JSON text; the
 /// JavaScript side parses them).
@@ -19,7 +19,7 @@ pub struct ActiveJob {
     /// The lock token (the processor's own moves need it).
     pub token: String,
     /// The job hash.
-    pub fields: HashMap<String, String>,
+    pub fields: JobHash,
     /// Its place in the order the worker took jobs (increasing): the jobs of one fetch are
     /// handed over in this order, which is the queue's, whatever order their tasks run in.
     pub order: u64,
@@ -46,7 +46,7 @@ pub enum WorkerEvent {
         /// The backoff delay (ms) when it goes round again through `delayed`.
         delay: Option<u64>,
         /// The job hash, when the processor never saw the job.
-        fields: Option<HashMap<String, String>>,
+        fields: Option<JobHash>,
     },
     /// The stalled checker moved the job back to waiting (or failed it).
     Stalled {
