@@ -590,15 +590,16 @@ async fn a_group_settled_while_a_finishing_call_is_held_is_sent_at_once() {
     };
     server.cmd(&["CLIENT", "PAUSE", "10000", "WRITE"]);
     gate_a.add_permits(2);
+    // A finishing call for two jobs is several hundred bytes; the connection's health check
+    // may queue a PING (14 bytes) behind the held call at any time, so size is what tells
+    // them apart.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        qbuf(&server),
-        0,
-        "only the first call is out, and it waits in Redis"
+    let before = qbuf(&server);
+    assert!(
+        before < 200,
+        "only the first call is out, and it waits in Redis ({before} bytes queued)"
     );
     gate_b.add_permits(2);
-    // A finishing call for two jobs is several hundred bytes; the connection's health check
-    // may queue a PING (14 bytes) behind the held call too, so size is what tells them apart.
     let mut queued = 0;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -107,33 +107,30 @@ impl WorkerInner {
         // The other slots woken by the same delivery queue their outcomes first; when every
         // job in flight has already queued its outcome (always so at concurrency 1), there is
         // nobody to wait for.
-        let active = self.state.lock().unwrap().active.len();
+        let mut active = self.state.lock().unwrap().active.len();
         if !self.finishing.lock().unwrap().all_settled(active) {
             tokio::task::yield_now().await;
         }
-        let mut batch = {
-            let mut q = self.finishing.lock().unwrap();
-            if q.pending.is_empty() {
-                q.calls -= 1;
-                return;
-            }
-            q.take()
-        };
+        let mut sent = 0;
         loop {
-            let sent = batch.len();
+            let batch = {
+                let mut q = self.finishing.lock().unwrap();
+                q.jobs_in_flight -= sent;
+                // First whatever is queued. After a call: alone, this task sends what queued
+                // meanwhile; beside another call in flight, only a batch that nothing else
+                // will join goes now, the rest is left to the other task, which takes it
+                // when its call returns.
+                let go_on =
+                    !q.pending.is_empty() && (sent == 0 || q.calls == 1 || q.all_settled(active));
+                if !go_on {
+                    q.calls -= 1;
+                    return;
+                }
+                q.take()
+            };
+            sent = batch.len();
             self.finish_batch(batch).await;
-            let active = self.state.lock().unwrap().active.len();
-            let mut q = self.finishing.lock().unwrap();
-            q.jobs_in_flight -= sent;
-            // Alone, this task sends what queued meanwhile. Beside another call in flight,
-            // only a batch that nothing else will join goes now; the rest is left to the
-            // other task, which takes it when its call returns.
-            let go_on = !q.pending.is_empty() && (q.calls == 1 || q.all_settled(active));
-            if !go_on {
-                q.calls -= 1;
-                return;
-            }
-            batch = q.take();
+            active = self.state.lock().unwrap().active.len();
         }
     }
 
