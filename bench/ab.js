@@ -15,12 +15,9 @@ const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const { startRedis } = require('../scripts/redis-harness');
+const { median, threadCpu } = require('./lib');
 
-function threadTicks(pid, tid) {
-  const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
+const JS_THREAD = 'main (JS) thread';
 
 async function child() {
   const [port, concurrency, jobs] = process.argv.slice(3).map(Number);
@@ -40,7 +37,7 @@ async function child() {
   const all = new Promise((resolve) => (finished = resolve));
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
-  const js0 = threadTicks(process.pid, process.pid);
+  const js0 = threadCpu()[JS_THREAD];
   const worker = new qn.Worker(name, async (job) => {
     if (++done === jobs) finished();
     return { ok: job.data.i };
@@ -48,24 +45,19 @@ async function child() {
   await all;
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const c = process.cpuUsage(c0);
-  const jsTicks = threadTicks(process.pid, process.pid) - js0;
+  const jsSec = threadCpu()[JS_THREAD] - js0;
   await worker.close();
   await qn.shutdown();
   process.stdout.write(
     JSON.stringify({
       jobsPerSec: jobs / s,
       cpuUsPerJob: (c.user + c.system) / jobs,
-      // Clock ticks of 10 ms: only meaningful over seconds of work.
-      jsUsPerJob: (jsTicks * 10000) / jobs,
+      // /proc counts in ticks of 10 ms: only meaningful over seconds of work.
+      jsUsPerJob: (jsSec * 1e6) / jobs,
     }),
   );
   process.exit(0);
 }
-
-const median = (xs) => {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main() {
   const args = process.argv.slice(2);
