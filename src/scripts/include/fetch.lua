@@ -1,12 +1,18 @@
 -- fetch (+ limitTtl, popWaiting, stamp): the batched fetch of activate.lua and of finish.lua's fetch-next.
 --@include rcall, is_maxed, emit, promote_due, next_due
 -- helper: fetch
--- Remaining window (ms) of a reached rate limit, 0 when jobs may start.
+-- Remaining window (ms) of a reached rate limit, 0 when jobs may start. A key whose window
+-- ends in this very millisecond (PTTL 0: a script sees the time it started at, so the key has
+-- not expired yet) is deleted, as BullMQ's getRateLimitTTL does: else the jobs taken now
+-- would count into the ending window and the next one would start with no count at all.
 local function limitTtl(q, max)
   if max and (tonumber(rcall("GET", q.limiter)) or 0) >= max then
     local ttl = rcall("PTTL", q.limiter)
     if ttl > 0 then
       return ttl
+    end
+    if ttl == 0 then
+      rcall("DEL", q.limiter)
     end
   end
   return 0
