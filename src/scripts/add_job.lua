@@ -263,9 +263,12 @@ local q = readMeta({
   delayed = KEYS[6], active = KEYS[7], events = KEYS[8], marker = KEYS[9],
   prioritized = KEYS[10], pc = KEYS[11]
 }, false)
-local capKnown = false
+-- The events cap is written once per queue (as BullMQ's producer does); readMeta saw it.
+local capKnown = q.capStored
 
-local function addOne(customId, name, timestamp, data, packedOpts, parentKey, packedParent)
+-- timestampText: ARGV's text of timestamp, which is what the hash stores.
+local function addOne(customId, name, timestamp, timestampText, data, packedOpts, parentKey,
+    packedParent)
   local parent, parentJson
   if parentKey ~= "" then
     if rcall("EXISTS", parentKey) ~= 1 then
@@ -305,7 +308,7 @@ local function addOne(customId, name, timestamp, data, packedOpts, parentKey, pa
 
   local delay = opts["delay"] or 0
   local priority = opts["priority"] or 0
-  local fields = jobFields(name, data, opts, timestamp, parentKey, parentJson)
+  local fields = jobFields(name, data, opts, timestampText, parentKey, parentJson)
   if de and de["id"] then
     fields[#fields + 1] = "deid"
     fields[#fields + 1] = de["id"]
@@ -339,7 +342,7 @@ end
 
 local results = {}
 for i = 2, #ARGV, 7 do
-  results[#results + 1] = addOne(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3],
-    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+  results[#results + 1] = addOne(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 2],
+    ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
 end
 return results

@@ -276,7 +276,7 @@ local function finishOne(q, now, nowText, a)
       removeFromSet(target, old, prefix, now)
     end
     if keepCount > 0 then
-      removeFromSet(target, rcall("ZREVRANGE", target, keepCount, -1), prefix, now)
+      removeFromSet(target, rcall("ZREVRANGE", target, ARGV[a + 4], "-1"), prefix, now)
     end
   end
 

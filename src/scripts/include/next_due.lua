@@ -3,7 +3,7 @@
 -- helper: nextDue
 -- Due time (ms) of the earliest delayed job, 0 when there is none.
 local function nextDue(q)
-  local first = rcall("ZRANGE", q.delayed, 0, 0, "WITHSCORES")
+  local first = rcall("ZRANGE", q.delayed, "0", "0", "WITHSCORES")
   if first[2] then
     return math.floor(tonumber(first[2]) / 4096)
   end

@@ -20,6 +20,8 @@ local function readMeta(q, store)
   else
     q.evCap = "10000"
   end
+  -- Whether meta holds the cap: a script that must write the default knows without asking.
+  q.capStored = m[6] ~= false
   if store and not m[6] then
     rcall("HSET", q.meta, "opts.maxLenEvents", 10000)
   end

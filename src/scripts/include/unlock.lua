@@ -27,7 +27,7 @@ local function leaveActive(jobKey, token, stalledKey, activeKey, id)
   if code < 0 then
     return code
   end
-  if rcall("LREM", activeKey, -1, id) == 0 then
+  if rcall("LREM", activeKey, "-1", id) == 0 then
     return -3
   end
   return 0
