@@ -232,6 +232,8 @@ export interface WorkerOptions {
   name?: string;
   /** fail a job (unrecoverably) once it was started more often than this */
   maxStartedAttempts?: number;
+  /** ms, default 30000: the longest single wait while rate limited before asking Redis again */
+  maximumRateLimitDelay?: number;
   /** leave the stalled check to other workers */
   skipStalledCheck?: boolean;
   /** Record BullMQ's per-minute completed / failed metrics, keeping this many points (0 = off). */
@@ -483,6 +485,10 @@ export interface QueueOptions {
   telemetry?: Telemetry;
   /** `repeatStrategy` computes the first run of a cron scheduler in `upsertJobScheduler`. */
   settings?: { repeatStrategy?: RepeatStrategy };
+  /** The events stream's cap, written to the queue's meta when constructed (default 10000). */
+  streams?: { events?: { maxLen?: number } };
+  /** Do not write the queue's meta (events cap, version) when constructed. */
+  skipMetasUpdate?: boolean;
 }
 
 /** A job's state (BullMQ's `JobState`). */
@@ -589,6 +595,16 @@ export declare class Queue<
   removeGlobalRateLimit(): Promise<number>;
   getMeta(): Promise<Record<string, any> & { paused: boolean; concurrency?: number; max?: number; duration?: number; maxLenEvents?: number; version?: string }>;
   getVersion(): Promise<string | null>;
+  /** BullMQ's `keys`: the full Redis key of each of this queue's keys, by type ('' is the base). */
+  readonly keys: Record<string, string>;
+  /** Whether the global concurrency is reached. */
+  isMaxed(): Promise<boolean>;
+  /** Set job `jobId`'s progress (emits `progress`), as BullMQ's Queue.updateJobProgress. */
+  updateJobProgress(jobId: string, progress: JobProgress): Promise<void>;
+  /** Append a log line to job `jobId`; the number of lines kept. */
+  addJobLog(jobId: string, logRow: string, keepLogs?: number): Promise<number>;
+  /** Delete the `priority` key BullMQ before 5 kept; the number of keys deleted. */
+  removeDeprecatedPriorityKey(): Promise<number>;
   getCountsPerPriority(priorities: number[]): Promise<Record<string, number>>;
   /** Delete job keys no state references; the number of jobs removed. */
   removeOrphanedJobs(count?: number, limit?: number): Promise<number>;
@@ -690,6 +706,18 @@ export declare namespace Job {
     queue: Queue<DataType, ReturnType, NameType>,
     jobId: string,
   ): Promise<Job<DataType, ReturnType, NameType> | undefined>;
+  /** BullMQ's Job.create: `queue.add(name, data, opts)`. */
+  function create<DataType = any, ReturnType = any, NameType extends string = string>(
+    queue: Queue<DataType, ReturnType, NameType>,
+    name: NameType,
+    data: DataType,
+    opts?: JobsOptions,
+  ): Promise<Job<DataType, ReturnType, NameType>>;
+  /** BullMQ's Job.createBulk: `queue.addBulk(jobs)`. */
+  function createBulk<DataType = any, ReturnType = any, NameType extends string = string>(
+    queue: Queue<DataType, ReturnType, NameType>,
+    jobs: Array<{ name: NameType; data: DataType; opts?: JobsOptions }>,
+  ): Promise<Job<DataType, ReturnType, NameType>[]>;
 }
 
 // FlowProducer: trees of jobs (a parent waits in waiting-children for its children), stored as

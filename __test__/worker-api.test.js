@@ -38,12 +38,13 @@ test('autorun: false waits for run(); run() resolves when closed; ready event', 
   const w = worker(name, async () => {
     ran += 1;
   }, { autorun: false });
+  // As BullMQ's: 'ready' once connected, whether or not the worker runs.
+  const ready = new Promise((r) => w.once('ready', r));
+  await ready;
   await sleep(300);
   expect(ran).toBe(0);
   expect(w.isRunning()).toBe(false);
-  const ready = new Promise((r) => w.once('ready', r));
   const running = w.run();
-  await ready;
   await finished(q, 1);
   expect(ran).toBe(1);
   let resolved = false;

@@ -49,7 +49,8 @@ class FlowProducer extends EventEmitter {
     const key = `${prefix}\u0000${name}`;
     let q = this._queues.get(key);
     if (!q) {
-      q = new Queue(name, { prefix, connection: this.opts.connection });
+      // Internal: BullMQ's FlowProducer writes no queue meta, so neither does this Queue.
+      q = new Queue(name, { prefix, connection: this.opts.connection, skipMetasUpdate: true });
       q.on('error', (err) => {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       });

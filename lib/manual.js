@@ -50,7 +50,8 @@ function install({ Worker, Queue, QueueJob, Job }) {
   // updateData, getState... all work on them).
   const queueOf = (worker) => {
     if (!worker._manualQueue) {
-      const q = new Queue(worker.name, { prefix: worker.opts.prefix, connection: worker.opts.connection });
+      // Internal (BullMQ's Worker writes no queue meta).
+      const q = new Queue(worker.name, { prefix: worker.opts.prefix, connection: worker.opts.connection, skipMetasUpdate: true });
       q.on('error', () => {});
       Object.defineProperty(worker, '_manualQueue', { value: q, enumerable: false });
     }
@@ -61,6 +62,8 @@ function install({ Worker, Queue, QueueJob, Job }) {
     if (!record) return undefined;
     const job = new QueueJob(queueOf(worker), record);
     job.token = token;
+    // A job the worker handed out reports its progress on the worker, as BullMQ's does.
+    job._onProgress = (j, progress) => worker._safeEmit('progress', j, progress);
     Object.defineProperty(job, '_manualNative', { value: manualOf(worker), enumerable: false });
     // A job taken by hand is moved by hand: to delayed (then nothing to throw) or back to wait.
     Object.defineProperty(job, 'moveToDelayed', {
@@ -84,11 +87,18 @@ function install({ Worker, Queue, QueueJob, Job }) {
      */
     async value(token, { block = true } = {}) {
       if (typeof token !== 'string' || token === '') throw invalid('token', 'must be a non-empty string');
+      // As BullMQ: a paused or closing worker takes nothing.
+      if (this._paused || this._closing) return undefined;
       const native = manualOf(this);
       const deadline = Date.now() + (this.opts.drainDelay ?? 5) * 1000;
       for (;;) {
         const record = await callAsync(() => native.nextJob(token));
-        if (record || !block || this._closing || Date.now() >= deadline) return toJob(this, record, token);
+        if (record) {
+          const job = toJob(this, record, token);
+          this._safeEmit('active', job, 'waiting');
+          return job;
+        }
+        if (!block || this._closing || Date.now() >= deadline) return undefined;
         await new Promise((r) => setTimeout(r, 25));
       }
     },
@@ -109,6 +119,7 @@ function install({ Worker, Queue, QueueJob, Job }) {
       const next = await callAsync(() => manualForJob(this).complete(this.id, String(token), json ?? 'null', Boolean(fetchNext)));
       this.returnvalue = returnValue;
       this.finishedOn = Date.now();
+      this.attemptsMade += 1;
       return nextData(next);
     },
 
@@ -128,7 +139,17 @@ function install({ Worker, Queue, QueueJob, Job }) {
       const next = await callAsync(() =>
         manualForJob(this).fail(this.id, String(token), message, stack, unrecoverable, Boolean(fetchNext)),
       );
+      // The job as BullMQ's moveToFailed leaves it: the stack kept (within stackTraceLimit),
+      // finishedOn when this was the last attempt, one more attempt made.
       this.failedReason = message;
+      const retried = !unrecoverable && this.attemptsMade + 1 < (Number(this.opts.attempts) || 0);
+      if (stack) {
+        const kept = Array.isArray(this.stacktrace) ? [...this.stacktrace, stack] : [stack];
+        const limit = this.opts.stackTraceLimit;
+        this.stacktrace = limit === 0 ? [] : limit ? kept.slice(-limit) : kept;
+      }
+      if (!retried) this.finishedOn = Date.now();
+      this.attemptsMade += 1;
       return nextData(next);
     },
   };

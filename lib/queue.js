@@ -39,6 +39,13 @@ class QueueJob extends Job {
   constructor(queue, payload) {
     super(queue._native, queue.name, payload, queue.prefix);
     Object.defineProperty(this, '_queue', { value: queue, enumerable: false });
+    // As BullMQ: job.updateProgress emits 'progress' (job, progress) on the job's queue.
+    Object.defineProperty(this, '_onProgress', {
+      value: (job, progress) => queue.emit('progress', job, progress),
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
   }
 
   moveToDelayed() {
@@ -52,14 +59,58 @@ class QueueJob extends Job {
 // listener is there only while a queue is open (see connection.offConnection).
 const liveQueues = new Set();
 function toOpenQueues(err) {
-  for (const q of liveQueues) if (q._endpoint === err.endpoint) q._emitError(err);
+  for (const q of liveQueues) {
+    if (q._endpoint !== err.endpoint) continue;
+    q._connErrorSeen = true;
+    q._emitError(err);
+  }
 }
 function addLiveQueue(queue) {
   if (liveQueues.size === 0) connection.onConnection('error', toOpenQueues);
   liveQueues.add(queue);
+  // The engine announces an endpoint's failure once (not on every retry): a queue created
+  // while its endpoint is already failing, or whose first connect failed before this
+  // listener was there, is told the standing error (once, unless the event reached it).
+  const down = (connection.health().endpoints || []).find((e) => e.endpoint === queue._endpoint && e.status !== 'ready' && e.lastError);
+  const check = () => {
+    if (queue._connErrorSeen || !liveQueues.has(queue)) return;
+    const now = (connection.health().endpoints || []).find((e) => e.endpoint === queue._endpoint);
+    if (!now || now.status === 'ready' || !now.lastError) return;
+    queue._connErrorSeen = true;
+    const { code, message } = now.lastError;
+    queue._emitError(new QueueNativeError(code, message, { endpoint: queue._endpoint }));
+  };
+  setImmediate(check);
+  if (!down) setTimeout(check, 50).unref();
 }
 function removeLiveQueue(queue) {
   if (liveQueues.delete(queue) && liveQueues.size === 0) connection.offConnection('error', toOpenQueues);
+}
+
+// BullMQ's QueueKeys: `queue.keys[type]` is the full Redis key of each of a queue's keys.
+const KEY_TYPES = ['', 'active', 'wait', 'waiting-children', 'paused', 'id', 'delayed', 'prioritized', 'stalled-check', 'completed', 'failed', 'stalled', 'repeat', 'limiter', 'meta', 'events', 'pc', 'marker', 'de'];
+function queueKeys(qualifiedName) {
+  const keys = {};
+  for (const type of KEY_TYPES) keys[type] = `${qualifiedName}:${type}`;
+  return keys;
+}
+
+// Plain adds made while one is in flight go together in the next call, at most this many.
+const MAX_ADDS_PER_CALL = 1000;
+
+// The meta `version` a queue created by ours gets: the BullMQ release whose data layout our
+// scripts write (docs/PROTOCOL.md, "Queue-side differences").
+const PROTOCOL_VERSION = 'bullmq:6.7.0';
+
+// The events stream's cap as BullMQ's Queue stores it in meta (`streams.events.maxLen`,
+// default 10000): every script that adds events caps the stream with it.
+function eventsMaxLen(opts) {
+  const maxLen = opts.streams && opts.streams.events ? opts.streams.events.maxLen : undefined;
+  if (maxLen === undefined || maxLen === null) return 10000;
+  if (typeof maxLen !== 'number' || !Number.isInteger(maxLen) || maxLen < 0) {
+    throw invalid('streams.events.maxLen', 'must be an integer >= 0');
+  }
+  return maxLen;
 }
 
 function flattenTypes(types) {
@@ -113,9 +164,69 @@ class Queue extends EventEmitter {
     } catch (err) {
       throw invalid('prefix', `is not serialisable (${err.message})`);
     }
+    const maxLenEvents = eventsMaxLen(opts);
     this._native = callSync(() => new binding.NativeQueue(name, optsJson, connectionJson));
     this._endpoint = callSync(() => binding.resolveEndpoint(connectionJson));
     addLiveQueue(this);
+    this._addQueue = [];
+    this._addBusy = false;
+    this._metaWrite = null;
+    this._metaOff = null;
+    // Settles once the meta write is done (or given up at close): what getVersion() and
+    // getMeta() wait for, as BullMQ's do.
+    this._metaDone = null;
+    if (!opts.skipMetasUpdate) this._writeMetaWhenReady(maxLenEvents);
+  }
+
+  // As BullMQ's Queue (unless skipMetasUpdate): the events cap and the version go to meta
+  // once the connection is up; while that write is in flight, this queue's adds (and
+  // getVersion / getMeta) wait for it, so that their events are capped by it. The version is
+  // only written when absent: our scripts read it to tell a queue run by BullMQ 5 (v5 paused
+  // list) from one run by BullMQ 6, and a queue BullMQ 5 created keeps its layout. Nothing is
+  // sent (or left pending, which would keep Node alive) before the endpoint is ready: the
+  // write starts on its 'ready' event, and close() drops the wait.
+  _writeMetaWhenReady(maxLenEvents) {
+    const meta = `${this.qualifiedName}:meta`;
+    let done;
+    this._metaDone = new Promise((resolve) => {
+      done = resolve;
+    });
+    const write = () => {
+      this._metaOff = null;
+      this._metaWrite = connection
+        .command(['HSET', meta, 'opts.maxLenEvents', String(maxLenEvents)], this.opts.connection)
+        .then(() => connection.command(['HSETNX', meta, 'version', PROTOCOL_VERSION], this.opts.connection))
+        // A failing connection reports on its own (the 'error' event); as with BullMQ, the
+        // meta write adds nothing to it.
+        .catch(() => {})
+        .then(() => {
+          this._metaWrite = null;
+          this._metaDone = null;
+          done();
+        });
+    };
+    const onReady = (ev) => {
+      if (ev.endpoint !== this._endpoint) return;
+      connection.offConnection('ready', onReady);
+      write();
+    };
+    // Listening first, then one look: a pair that became ready in between is seen either way.
+    connection.onConnection('ready', onReady);
+    this._metaOff = () => {
+      connection.offConnection('ready', onReady);
+      this._metaDone = null;
+      done();
+    };
+    const ready = (connection.health().endpoints || []).some((e) => e.endpoint === this._endpoint && e.status === 'ready');
+    if (ready) {
+      connection.offConnection('ready', onReady);
+      write();
+    }
+  }
+
+  /** BullMQ's `keys`: the full Redis key of each of this queue's keys, by type. */
+  get keys() {
+    return queueKeys(this.qualifiedName);
   }
 
   /** A copy of the options merged into every job added. */
@@ -131,7 +242,7 @@ class Queue extends EventEmitter {
   /** Add one job; resolves with it (its id is the existing one when deduplicated). */
   add(name, data, opts) {
     return trackAdd(
-      this._add([{ name, data, opts }], true).then(([job]) => {
+      this._submit([{ name, data, opts }], false).then(([job]) => {
         this.emit('waiting', job);
         return job;
       }),
@@ -141,10 +252,67 @@ class Queue extends EventEmitter {
   /** Add many jobs in one round trip (one script call). */
   addBulk(jobs) {
     if (!Array.isArray(jobs)) return Promise.reject(invalid('jobs', 'must be an array of { name, data, opts? }'));
-    return trackAdd(this._add(jobs, false));
+    return trackAdd(this._submit(jobs, true));
+  }
+
+  // Adds leave in the order they were made, as ioredis sends BullMQ's: one add call of this
+  // queue is in flight at a time, and the adds made meanwhile go together in the next one
+  // (one script call, jobs stored in call order). Independent native calls would not keep
+  // that order: the runtime may start them in any order (concurrent `add()`s got their ids
+  // out of call order). A lone add leaves at once, so nothing waits when nothing is queued.
+  _submit(entries, bulk) {
+    return new Promise((resolve, reject) => {
+      this._addQueue.push({ entries, bulk, resolve, reject });
+      if (!this._addBusy) this._pumpAdds();
+    });
+  }
+
+  _pumpAdds() {
+    const queued = this._addQueue;
+    if (queued.length === 0) {
+      this._addBusy = false;
+      return;
+    }
+    this._addBusy = true;
+    // An addBulk goes alone (it succeeds or fails as a whole, as BullMQ's); so does an add
+    // with a parent, the one kind whose refusal (-5 / -7) comes from the script, after
+    // the others of its call would have been stored. Plain adds go together.
+    const alone = (s) => s.bulk || Boolean(s.entries[0] && s.entries[0].opts && s.entries[0].opts.parent);
+    const batch = [queued.shift()];
+    if (!alone(batch[0])) {
+      while (queued.length > 0 && batch.length < MAX_ADDS_PER_CALL && !alone(queued[0])) batch.push(queued.shift());
+    }
+    const next = () => this._pumpAdds();
+    this._sendAdds(batch).then(next, next);
+  }
+
+  async _sendAdds(batch) {
+    if (batch.length === 1) {
+      const [{ entries, bulk, resolve, reject }] = batch;
+      await this._add(entries, !bulk).then(resolve, reject);
+      return;
+    }
+    let jobs;
+    try {
+      jobs = await this._add(
+        batch.map((s) => s.entries[0]),
+        true,
+      );
+    } catch (err) {
+      // An invalid add refuses the whole call before anything is stored: each goes again on
+      // its own, so that only the invalid one fails (with its own error).
+      if (err && err.code === 'ERR_INVALID_OPTION') {
+        for (const { entries, resolve, reject } of batch) await this._add(entries, true).then(resolve, reject);
+      } else {
+        for (const { reject } of batch) reject(err);
+      }
+      return;
+    }
+    batch.forEach(({ resolve }, i) => resolve([jobs[i]]));
   }
 
   async _add(jobs, single) {
+    if (this._metaWrite) await this._metaWrite;
     const inputs = jobs.map((entry, i) => {
       const at = single ? '' : `jobs[${i}].`;
       if (entry === null || typeof entry !== 'object') throw invalid(`jobs[${i}]`, 'must be { name, data, opts? }');
@@ -337,6 +505,8 @@ class Queue extends EventEmitter {
     if (this._closing) return this._closing;
     this._native.close();
     removeLiveQueue(this);
+    if (this._metaOff) this._metaOff();
+    this._metaOff = null;
     this._closing = Promise.resolve().then(() => {
       this.emit('closed');
     });

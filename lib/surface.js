@@ -10,7 +10,7 @@
 
 const binding = require('../binding.js');
 const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
-const { serializeConnection } = require('./connection');
+const { serializeConnection, command: rawCommand } = require('./connection');
 
 // One NativeQueueOps per (endpoint options, prefix, queue).
 const handles = new Map();
@@ -451,7 +451,7 @@ const jobMethods = {
           if (done) return;
           if (status === 1) onCompleted({ returnvalue: parseJson(value) });
           else if (status === 2) onFailed({ failedReason: value });
-          else if (status === -1) onFailed({ failedReason: `Missing key for job ${jobId}. isFinished` });
+          else if (status === -1) onFailed({ failedReason: `Missing key for job ${this.queueQualifiedName}:${jobId}. isFinished` });
         })
         .catch((err) => {
           if (done) return;
@@ -576,6 +576,7 @@ const queueMethods = {
 
   /** The queue's meta hash, with BullMQ's parsing (numbers, paused as a boolean). */
   async getMeta() {
+    if (this._metaDone) await this._metaDone;
     const raw = pairsToObject(await run(queueHandle(this), 'queueAdmin', '', ['getMeta']), false);
     const { concurrency, max, duration, paused, 'opts.maxLenEvents': maxLenEvents, ...rest } = raw;
     if (concurrency) rest.concurrency = Number(concurrency);
@@ -586,7 +587,37 @@ const queueMethods = {
     return rest;
   },
 
+  /** Whether the global concurrency is reached (as many active jobs as it allows). */
+  async isMaxed() {
+    const maxed = await run(queueHandle(this), 'queueAdmin', '', ['isMaxed']);
+    return Number(Array.isArray(maxed) ? maxed[0] : maxed) === 1;
+  },
+
+  /** BullMQ's Queue.updateJobProgress: the progress of job `jobId`, by id. */
+  updateJobProgress(jobId, progress) {
+    let json;
+    try {
+      json = JSON.stringify(progress);
+    } catch (err) {
+      return Promise.reject(invalid('progress', `is not serialisable (${err.message})`));
+    }
+    return callAsync(() => this._native.updateProgress(String(jobId), json)).then(() => {
+      this.emit('progress', jobId, progress);
+    });
+  },
+
+  /** BullMQ's Queue.addJobLog: appends a log line to job `jobId`; resolves with the count kept. */
+  addJobLog(jobId, logRow, keepLogs) {
+    return callAsync(() => this._native.addLog(String(jobId), String(logRow), typeof keepLogs === 'number' ? keepLogs : undefined));
+  },
+
+  /** Deletes the `priority` key BullMQ before 5 kept (nothing else uses it). */
+  async removeDeprecatedPriorityKey() {
+    return Number(await rawCommand(['DEL', this.toKey('priority')], this.opts && this.opts.connection));
+  },
+
   async getVersion() {
+    if (this._metaDone) await this._metaDone;
     const [v] = await run(queueHandle(this), 'queueAdmin', '', ['metaFields', 'version']);
     return v;
   },
@@ -760,6 +791,16 @@ function define(proto, methods) {
 function install({ Job, Queue }) {
   define(Job.prototype, jobMethods);
   define(Queue.prototype, queueMethods);
+  if (!Object.prototype.hasOwnProperty.call(Job, 'create')) {
+    /** BullMQ's Job.create(queue, name, data, opts): queue.add, resolving with the job. */
+    Job.create = function create(queue, name, data, opts) {
+      return queue.add(name, data, opts);
+    };
+    /** BullMQ's Job.createBulk(queue, jobs): queue.addBulk. */
+    Job.createBulk = function createBulk(queue, jobs) {
+      return queue.addBulk(jobs);
+    };
+  }
   if (!Object.prototype.hasOwnProperty.call(Job, 'fromId')) {
     /** BullMQ's Job.fromId(queue, id): the job, or undefined. */
     Job.fromId = function fromId(queue, jobId) {

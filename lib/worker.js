@@ -39,7 +39,8 @@ const ALREADY_RUNNING = 'Worker is already running.';
 const FAILED_CHILD = /at least one failed child/;
 
 function checkConcurrency(n) {
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 1) throw invalid('concurrency', CONCURRENCY_RULE);
+  // BullMQ's exact text (its tests compare the whole message).
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 1) throw new QueueNativeError('ERR_INVALID_OPTION', CONCURRENCY_RULE);
   if (!Number.isInteger(n)) throw invalid('concurrency', 'concurrency must be an integer');
 }
 
@@ -141,6 +142,15 @@ class Worker extends EventEmitter {
     if (opts.autorun !== false && this._processor) {
       this.run().catch((err) => this._emitError(err));
     }
+    // As BullMQ: 'ready' once the connections are up, run or not (a worker with autorun
+    // false is ready too); a connection that fails reports through 'error' on its own.
+    this.waitUntilReady().then(
+      () =>
+        setTimeout(() => {
+          if (!this._closing) this._safeEmit('ready');
+        }, 0),
+      () => {},
+    );
   }
 
   /** BullMQ's `Worker.RateLimitError()`: throw it after `worker.rateLimit(ms)`. */
@@ -190,15 +200,6 @@ class Worker extends EventEmitter {
     } catch (err) {
       this._stopRunning();
       return Promise.reject(err);
-    }
-    if (!this._readyEmitted) {
-      this._readyEmitted = true;
-      this.waitUntilReady().then(
-        () => {
-          if (!this._closing) this._safeEmit('ready');
-        },
-        (err) => this._emitError(err),
-      );
     }
     return running;
   }

@@ -1,7 +1,8 @@
 --[[
   queue_admin: the Queue's small admin reads and writes on its meta, limiter, events and
   deduplication keys (getRateLimitTtl, getCountsPerPriority, trimEvents, global concurrency and
-  rate limit, rateLimit, removeRateLimitKey, getMeta, getVersion, getDeduplicationJobId).
+  rate limit, rateLimit, removeRateLimitKey, getMeta, getVersion, getDeduplicationJobId,
+  isMaxed).
 
   KEYS
     1 meta          hash
@@ -27,6 +28,8 @@
       "rateLimit" ms           the queue is rate limited for ms (limiter = a huge count)
       "delLimiter"             DEL limiter
       "dedupJobId" id          the job id that holds deduplication id `id` (or nil)
+      "isMaxed"                1 when the global concurrency is reached (active jobs >=
+                               meta `concurrency`), else 0
 
   Returns what the action says (above).
 
@@ -90,5 +93,11 @@ elseif action == "delLimiter" then
   return rcall("DEL", KEYS[2])
 elseif action == "dedupJobId" then
   return rcall("GET", ARGV[1] .. "de:" .. args[1])
+elseif action == "isMaxed" then
+  local cap = tonumber(rcall("HGET", KEYS[1], "concurrency"))
+  if cap and rcall("LLEN", ARGV[1] .. "active") >= cap then
+    return 1
+  end
+  return 0
 end
 return redis.error_reply("ERR queue_admin: unknown action " .. tostring(action))

@@ -45,6 +45,10 @@ pub(super) struct Slot {
     pub(super) conn: watch::Sender<Option<MultiplexedConnection>>,
     /// `CLIENT ID` of the live socket: the dispatcher is interrupted with `CLIENT UNBLOCK`.
     pub(super) client_id: Mutex<Option<i64>>,
+    /// Callers that found no socket wait here in arrival order (tokio's Mutex is fair), so
+    /// that the commands queued while connecting leave in the order they were made, as
+    /// ioredis's offline queue sends them (ten `Queue.add` calls get ids in call order).
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Slot {
@@ -52,6 +56,7 @@ impl Slot {
         Slot {
             conn: watch::Sender::new(None),
             client_id: Mutex::new(None),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -210,7 +215,17 @@ impl Pair {
     }
 
     async fn connection(&self, role: Role) -> Result<MultiplexedConnection> {
-        let mut rx = self.slot(role).conn.subscribe();
+        let slot = self.slot(role);
+        let mut rx = slot.conn.subscribe();
+        // Nobody waiting and a socket up: go. Otherwise queue behind the earlier callers; the
+        // turn passes to the next one when this call returns, and this caller sends its
+        // command before it next yields (the runtime has one worker thread), so order holds.
+        if let Ok(_free) = slot.turn.try_lock()
+            && let Some(c) = rx.borrow_and_update().clone()
+        {
+            return Ok(c);
+        }
+        let _turn = slot.turn.lock().await;
         let mut closed = self.closed.subscribe();
         loop {
             if let Some(c) = rx.borrow_and_update().clone() {

@@ -224,6 +224,7 @@ impl Pair {
             }
             if role == Role::Command {
                 self.check_server(&mut conn).await?;
+                crate::engine::scripts::preload(&mut conn).await;
             }
             Ok::<_, Error>((conn, id))
         };

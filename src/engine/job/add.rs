@@ -98,7 +98,7 @@ pub fn prepare(
         _ => {}
     }
 
-    validate(&opts, data, &bad)?;
+    validate(&opts, name, data, &bad)?;
 
     let custom_id = match opts.field("jobId") {
         Some(OrderedJson::String(s)) => s.clone(),
@@ -218,7 +218,14 @@ fn looks_like_integer(id: &str) -> bool {
     }
 }
 
-fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -> Result<()> {
+/// The reasons are BullMQ's texts where BullMQ has the rule (its users and tests match on
+/// them); the option's name comes first, as in every invalid-option error of ours.
+fn validate(
+    opts: &OrderedJson,
+    name: &str,
+    data: &str,
+    bad: &dyn Fn(&str, &str) -> Error,
+) -> Result<()> {
     if let Some(id) = opts.field("jobId") {
         let Some(id) = id.as_str() else {
             return Err(bad("jobId", "must be a string"));
@@ -236,14 +243,17 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
         }
     }
     if let Some(p) = opts.field("priority") {
-        let ok = p
-            .as_f64()
-            .is_some_and(|f| f.fract() == 0.0 && f >= 0.0 && f <= MAX_PRIORITY as f64);
-        if !ok {
-            return Err(bad(
-                "priority",
-                &format!("must be an integer between 0 and {MAX_PRIORITY}"),
-            ));
+        match p.as_f64() {
+            Some(f) if f.fract() != 0.0 => {
+                return Err(bad("priority", "Priority should not be float"));
+            }
+            Some(f) if (0.0..=MAX_PRIORITY as f64).contains(&f) => {}
+            _ => {
+                return Err(bad(
+                    "priority",
+                    &format!("Priority should be between 0 and {MAX_PRIORITY}"),
+                ));
+            }
         }
     }
     if let Some(d) = opts.field("delay")
@@ -303,7 +313,7 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
         if let Some(j) = b.field("jitter")
             && !j.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f))
         {
-            return Err(bad("backoff.jitter", "must be a number between 0 and 1"));
+            return Err(bad("backoff.jitter", "Jitter should be between 0 and 1"));
         }
     }
     for key in ["removeOnComplete", "removeOnFail"] {
@@ -363,7 +373,7 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
             .and_then(OrderedJson::as_str)
             .is_none_or(str::is_empty)
         {
-            return Err(bad("deduplication.id", "must be a non-empty string"));
+            return Err(bad("deduplication.id", "Deduplication id must be provided"));
         }
         if let Some(t) = de.field("ttl")
             && !non_negative(t)
@@ -383,7 +393,7 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
         if parent.is_some() {
             return Err(bad(
                 "deduplication",
-                "cannot be combined with `parent` (as in BullMQ)",
+                "Deduplication and parent options cannot be used together",
             ));
         }
     }
@@ -399,7 +409,10 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
     if exclusive.len() > 1 {
         return Err(bad(
             exclusive[1],
-            &format!("cannot be used together with {}", exclusive[0]),
+            &format!(
+                "The following options cannot be used together: {}",
+                exclusive.join(", ")
+            ),
         ));
     }
     if let Some(limit) = opts.field("sizeLimit") {
@@ -409,10 +422,7 @@ fn validate(opts: &OrderedJson, data: &str, bad: &dyn Fn(&str, &str) -> Error) -
         if limit > 0.0 && data.len() as f64 > limit {
             return Err(bad(
                 "sizeLimit",
-                &format!(
-                    "the job's data is {} bytes, more than the limit of {limit}",
-                    data.len()
-                ),
+                &format!("The size of job {name} exceeds the limit {limit} bytes"),
             ));
         }
     }

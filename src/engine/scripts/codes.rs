@@ -67,15 +67,14 @@ pub(crate) fn expect_zero(reply: &Value, op: &str, k: &QueueKeys, id: &str) -> R
     }
 }
 
-/// The error for a negative code of `add_job` (per job of the batch).
+/// The error for a negative code of `add_job` (per job of the batch), in BullMQ's words.
 pub(crate) fn add_error(code: i64, k: &QueueKeys, custom_id: &str, parent: &str) -> Error {
     let q = &k.name;
     match code {
-        -5 => Error::JobNotFound(format!(
-            "cannot add job to queue {q}: parent job {parent} does not exist"
-        )),
+        -5 => Error::JobNotFound(format!("Missing key for parent job {parent}. addJob")),
+        // The custom id exists with another live parent.
         -7 => Error::JobState(format!(
-            "cannot add job {custom_id} to queue {q}: it already exists with another parent than {parent}"
+            "The parent job {parent} cannot be replaced. addJob (job {custom_id} in queue {q})"
         )),
         other => Error::Redis(format!(
             "cannot add job to queue {q}: unexpected code {other}"
@@ -83,13 +82,12 @@ pub(crate) fn add_error(code: i64, k: &QueueKeys, custom_id: &str, parent: &str)
     }
 }
 
-/// The error for a negative code of `reprocess` (`job.retry(state)`).
+/// The error for a negative code of `reprocess` (`job.retry(state)`), in BullMQ's words.
 pub(crate) fn reprocess_error(reply: &Value, k: &QueueKeys, id: &str, state: &str) -> Error {
-    let q = &k.name;
     match as_int(reply) {
         Some(-1) => code_error(-1, "reprocessJob", id),
         Some(-3) => Error::JobState(format!(
-            "cannot retry: job {id} in queue {q} is not {state}"
+            "Job {id} is not in the {state} state. reprocessJob"
         )),
         _ => unexpected("reprocess", k, "", reply),
     }

@@ -96,6 +96,28 @@ scripts! {
     REMOVE_ORPHANS => "remove_orphans",
 }
 
+/// Every script as Redis runs it (assembled with its includes).
+static TEXTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    SOURCES
+        .iter()
+        .map(|(name, source)| lua::assemble(name, source, lua::INCLUDES))
+        .collect()
+});
+
+/// Put every script into the server's cache, in one pipelined round trip, when a command
+/// socket opens (and so again after a restart emptied the cache). A script missing from the
+/// cache costs its caller a NOSCRIPT round trip and a SCRIPT LOAD; calls made at the same time
+/// (a burst of `Queue.add` on a fresh server) would then reach Redis in the order their
+/// retries resume, not the order they were made. Best effort: a user whose ACL forbids
+/// `SCRIPT LOAD` still gets each script loaded on first use.
+pub(crate) async fn preload(conn: &mut impl redis::aio::ConnectionLike) -> bool {
+    let mut pipe = redis::pipe();
+    for text in TEXTS.iter() {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(text).ignore();
+    }
+    pipe.exec_async(conn).await.is_ok()
+}
+
 /// Run a prepared script call (EVALSHA, with EVAL when the server lacks the script).
 pub(crate) async fn invoke(
     inv: &ScriptInvocation<'_>,

@@ -37,6 +37,9 @@ pub struct WorkerConfig {
     /// `metrics.maxDataPoints`: record BullMQ's per-minute metrics, keeping this many points
     /// (None or 0 = off, as in BullMQ).
     pub metrics_max_data_points: Option<u64>,
+    /// `maximumRateLimitDelay` (ms): the longest single wait while rate limited; the worker
+    /// asks Redis again after it (due delayed jobs get promoted then).
+    pub max_rate_limit_delay_ms: u64,
 }
 
 impl WorkerConfig {
@@ -57,6 +60,7 @@ impl WorkerConfig {
             max_started_attempts: None,
             skip_stalled_check: false,
             metrics_max_data_points: None,
+            max_rate_limit_delay_ms: 30_000,
         }
     }
 
@@ -123,6 +127,9 @@ impl WorkerConfig {
         }
         if let Some(n) = pos_int("maxStartedAttempts")? {
             cfg.max_started_attempts = Some(n);
+        }
+        if let Some(n) = pos_int("maximumRateLimitDelay")? {
+            cfg.max_rate_limit_delay_ms = n.max(1);
         }
         match o.get("drainDelay") {
             None | Some(Value::Null) => {}

@@ -11,6 +11,10 @@ use crate::engine::job::{KeepJobs, Outcome};
 use crate::engine::scripts::{self, FinishJob, JobRecord};
 use crate::engine::util::now_ms;
 
+/// A job a finishing call fetched for a slot, with its place in the order jobs were taken
+/// ([`super::handler::ActiveJob::order`]).
+pub(super) type Taken = (JobRecord, u64);
+
 /// Most jobs finished by one script call (bounds how long the call holds Redis).
 const MAX_FINISH_BATCH: usize = 64;
 
@@ -32,7 +36,7 @@ struct FinishReq {
     work: FinishWork,
     /// The job's own result, and the job fetched for its slot (delivered even when the
     /// job's own result is an error: it is active now and must run).
-    reply: oneshot::Sender<(Result<()>, Option<JobRecord>)>,
+    reply: oneshot::Sender<(Result<()>, Option<Taken>)>,
 }
 
 /// Final outcomes are coalesced: while a finishing call is in flight, the outcomes that
@@ -78,7 +82,7 @@ impl WorkerInner {
     pub(super) async fn finish_coalesced(
         self: &Arc<Self>,
         work: FinishWork,
-    ) -> (Result<()>, Option<JobRecord>) {
+    ) -> (Result<()>, Option<Taken>) {
         let (reply, rx) = oneshot::channel();
         let active = self.state.lock().unwrap().active.len();
         let start = {
@@ -185,9 +189,15 @@ impl WorkerInner {
                         self.state.lock().unwrap().announced_drained = false;
                     }
                 }
+                // Numbered here, in the order the script took them: the slots' tasks wake in
+                // any order, and the bridge starts a delivery's jobs by this number.
                 let mut fetched = f.jobs.into_iter();
                 for (r, res) in batch.into_iter().zip(done.results) {
-                    let next = if r.work.fetch { fetched.next() } else { None };
+                    let next = if r.work.fetch {
+                        fetched.next().map(|j| (j, super::run::next_order()))
+                    } else {
+                        None
+                    };
                     let _ = r.reply.send((res, next));
                 }
             }

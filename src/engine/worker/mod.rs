@@ -42,8 +42,6 @@ use crate::engine::options::{Endpoint, EndpointKey};
 use crate::engine::scripts::{self, FetchOpts, Fetched};
 use crate::engine::util::{now_ms, uuid_v4};
 
-/// Longest single sleep while rate limited (BullMQ's maximumRateLimitDelay).
-const MAX_RATE_LIMIT_SLEEP: Duration = Duration::from_secs(30);
 /// Pause after a failed Redis call in the fetch loop before trying again.
 const LOOP_ERROR_DELAY: Duration = Duration::from_millis(250);
 
@@ -391,7 +389,8 @@ impl WorkerInner {
     /// Fetch nothing for `ms` (at most one maximumRateLimitDelay at a time, as BullMQ: the
     /// fetch after it asks Redis again). Never shortens a longer local limit.
     fn limit_for(&self, ms: u64) {
-        let until = Instant::now() + Duration::from_millis(ms).min(MAX_RATE_LIMIT_SLEEP);
+        let until =
+            Instant::now() + Duration::from_millis(ms.min(self.cfg.max_rate_limit_delay_ms));
         let mut st = self.state.lock().unwrap();
         if st.limit_until.is_none_or(|u| u < until) {
             st.limit_until = Some(until);
@@ -402,7 +401,7 @@ impl WorkerInner {
     fn note_empty(&self, f: &Fetched) {
         let mut st = self.state.lock().unwrap();
         if f.rate_limit_ttl > 0 {
-            let ttl = Duration::from_millis(f.rate_limit_ttl).min(MAX_RATE_LIMIT_SLEEP);
+            let ttl = Duration::from_millis(f.rate_limit_ttl.min(self.cfg.max_rate_limit_delay_ms));
             st.limit_until = Some(Instant::now() + ttl);
             return;
         }

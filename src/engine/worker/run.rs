@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::finish::FinishWork;
+use super::finish::{FinishWork, Taken};
 use super::handler::{ActiveJob, WorkerEvent};
 use super::{ActiveEntry, LOOP_ERROR_DELAY, WorkerInner};
 use crate::engine::connection::Wake;
@@ -22,7 +22,7 @@ use crate::engine::util::{now_ms, random_unit};
 /// only the order within one worker matters.
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 
-fn next_order() -> u64 {
+pub(super) fn next_order() -> u64 {
     TAKEN.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -180,15 +180,13 @@ impl WorkerInner {
     }
 
     async fn job_task(self: Arc<Self>, first: JobRecord, token: String, first_order: u64) {
-        let mut order = first_order;
-        let mut current = Some(first);
-        while let Some(job) = current.take() {
+        let mut current = Some((first, first_order));
+        while let Some((job, order)) = current.take() {
             let id = job.id.clone();
             current = self.handle_job(job, &token, order).await;
-            order = next_order();
             let mut st = self.state.lock().unwrap();
             st.active.remove(&id);
-            if let Some(next) = &current {
+            if let Some((next, _)) = &current {
                 st.active
                     .insert(next.id.clone(), ActiveEntry::new(token.clone()));
             }
@@ -204,7 +202,7 @@ impl WorkerInner {
         mut job: JobRecord,
         token: &str,
         order: u64,
-    ) -> Option<JobRecord> {
+    ) -> Option<Taken> {
         if let Some(scheduler) = job.fields.get("rjk") {
             self.schedule_next(&job, scheduler).await;
         }
