@@ -145,6 +145,10 @@ impl WorkerInner {
             .map(|r| r.work.token.clone())
             .collect();
         let fetch = (!tokens.is_empty()).then(|| self.fetch_opts(&tokens));
+        // The jobs this call takes are numbered now, as it leaves: calls leave in this order
+        // on the one socket and Redis takes their jobs in this order, while their replies
+        // wake the slots' tasks in any order (the bridge starts a delivery's jobs by number).
+        let first_order = super::run::reserve_orders(tokens.len());
         let jobs: Vec<FinishJob<'_>> = batch
             .iter()
             .map(|FinishReq { work: r, .. }| FinishJob {
@@ -189,15 +193,9 @@ impl WorkerInner {
                         self.state.lock().unwrap().announced_drained = false;
                     }
                 }
-                // Numbered here, in the order the script took them: the slots' tasks wake in
-                // any order, and the bridge starts a delivery's jobs by this number.
-                let mut fetched = f.jobs.into_iter();
+                let mut fetched = f.jobs.into_iter().zip(first_order..);
                 for (r, res) in batch.into_iter().zip(done.results) {
-                    let next = if r.work.fetch {
-                        fetched.next().map(|j| (j, super::run::next_order()))
-                    } else {
-                        None
-                    };
+                    let next = if r.work.fetch { fetched.next() } else { None };
                     let _ = r.reply.send((res, next));
                 }
             }

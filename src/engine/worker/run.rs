@@ -22,8 +22,9 @@ use crate::engine::util::{now_ms, random_unit};
 /// only the order within one worker matters.
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 
-pub(super) fn next_order() -> u64 {
-    TAKEN.fetch_add(1, Ordering::Relaxed)
+/// `n` consecutive numbers, the first returned: for the jobs one call will take.
+pub(super) fn reserve_orders(n: usize) -> u64 {
+    TAKEN.fetch_add(n as u64, Ordering::Relaxed)
 }
 
 impl WorkerInner {
@@ -118,6 +119,8 @@ impl WorkerInner {
                     break;
                 }
             };
+            // Numbered as the call leaves (see finish_batch).
+            let first_order = reserve_orders(tokens.len());
             let fetched = match conn {
                 Ok(mut conn) => {
                     scripts::activate(
@@ -151,8 +154,8 @@ impl WorkerInner {
                         }
                         self.set_active(&mut st);
                     }
-                    for (j, token) in jobs {
-                        tokio::spawn(Arc::clone(&self).job_task(j, token, next_order()));
+                    for ((j, token), order) in jobs.into_iter().zip(first_order..) {
+                        tokio::spawn(Arc::clone(&self).job_task(j, token, order));
                     }
                 }
                 Err(e) => {
