@@ -95,7 +95,7 @@ async fn add_read_count_and_admin() {
 
     // Only failed (or completed) jobs can be retried.
     match q.reprocess("1", "failed", false, false).await {
-        Err(Error::JobState(m)) => assert!(m.contains("is not failed"), "{m}"),
+        Err(Error::JobState(m)) => assert!(m.contains("is not in the failed state"), "{m}"),
         other => panic!("expected JobState, got {other:?}"),
     }
     assert!(matches!(
