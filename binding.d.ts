@@ -269,6 +269,9 @@ export declare function resolveEndpoint(optionsJson?: string | undefined | null)
 /** Close every worker gracefully, then every connection. */
 export declare function shutdown(): Promise<void>
 
+/** The facade's `Date.now()` (see `engine::util::sync_clock`). */
+export declare function syncClock(nowMs: number): void
+
 /**
  * The name of a `WorkerEventPayload` (BullMQ's worker event names). Like `OutcomeKind`, a
  * string enum whose variants mirror an engine enum's (`WorkerEvent`): napi objects cannot

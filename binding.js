@@ -851,4 +851,5 @@ module.exports.processMetrics = nativeBinding.processMetrics
 module.exports.rawCommand = nativeBinding.rawCommand
 module.exports.resolveEndpoint = nativeBinding.resolveEndpoint
 module.exports.shutdown = nativeBinding.shutdown
+module.exports.syncClock = nativeBinding.syncClock
 module.exports.WorkerEventName = nativeBinding.WorkerEventName

@@ -44,8 +44,11 @@ function side(kind) {
           ? new qn.Worker(name, null, { prefix })
           : new Bull.Worker(name, null, { ...bullConnection(), prefix, autorun: false, skipStalledCheck: true, skipLockRenewal: true }),
       ),
+    // Reading the stream from its start: an event added between waitUntilReady() and the
+    // reader's first XREAD (BullMQ's QueueEvents starts at '$') is not missed on a busy machine.
     queueEvents: async () => {
-      const qe = track(ours ? new qn.QueueEvents(name, { prefix }) : new Bull.QueueEvents(name, { ...bullConnection(), prefix }));
+      const opts = { prefix, lastEventId: '0-0' };
+      const qe = track(ours ? new qn.QueueEvents(name, opts) : new Bull.QueueEvents(name, { ...bullConnection(), ...opts }));
       await qe.waitUntilReady();
       return qe;
     },
@@ -253,7 +256,7 @@ describe('5: Job.create / createBulk and the Queue\'s job-by-id methods', () => 
       const job = await q.add('p', {});
       await q.updateJobProgress(job.id, 42);
       await q.updateJobProgress(job.id, { step: 2 });
-      await waitFor(() => seen.length === 2, { what: 'two progress events' });
+      await waitFor(() => seen.length === 2, { timeout: 15000, what: 'two progress events' });
       return { stored: (await q.getJob(job.id)).progress, seen, missing: await rejection(q.updateJobProgress('nope', 1)) };
     });
     expectContainsBullMessage({ bullmq6: bullmq6.missing, ours: ours.missing });
@@ -478,5 +481,38 @@ describe('9: maximumRateLimitDelay', () => {
       );
       return q.getJobCounts('completed', 'wait', 'delayed', 'active');
     });
+  });
+});
+
+describe('10: a mocked Date', () => {
+  // BullMQ stamps times with JavaScript's Date.now(), so an application (or BullMQ's own
+  // tests, with sinon) that mocks Date sees its mocked time in Redis: the job's timestamp,
+  // finishedOn, and what retention by age keeps. Date.now() here runs a fixed 30 days behind
+  // the real clock while the scenario runs (timers stay real).
+  test('timestamp and finishedOn follow the mocked clock, and removeOnComplete age uses it', async () => {
+    const realNow = Date.now;
+    const lag = 30 * 24 * 3600 * 1000;
+    const results = await both(async (s) => {
+      const q = s.queue();
+      Date.now = () => realNow() - lag;
+      try {
+        const job = await q.add('j', { a: 1 }, { removeOnComplete: { age: 3600 } });
+        s.worker(async () => 'done');
+        await settled(q, 1);
+        const hash = await inspect.hgetall(s.key(job.id));
+        const mockedAt = Date.now();
+        return {
+          // Within a minute of the mocked clock (the real one is 30 days later).
+          timestamp: Math.abs(Number(hash.timestamp) - mockedAt) < 60000,
+          finishedOn: Math.abs(Number(hash.finishedOn) - mockedAt) < 60000,
+          processedAfterAdd: Number(hash.finishedOn) >= Number(hash.timestamp),
+          kept: await q.getJobCounts('completed'),
+        };
+      } finally {
+        Date.now = realNow;
+      }
+    });
+    expect(results.bullmq6).toEqual({ timestamp: true, finishedOn: true, processedAfterAdd: true, kept: { completed: 1 } });
+    expect(results.ours).toEqual(results.bullmq6);
   });
 });

@@ -116,6 +116,7 @@ function install({ Worker, Queue, QueueJob, Job }) {
       } catch (err) {
         throw invalid('returnValue', `is not serialisable (${err.message})`);
       }
+      binding.syncClock(Date.now());
       const next = await callAsync(() => manualForJob(this).complete(this.id, String(token), json ?? 'null', Boolean(fetchNext)));
       this.returnvalue = returnValue;
       this.finishedOn = Date.now();
@@ -136,6 +137,7 @@ function install({ Worker, Queue, QueueJob, Job }) {
       const message = err && err.message !== undefined ? String(err.message) : String(err);
       const stack = err && typeof err.stack === 'string' ? err.stack : null;
       const unrecoverable = (err && err.name === 'UnrecoverableError') || this.discarded === true;
+      binding.syncClock(Date.now());
       const next = await callAsync(() =>
         manualForJob(this).fail(this.id, String(token), message, stack, unrecoverable, Boolean(fetchNext)),
       );

@@ -342,6 +342,8 @@ class Queue extends EventEmitter {
       }
       return { name, data, dataJson, optsJson, merged };
     });
+    // BullMQ stamps `timestamp` by JavaScript's clock, mocked or not.
+    binding.syncClock(Date.now());
     const added = await callAsync(() =>
       this._native.addBulk(inputs.map((j) => ({ name: j.name, data: j.dataJson, opts: j.optsJson }))),
     );

@@ -106,6 +106,8 @@ class Worker extends EventEmitter {
     this._done = { seqs: [], items: [] };
     this._other = { seqs: [], items: [] };
     this._flushSettled = () => {
+      // BullMQ stamps finishedOn (and ages out kept jobs) by JavaScript's clock, mocked or not.
+      binding.syncClock(Date.now());
       if (this._done.seqs.length) this._native.completeValues(...takeSettled(this._done));
       if (this._other.seqs.length) this._native.completeMany(...takeSettled(this._other));
     };

@@ -11,6 +11,12 @@ use super::options::{parse, resolve};
 use crate::engine::connection::{self, ConnectionEvent};
 use crate::engine::{self as engine, Error};
 
+/// The facade's `Date.now()` (see `engine::util::sync_clock`).
+#[napi]
+pub fn sync_clock(now_ms: f64) {
+    crate::engine::util::sync_clock(now_ms);
+}
+
 #[napi]
 pub fn configure(options_json: Option<String>) -> napi::Result<()> {
     let ep = parse(options_json.as_deref()).napi()?;

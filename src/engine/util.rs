@@ -1,14 +1,65 @@
 //! Small shared helpers: wall-clock milliseconds and cheap randomness.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Unix time in ms: the unit of every BullMQ timestamp.
-pub fn now_ms() -> u64 {
+/// JavaScript's clock minus the system clock (ms), as last reported by [`sync_clock`]; 0 when
+/// they agree.
+static CLOCK_OFFSET: AtomicI64 = AtomicI64::new(0);
+/// System time (ms) of that report.
+static CLOCK_SYNCED_AT: AtomicU64 = AtomicU64::new(0);
+/// Closer than this, the two clocks are the same clock read at two instants.
+const SAME_CLOCK_MS: i64 = 100;
+/// A report older than this no longer moves the engine's clock.
+const CLOCK_REPORT_TTL_MS: u64 = 10_000;
+
+fn system_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Unix time in ms: the unit of every BullMQ timestamp. BullMQ stamps its times with
+/// JavaScript's `Date.now()`; so does the engine, through the facade's reports
+/// ([`sync_clock`]): they differ from the system clock only when the application mocks
+/// `Date` (sinon or jest fake timers), and then BullMQ's scripts would see the mocked time.
+pub fn now_ms() -> u64 {
+    adjusted(
+        system_ms(),
+        CLOCK_OFFSET.load(Ordering::Relaxed),
+        CLOCK_SYNCED_AT.load(Ordering::Relaxed),
+    )
+}
+
+/// The system time `sys` moved by a reported `offset` while that report (made at
+/// `synced_at`) is recent.
+fn adjusted(sys: u64, offset: i64, synced_at: u64) -> u64 {
+    if offset == 0 || sys.saturating_sub(synced_at) > CLOCK_REPORT_TTL_MS {
+        return sys;
+    }
+    (sys as i64 + offset).max(0) as u64
+}
+
+/// The offset a report of `js` at system time `sys` sets (0 for the same clock).
+fn offset_for(js: f64, sys: u64) -> i64 {
+    let offset = js as i64 - sys as i64;
+    if offset.abs() <= SAME_CLOCK_MS {
+        0
+    } else {
+        offset
+    }
+}
+
+/// JavaScript's `Date.now()`, reported by the facade when it hands the engine something to
+/// write (outcomes, adds).
+pub fn sync_clock(js_now_ms: f64) {
+    if !js_now_ms.is_finite() {
+        return;
+    }
+    let sys = system_ms();
+    CLOCK_SYNCED_AT.store(sys, Ordering::Relaxed);
+    CLOCK_OFFSET.store(offset_for(js_now_ms, sys), Ordering::Relaxed);
 }
 
 /// splitmix64 over time and a counter: for jitter and lock tokens, which need spread and
@@ -74,6 +125,28 @@ pub fn requeue() -> impl std::future::Future<Output = ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mocked_javascript_clock_moves_engine_time_while_its_report_is_recent() {
+        let sys = 1_800_000_000_000;
+        // The same clock read a moment apart: no offset.
+        assert_eq!(offset_for((sys - 3) as f64, sys), 0);
+        assert_eq!(adjusted(sys, 0, sys), sys);
+        // sinon's clock at 0 (1970): engine time follows it, and moves on with real time.
+        let off = offset_for(0.0, sys);
+        assert_eq!(off, -(sys as i64));
+        assert_eq!(adjusted(sys + 250, off, sys), 250);
+        // A clock one minute ahead.
+        assert_eq!(
+            adjusted(sys, offset_for((sys + 60_000) as f64, sys), sys),
+            sys + 60_000
+        );
+        // A stale report (fake timers restored, nothing reported since) no longer counts.
+        assert_eq!(
+            adjusted(sys + CLOCK_REPORT_TTL_MS + 1, off, sys),
+            sys + CLOCK_REPORT_TTL_MS + 1
+        );
+    }
 
     #[test]
     fn requeue_lets_the_tasks_ready_now_run_first() {
