@@ -11,35 +11,19 @@
 # commands run inside scripts, and in the Lua side (the rest of the script calls: the
 # interpreter, and converting arguments and replies between Lua and Redis). The raw
 # callgrind files stay in bench/results/callgrind/ for callgrind_annotate.
-set -euo pipefail
-cd "$(dirname "$0")/.."
 jobs=${1:-2000}
 concs=${2:-1,10}
-out=bench/results/callgrind
-mkdir -p "$out"
-command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-port=$(node -e "require('./scripts/redis-harness').freePort().then(console.log)")
-
-inclusive() { # <file> <function regex>: inclusive Ir of the first matching function
-  callgrind_annotate --inclusive=yes "$1" 2>/dev/null | grep -E "$2" | head -1 | awk '{gsub(",","",$1); print $1}'
-}
+source "$(dirname "$0")/callgrind-lib.sh"
 
 echo "| worker | concurrency | Ir/job (server) | in EVALSHA | commands inside scripts | Lua side | ms (under valgrind) |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for conc in ${concs//,/ }; do
   for impl in bullmq ours; do
     file="$out/callgrind.$impl.c$conc"
-    rm -f "$file"
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$file" \
-      redis-server --port "$port" --save '' --appendonly no >"$out/valgrind.$impl.c$conc.log" 2>&1 &
-    vg=$!
-    for _ in $(seq 150); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
+    start_server "$file" "$out/valgrind.$impl.c$conc.log"
     result=$(node bench/callgrind-child.js "$impl" "$port" "$conc" "$jobs" "$vg")
-    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-    wait "$vg" || true
-    total=$(callgrind_annotate "$file" 2>/dev/null | grep "PROGRAM TOTALS" | awk '{gsub(",","",$1); print $1}')
-    eval_ir=$(inclusive "$file" ":evalGenericCommand ")
-    inner=$(inclusive "$file" ":call'2 ")
+    stop_server
+    readings "$file"
     ms=$(node -e "console.log(JSON.parse(process.argv[1]).ms)" "$result")
     node -e '
       const [impl, conc, jobs, total, ev, inner, ms] = process.argv.slice(1);
