@@ -516,3 +516,33 @@ describe('10: a mocked Date', () => {
     expect(results.ours).toEqual(results.bullmq6);
   });
 });
+
+describe('11: a flow is stored at once', () => {
+  // BullMQ's FlowProducer stores a whole tree in one MULTI, so no child can be taken (and
+  // finish, releasing its parent) before its siblings exist. Ours used to send one script call
+  // per node. Ours-only check of the mechanism (BullMQ's is a MULTI by construction): one
+  // flow.add is one MULTI/EXEC on the server.
+  test('one flow.add is one MULTI / EXEC', async () => {
+    const stats = async () => {
+      const text = await inspect.info('commandstats');
+      const calls = (cmd) => Number((text.match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`)) || [0, 0])[1]);
+      return { multi: calls('multi'), exec: calls('exec') };
+    };
+    const flow = track(new qn.FlowProducer({ prefix: uniquePrefix('pf') }));
+    const queueName = uniqueQueue('flowatomic');
+    // Warm up: the pair is open (its own setup sends no MULTI).
+    await flow.add({ name: 'warm', queueName, data: {} });
+    const before = await stats();
+    await flow.add({
+      name: 'parent',
+      queueName,
+      data: {},
+      children: [
+        { name: 'c0', queueName, data: { i: 0 } },
+        { name: 'c1', queueName, data: { i: 1 }, children: [{ name: 'g', queueName, data: {} }] },
+      ],
+    });
+    const after = await stats();
+    expect({ multi: after.multi - before.multi, exec: after.exec - before.exec }).toEqual({ multi: 1, exec: 1 });
+  });
+});

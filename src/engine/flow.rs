@@ -6,9 +6,8 @@
 //! leaf by `add_job.lua` (the script `Queue.add` uses), and finally every parent whose children
 //! were all found already finished is released by `flow_release.lua`.
 //!
-//! Unlike BullMQ's single MULTI, the nodes go out as consecutive script calls on the shared
-//! command connection: a failure part-way (e.g. a missing parent) leaves the nodes added before
-//! it in place.
+//! As BullMQ's, the whole insert is one MULTI on the shared command connection: the tree
+//! appears at once; a node refused part-way (e.g. a missing parent) does not undo the others.
 
 use std::collections::HashSet;
 
@@ -16,10 +15,11 @@ use super::connection::Pair;
 use super::error::{Error, Result};
 use super::job::prepare;
 use super::keys::QueueKeys;
-use super::scripts::queue::add_flow_node;
+use super::scripts::queue::{flow_node_cmd, flow_node_reply};
 use super::scripts::reply::{as_int, as_text};
-use super::scripts::{FLOW_RELEASE, invoke};
+use super::scripts::{FLOW_RELEASE, load_cmd};
 use super::util::now_ms;
+use redis::Value;
 
 /// One node of a flow, as the facade sends it.
 #[derive(Clone, Debug)]
@@ -62,8 +62,11 @@ pub enum Added {
     Code(i64),
 }
 
-/// Add the nodes in order; stops at the first node that fails (its code is its result and
-/// the nodes after it are not added).
+/// Add the nodes in order, then release the parents, all in one MULTI: the tree appears at
+/// once, as with BullMQ's FlowProducer (added one call at a time, a child could be taken and
+/// finished before its siblings existed, and its parent run with children still to come).
+/// The results stop at the first node that failed (its code is its result); as in BullMQ's
+/// MULTI, the nodes after it were still sent.
 pub async fn add_flow(pair: &Pair, entries: &[FlowEntry]) -> Result<Vec<Added>> {
     let now = now_ms();
     let mut prepared = Vec::with_capacity(entries.len());
@@ -72,13 +75,43 @@ pub async fn add_flow(pair: &Pair, entries: &[FlowEntry]) -> Result<Vec<Added>> 
         p.custom_id = e.job_id.clone();
         prepared.push(p);
     }
-    let mut conn = pair.command().await?;
-    let mut out = Vec::with_capacity(entries.len());
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    // The scripts are in the cache already (every command socket loads them when it opens);
+    // loading them again inside the MULTI costs a hash each and keeps a SCRIPT FLUSH in
+    // between from failing the EVALSHAs after the first nodes were stored.
+    for name in ["add_job", "add_parent", "flow_release"] {
+        pipe.add_command(load_cmd(name)).ignore();
+    }
     let mut parents: Vec<(String, String)> = Vec::new();
     let mut seen = HashSet::new();
     for (e, p) in entries.iter().zip(&prepared) {
         let k = QueueKeys::new(&e.prefix, &e.queue);
-        let reply = add_flow_node(&mut conn, &k, p, e.has_children).await?;
+        pipe.add_command(flow_node_cmd(&k, p, e.has_children));
+        if let Some(parent_key) = &p.parent_key
+            && seen.insert(parent_key.clone())
+            && let Some((queue_key, id)) = parent_key.rsplit_once(':')
+        {
+            parents.push((format!("{queue_key}:"), id.to_string()));
+        }
+    }
+    for (base, id) in &parents {
+        pipe.cmd("EVALSHA")
+            .arg(FLOW_RELEASE.get_hash())
+            .arg(0)
+            .arg(base)
+            .arg(id)
+            .arg(now)
+            .ignore();
+    }
+    let mut conn = pair.command().await?;
+    let replies: Vec<Value> = pipe
+        .query_async(&mut conn)
+        .await
+        .map_err(super::scripts::redis_err)?;
+    let mut out = Vec::with_capacity(entries.len());
+    for ((e, p), reply) in entries.iter().zip(&prepared).zip(replies) {
+        let reply = flow_node_reply(reply);
         let added = match (as_int(&reply), as_text(&reply)) {
             (Some(code), _) if code < 0 => Added::Code(code),
             (_, Some(id)) => Added::Job {
@@ -98,19 +131,8 @@ pub async fn add_flow(pair: &Pair, entries: &[FlowEntry]) -> Result<Vec<Added>> 
         let failed = matches!(added, Added::Code(_));
         out.push(added);
         if failed {
-            return Ok(out);
+            break;
         }
-        if let Some(parent_key) = &p.parent_key
-            && seen.insert(parent_key.clone())
-            && let Some((queue_key, id)) = parent_key.rsplit_once(':')
-        {
-            parents.push((format!("{queue_key}:"), id.to_string()));
-        }
-    }
-    for (base, id) in parents {
-        let mut inv = FLOW_RELEASE.prepare_invoke();
-        inv.arg(&base).arg(&id).arg(now_ms());
-        invoke(&inv, &mut conn).await?;
     }
     Ok(out)
 }

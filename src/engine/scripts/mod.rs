@@ -104,6 +104,18 @@ static TEXTS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
+/// `SCRIPT LOAD` of script `name` (the file name without `.lua`), for a MULTI whose
+/// `EVALSHA`s must not meet an empty cache part-way.
+pub(crate) fn load_cmd(name: &str) -> redis::Cmd {
+    let at = SOURCES
+        .iter()
+        .position(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no script named {name}"));
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("LOAD").arg(&TEXTS[at]);
+    cmd
+}
+
 /// Put every script into the server's cache, in one pipelined round trip, when a command
 /// socket opens (and so again after a restart emptied the cache). A script missing from the
 /// cache costs its caller a NOSCRIPT round trip and a SCRIPT LOAD; calls made at the same time

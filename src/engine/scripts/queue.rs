@@ -47,60 +47,86 @@ pub async fn add_jobs(
     Ok(ids)
 }
 
-/// One node of a flow: a node with children by `add_parent` (it waits in waiting-children),
-/// a leaf by `add_job`. The reply is the script's raw one for this job (its id, or its
-/// negative code): the flow keeps the codes as per-node results instead of failing.
-pub async fn add_flow_node(
-    conn: &mut impl crate::engine::connection::RedisConn,
-    k: &QueueKeys,
-    p: &PreparedJob,
-    has_children: bool,
-) -> Result<Value> {
+/// One node of a flow as a plain `EVALSHA` command, to go inside the flow's MULTI (a
+/// `ScriptInvocation` only sends itself): a node with children by `add_parent` (it waits in
+/// waiting-children), a leaf by `add_job`. Its reply in the EXEC is read by
+/// [`flow_node_reply`].
+pub fn flow_node_cmd(k: &QueueKeys, p: &PreparedJob, has_children: bool) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
     if has_children {
-        let mut inv = ADD_PARENT.prepare_invoke();
-        inv.key(&k.meta)
-            .key(&k.id)
-            .key(&k.waiting_children)
-            .key(&k.events)
-            .arg(&k.base);
-        push_job_args(&mut inv, p);
-        return invoke(&inv, conn).await;
+        let keys = add_parent_keys(k);
+        cmd.arg(ADD_PARENT.get_hash())
+            .arg(keys.len())
+            .arg(&keys[..]);
+    } else {
+        let keys = add_job_keys(k);
+        cmd.arg(ADD_JOB.get_hash()).arg(keys.len()).arg(&keys[..]);
     }
-    let mut inv = add_job_invocation(k);
-    push_job_args(&mut inv, p);
-    Ok(match invoke(&inv, conn).await? {
+    cmd.arg(&k.base);
+    let timestamp = p.timestamp.to_string();
+    for a in job_args(p, &timestamp) {
+        cmd.arg(a);
+    }
+    cmd
+}
+
+/// The script's raw reply for one flow node (its id, or its negative code): the flow keeps
+/// the codes as per-node results instead of failing. `add_job` answers with a list of one.
+pub fn flow_node_reply(reply: Value) -> Value {
+    match reply {
         Value::Array(mut items) if items.len() == 1 => items.remove(0),
         other => other,
-    })
+    }
+}
+
+fn add_parent_keys(k: &QueueKeys) -> [&str; 4] {
+    [&k.meta, &k.id, &k.waiting_children, &k.events]
+}
+
+fn add_job_keys(k: &QueueKeys) -> [&str; 11] {
+    [
+        &k.wait,
+        &k.paused,
+        &k.meta,
+        &k.id,
+        &k.completed,
+        &k.delayed,
+        &k.active,
+        &k.events,
+        &k.marker,
+        &k.prioritized,
+        &k.pc,
+    ]
 }
 
 /// `add_job`'s KEYS and its first ARGV (the key base); each job's arguments follow.
 fn add_job_invocation(k: &QueueKeys) -> ScriptInvocation<'static> {
     let mut inv = ADD_JOB.prepare_invoke();
-    inv.key(&k.wait)
-        .key(&k.paused)
-        .key(&k.meta)
-        .key(&k.id)
-        .key(&k.completed)
-        .key(&k.delayed)
-        .key(&k.active)
-        .key(&k.events)
-        .key(&k.marker)
-        .key(&k.prioritized)
-        .key(&k.pc)
-        .arg(&k.base);
+    for key in add_job_keys(k) {
+        inv.key(key);
+    }
+    inv.arg(&k.base);
     inv
 }
 
 /// One job's seven arguments, in the order `add_job` and `add_parent` both read them.
+fn job_args<'a>(p: &'a PreparedJob, timestamp: &'a str) -> [&'a [u8]; 7] {
+    [
+        p.custom_id.as_bytes(),
+        p.name.as_bytes(),
+        timestamp.as_bytes(),
+        p.data.as_bytes(),
+        p.packed_opts.as_slice(),
+        p.parent_key.as_deref().unwrap_or("").as_bytes(),
+        p.packed_parent.as_deref().unwrap_or(b""),
+    ]
+}
+
 fn push_job_args(inv: &mut ScriptInvocation<'_>, p: &PreparedJob) {
-    inv.arg(&p.custom_id)
-        .arg(&p.name)
-        .arg(p.timestamp.to_string())
-        .arg(&p.data)
-        .arg(p.packed_opts.as_slice())
-        .arg(p.parent_key.as_deref().unwrap_or(""))
-        .arg(p.packed_parent.as_deref().unwrap_or(b""));
+    let timestamp = p.timestamp.to_string();
+    for a in job_args(p, &timestamp) {
+        inv.arg(a);
+    }
 }
 
 /// The job's hash (empty when the job does not exist).
