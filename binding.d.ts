@@ -28,6 +28,8 @@ export declare class NativeManualWorker {
   moveToWait(jobId: string, token: string): Promise<number>
   /** To delayed until `timestamp` (ms) without counting the attempt. */
   moveToDelayed(jobId: string, token: string, timestamp: number): Promise<void>
+  /** To waiting-children while children are pending (false: none is, the job stays active). */
+  moveToWaitingChildren(jobId: string, token: string, childKey?: string | undefined | null): Promise<boolean>
 }
 
 export declare class NativeQueue {

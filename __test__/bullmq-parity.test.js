@@ -385,6 +385,22 @@ describe('6: error texts', () => {
 });
 
 describe('7: manual processing (a Worker without processor)', () => {
+  test('a job taken by hand moves to waiting-children while its child is pending; then its lock is gone', async () => {
+    const { bullmq6, ours } = await both(async (s) => {
+      const q = s.queue();
+      const w = s.manualWorker();
+      await q.add('parent', {});
+      const parent = await w.getNextJob('pt', { block: false });
+      await q.add('child', {}, { parent: { id: parent.id, queue: `${s.prefix}:${s.name}` } });
+      const moved = await parent.moveToWaitingChildren('pt');
+      const state = await parent.getState();
+      const again = await rejection(parent.moveToWaitingChildren('pt'));
+      return { moved, state, again };
+    });
+    expect({ moved: ours.moved, state: ours.state }).toEqual({ moved: bullmq6.moved, state: bullmq6.state });
+    expectContainsBullMessage({ bullmq6: bullmq6.again, ours: ours.again });
+  });
+
   test('after moveToCompleted the job has attemptsMade 1 and finishedOn', async () => {
     await compare(async (s) => {
       const q = s.queue();

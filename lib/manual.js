@@ -65,12 +65,22 @@ function install({ Worker, Queue, QueueJob, Job }) {
     // A job the worker handed out reports its progress on the worker, as BullMQ's does.
     job._onProgress = (j, progress) => worker._safeEmit('progress', j, progress);
     Object.defineProperty(job, '_manualNative', { value: manualOf(worker), enumerable: false });
-    // A job taken by hand is moved by hand: to delayed (then nothing to throw) or back to wait.
+    // A job taken by hand is moved by hand: to delayed (then nothing to throw), to
+    // waiting-children, or back to wait.
     Object.defineProperty(job, 'moveToDelayed', {
       configurable: true,
       writable: true,
       value(timestamp, tok = this.token) {
         return callAsync(() => this._manualNative.moveToDelayed(this.id, String(tok), Number(timestamp)));
+      },
+    });
+    Object.defineProperty(job, 'moveToWaitingChildren', {
+      configurable: true,
+      writable: true,
+      value(tok = this.token, opts = {}) {
+        const child = opts && opts.child;
+        const childKey = child ? `${child.queue}:${child.id}` : undefined;
+        return callAsync(() => this._manualNative.moveToWaitingChildren(this.id, String(tok), childKey));
       },
     });
     return job;

@@ -136,4 +136,20 @@ impl NativeManualWorker {
             .await
             .napi()
     }
+
+    // The same call as NativeWorker::move_to_waiting_children, for a job taken by hand.
+    /// To waiting-children while children are pending (false: none is, the job stays active).
+    #[napi]
+    pub async fn move_to_waiting_children(
+        &self,
+        job_id: String,
+        token: String,
+        child_key: Option<String>,
+    ) -> napi::Result<bool> {
+        let pair = connection::global().pair(&self.endpoint).napi()?;
+        self.inner
+            .to_waiting_children(&pair, &job_id, &token, child_key.as_deref())
+            .await
+            .napi()
+    }
 }

@@ -179,6 +179,20 @@ impl Manual {
         .await
     }
 
+    /// To waiting-children while children (or `child_key`) are pending; false when none is
+    /// (the job stays active). The same call as the worker's, for a job taken by hand.
+    pub async fn to_waiting_children(
+        &self,
+        pair: &Pair,
+        job_id: &str,
+        token: &str,
+        child_key: Option<&str>,
+    ) -> Result<bool> {
+        let mut conn = pair.command().await?;
+        scripts::move_to_waiting_children(&mut conn, &self.keys, job_id, token, child_key, now_ms())
+            .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
