@@ -562,3 +562,32 @@ describe('11: a flow is stored at once', () => {
     expect({ multi: after.multi - before.multi, exec: after.exec - before.exec }).toEqual({ multi: 1, exec: 1 });
   });
 });
+
+describe('12: jobs that settle together are finished in the order they were taken', () => {
+  // BullMQ finishes each job with its own call, in the order the processors settle; ours
+  // writes the jobs that settle together in one call, which must keep that order (the
+  // events stream, QueueEvents and the finished sets show it).
+  test('four jobs released at once complete in queue order', async () => {
+    await compare(async (s) => {
+      const q = s.queue();
+      await q.addBulk(range(4).map((i) => ({ name: 'j', data: { i } })));
+      let release;
+      const gate = new Promise((r) => (release = r));
+      let started = 0;
+      s.worker(
+        async () => {
+          started += 1;
+          if (started === 4) release();
+          await gate;
+        },
+        { concurrency: 4 },
+      );
+      await settled(q, 4);
+      const entries = await inspect.xrange(s.key('events'), '-', '+');
+      return entries
+        .map(([, fields]) => fields)
+        .filter((f) => f[1] === 'completed')
+        .map((f) => f[3]);
+    });
+  });
+});

@@ -29,6 +29,10 @@ pub(super) struct FinishWork {
     pub(super) attempts: u64,
     /// Take the next job for this slot in the same call.
     pub(super) fetch: bool,
+    /// The job's place in the order jobs were taken: a batch is written in this order (as
+    /// BullMQ's one-call-per-job worker writes them when they settle together), whatever
+    /// order the slots' tasks queued them in.
+    pub(super) order: u64,
 }
 
 /// A [`FinishWork`] waiting for the next finishing call.
@@ -70,6 +74,7 @@ impl FinishQueue {
 
     /// The next batch, counted as in flight.
     fn take(&mut self) -> Vec<FinishReq> {
+        self.pending.sort_by_key(|r| r.work.order);
         let n = self.pending.len().min(MAX_FINISH_BATCH);
         self.jobs_in_flight += n;
         self.pending.drain(..n).collect()

@@ -308,6 +308,7 @@ impl WorkerInner {
                             keep,
                             attempts: opts.attempts,
                             fetch: can_fetch,
+                            order,
                         })
                         .await;
                     match result {
@@ -364,6 +365,7 @@ impl WorkerInner {
                                     keep,
                                     attempts: opts.attempts,
                                     fetch: can_fetch,
+                                    order,
                                 })
                                 .await;
                             next = fetched;
