@@ -234,6 +234,10 @@ export interface WorkerOptions {
   maxStartedAttempts?: number;
   /** ms, default 30000: the longest single wait while rate limited before asking Redis again */
   maximumRateLimitDelay?: number;
+  /** ms, default lockDuration / 2: a job's lock is extended every lockRenewTime / 2 */
+  lockRenewTime?: number;
+  /** never extend the locks of this worker's jobs (they expire after lockDuration) */
+  skipLockRenewal?: boolean;
   /** leave the stalled check to other workers */
   skipStalledCheck?: boolean;
   /** Record BullMQ's per-minute completed / failed metrics, keeping this many points (0 = off). */

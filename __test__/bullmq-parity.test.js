@@ -591,3 +591,23 @@ describe('12: jobs that settle together are finished in the order they were take
     });
   });
 });
+
+describe('13: lockRenewTime and skipLockRenewal', () => {
+  // BullMQ extends a job's lock every lockRenewTime / 2 (default lockRenewTime: half the
+  // lockDuration) and never with skipLockRenewal. A lock renewed too late (or not at all)
+  // expires while the job runs, and its completion is refused: 'error' (Missing lock ...).
+  test.each([
+    ['lockRenewTime longer than the lock', { lockDuration: 1000, lockRenewTime: 3000 }],
+    ['skipLockRenewal', { lockDuration: 1000, skipLockRenewal: true }],
+  ])('%s: the lock expires under a 1.5 s job and its completion is refused', async (_label, opts) => {
+    await compare(async (s) => {
+      const q = s.queue();
+      const job = await q.add('slow', {});
+      const errors = [];
+      const w = s.worker(() => sleep(1500), opts);
+      w.on('error', (err) => errors.push(err.message));
+      await waitFor(() => errors.length > 0, { timeout: 15000, what: 'the refused completion' });
+      return { first: errors[0], state: await q.getJobState(job.id) };
+    });
+  });
+});

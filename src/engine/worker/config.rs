@@ -40,6 +40,10 @@ pub struct WorkerConfig {
     /// `maximumRateLimitDelay` (ms): the longest single wait while rate limited; the worker
     /// asks Redis again after it (due delayed jobs get promoted then).
     pub max_rate_limit_delay_ms: u64,
+    /// `lockRenewTime` (ms; None = half of lockDuration, as in BullMQ).
+    pub lock_renew_time_ms: Option<u64>,
+    /// `skipLockRenewal`: the locks of this worker's jobs are never extended.
+    pub skip_lock_renewal: bool,
 }
 
 impl WorkerConfig {
@@ -61,7 +65,16 @@ impl WorkerConfig {
             skip_stalled_check: false,
             metrics_max_data_points: None,
             max_rate_limit_delay_ms: 30_000,
+            lock_renew_time_ms: None,
+            skip_lock_renewal: false,
         }
+    }
+
+    /// How old a job's lock gets before it is extended: half of `lockRenewTime` (BullMQ's
+    /// lock manager checks every `lockRenewTime / 2`), so a quarter of the lock by default.
+    pub fn renew_after(&self) -> std::time::Duration {
+        let renew = self.lock_renew_time_ms.unwrap_or(self.lock_duration_ms / 2);
+        std::time::Duration::from_millis((renew / 2).max(1))
     }
 
     /// Worker options of API.md (as JSON, without `connection` and JS-only fields). Unknown
@@ -127,6 +140,14 @@ impl WorkerConfig {
         }
         if let Some(n) = pos_int("maxStartedAttempts")? {
             cfg.max_started_attempts = Some(n);
+        }
+        if let Some(n) = pos_int("lockRenewTime")? {
+            cfg.lock_renew_time_ms = Some(n.max(1));
+        }
+        if let Some(v) = o.get("skipLockRenewal").filter(|v| !v.is_null()) {
+            cfg.skip_lock_renewal = v
+                .as_bool()
+                .ok_or_else(|| Error::invalid("skipLockRenewal", "must be a boolean"))?;
         }
         if let Some(n) = pos_int("maximumRateLimitDelay")? {
             cfg.max_rate_limit_delay_ms = n.max(1);

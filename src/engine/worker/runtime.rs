@@ -151,16 +151,18 @@ async fn renew_locks_loop() {
                 return;
             }
         }
-        let min_lock = workers
+        // skipLockRenewal: that worker's locks are left to expire (BullMQ's option).
+        workers.retain(|w| !w.cfg.skip_lock_renewal);
+        let min_renew = workers
             .iter()
-            .map(|w| w.cfg.lock_duration_ms)
+            .map(|w| w.cfg.renew_after())
             .min()
-            .unwrap_or(30_000);
+            .unwrap_or(Duration::from_millis(7_500));
         let mut batches: HashMap<(QueueId, u64), Vec<DueLocks>> = HashMap::new();
         for w in workers {
             let due: Vec<(String, String)> = {
                 let st = w.state.lock().unwrap();
-                let age = Duration::from_millis(w.cfg.lock_duration_ms / 4);
+                let age = w.cfg.renew_after();
                 st.active
                     .iter()
                     .filter(|(_, e)| !e.released && e.renewed_at.elapsed() >= age)
@@ -185,7 +187,7 @@ async fn renew_locks_loop() {
                 Ok(failed) => {
                     let lag = &observe::counters().lock_renewal_lag;
                     for (w, due) in &group {
-                        let due_after = Duration::from_millis(w.cfg.lock_duration_ms / 4);
+                        let due_after = w.cfg.renew_after();
                         let mut st = w.state.lock().unwrap();
                         for (id, _) in due {
                             if let Some(e) = st.active.get_mut(id) {
@@ -209,7 +211,7 @@ async fn renew_locks_loop() {
                         for id in lost {
                             w.emit_error(
                                 &Error::LockLost(format!(
-                                    "could not renew the lock of job {id} in queue {}: it was taken over or expired",
+                                    "could not renew lock for job {id} (queue {}: it was taken over or expired)",
                                     w.cfg.queue
                                 )),
                                 Some(id),
@@ -221,7 +223,7 @@ async fn renew_locks_loop() {
                 Err(_) => {}
             }
         }
-        let tick = Duration::from_millis((min_lock / 8).clamp(25, 5_000));
+        let tick = (min_renew / 2).clamp(Duration::from_millis(25), Duration::from_millis(5_000));
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = runtime().renew_kick.notified() => {}
