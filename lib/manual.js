@@ -100,6 +100,7 @@ function install({ Worker, Queue, QueueJob, Job }) {
       // As BullMQ: a paused or closing worker takes nothing.
       if (this._paused || this._closing) return undefined;
       const native = manualOf(this);
+      binding.syncClock(Date.now());
       const deadline = Date.now() + (this.opts.drainDelay ?? 5) * 1000;
       for (;;) {
         const record = await callAsync(() => native.nextJob(token));

@@ -629,6 +629,8 @@ const queueMethods = {
    * scheduler has nothing left to run (limit or endDate reached).
    */
   async upsertJobScheduler(jobSchedulerId, repeatOpts, jobTemplate) {
+    // Its first iteration is placed by JavaScript's clock, mocked or not (as BullMQ's).
+    binding.syncClock(Date.now());
     if (typeof jobSchedulerId !== 'string' || jobSchedulerId === '') throw invalid('jobSchedulerId', 'must be a non-empty string');
     if (repeatOpts === null || typeof repeatOpts !== 'object') throw invalid('repeatOpts', 'must be an object');
     const fail = (message) => new QueueNativeError('ERR_INVALID_OPTION', message);

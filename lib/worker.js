@@ -192,6 +192,8 @@ class Worker extends EventEmitter {
     if (this._running) return Promise.reject(new QueueNativeError('ERR_ALREADY_RUNNING', ALREADY_RUNNING));
     if (this._closing || this._paused) return Promise.resolve();
     this._running = true;
+    // The jobs it takes are stamped (processedOn) by JavaScript's clock, mocked or not.
+    binding.syncClock(Date.now());
     // The engine's sockets live outside libuv; this handle keeps Node alive while we run.
     if (!this._keepAlive) this._keepAlive = setInterval(() => {}, 1 << 30);
     const running = new Promise((resolve) => {

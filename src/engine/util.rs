@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// JavaScript's clock minus the system clock (ms), as last reported by [`sync_clock`]; 0 when
 /// they agree.
 static CLOCK_OFFSET: AtomicI64 = AtomicI64::new(0);
+/// JavaScript's clock (ms) as last reported.
+static CLOCK_JS: AtomicU64 = AtomicU64::new(0);
 /// System time (ms) of that report.
 static CLOCK_SYNCED_AT: AtomicU64 = AtomicU64::new(0);
 /// Closer than this, the two clocks are the same clock read at two instants.
@@ -24,21 +26,24 @@ fn system_ms() -> u64 {
 /// JavaScript's `Date.now()`; so does the engine, through the facade's reports
 /// ([`sync_clock`]): they differ from the system clock only when the application mocks
 /// `Date` (sinon or jest fake timers), and then BullMQ's scripts would see the mocked time.
+/// A mocked clock stands still until the test moves it, so the engine uses the reported
+/// time as it is (not moved on by real time since the report).
 pub fn now_ms() -> u64 {
     adjusted(
         system_ms(),
         CLOCK_OFFSET.load(Ordering::Relaxed),
+        CLOCK_JS.load(Ordering::Relaxed),
         CLOCK_SYNCED_AT.load(Ordering::Relaxed),
     )
 }
 
-/// The system time `sys` moved by a reported `offset` while that report (made at
-/// `synced_at`) is recent.
-fn adjusted(sys: u64, offset: i64, synced_at: u64) -> u64 {
+/// The system time `sys`, or the reported mocked time `js` (its `offset` from the system
+/// clock not 0) while that report (made at `synced_at`) is recent.
+fn adjusted(sys: u64, offset: i64, js: u64, synced_at: u64) -> u64 {
     if offset == 0 || sys.saturating_sub(synced_at) > CLOCK_REPORT_TTL_MS {
         return sys;
     }
-    (sys as i64 + offset).max(0) as u64
+    js
 }
 
 /// The offset a report of `js` at system time `sys` sets (0 for the same clock).
@@ -59,6 +64,7 @@ pub fn sync_clock(js_now_ms: f64) {
     }
     let sys = system_ms();
     CLOCK_SYNCED_AT.store(sys, Ordering::Relaxed);
+    CLOCK_JS.store(js_now_ms.max(0.0) as u64, Ordering::Relaxed);
     CLOCK_OFFSET.store(offset_for(js_now_ms, sys), Ordering::Relaxed);
 }
 
@@ -127,25 +133,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_mocked_javascript_clock_moves_engine_time_while_its_report_is_recent() {
+    fn a_mocked_javascript_clock_is_engine_time_while_its_report_is_recent() {
         let sys = 1_800_000_000_000;
-        // The same clock read a moment apart: no offset.
+        // The same clock read a moment apart: no offset, the system clock runs.
         assert_eq!(offset_for((sys - 3) as f64, sys), 0);
-        assert_eq!(adjusted(sys, 0, sys), sys);
-        // sinon's clock at 0 (1970): engine time follows it, and moves on with real time.
+        assert_eq!(adjusted(sys + 5, 0, sys - 3, sys), sys + 5);
+        // sinon's clock at 0 (1970): engine time is the reported time, standing still as
+        // the mocked clock does until the test moves it (and reports again).
         let off = offset_for(0.0, sys);
         assert_eq!(off, -(sys as i64));
-        assert_eq!(adjusted(sys + 250, off, sys), 250);
+        assert_eq!(adjusted(sys + 250, off, 0, sys), 0);
         // A clock one minute ahead.
+        let ahead = sys + 60_000;
         assert_eq!(
-            adjusted(sys, offset_for((sys + 60_000) as f64, sys), sys),
-            sys + 60_000
+            adjusted(sys, offset_for(ahead as f64, sys), ahead, sys),
+            ahead
         );
         // A stale report (fake timers restored, nothing reported since) no longer counts.
-        assert_eq!(
-            adjusted(sys + CLOCK_REPORT_TTL_MS + 1, off, sys),
-            sys + CLOCK_REPORT_TTL_MS + 1
-        );
+        let later = sys + CLOCK_REPORT_TTL_MS + 1;
+        assert_eq!(adjusted(later, off, 0, sys), later);
     }
 
     #[test]
