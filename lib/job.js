@@ -51,6 +51,25 @@ function decodeOpts(text) {
   return opts;
 }
 
+/**
+ * Job#moveToWaitingChildren through `native` (the worker's, or a manual worker's for a job
+ * taken by hand).
+ */
+function toWaitingChildren(native, jobId, token, opts) {
+  const child = opts && opts.child;
+  const childKey = child ? `${child.queue}:${child.id}` : undefined;
+  return callAsync(() => native.moveToWaitingChildren(jobId, String(token), childKey)).catch((err) => {
+    // A failed child can never complete this job: BullMQ throws an UnrecoverableError, so a
+    // processor that lets it through fails the job at once, without retries.
+    if (err && err.code === 'ERR_JOB_STATE' && FAILED_CHILD.test(err.message)) {
+      const unrecoverable = new UnrecoverableError(err.message);
+      unrecoverable.code = err.code;
+      throw unrecoverable;
+    }
+    throw err;
+  });
+}
+
 class Job {
   // Private fields: not enumerable (a job spreads or logs as BullMQ's does), and, unlike
   // per-instance defineProperty, cheap to create for every job.
@@ -140,18 +159,7 @@ class Job {
    * when there is nothing to wait for (the job stays active and the processor goes on).
    */
   moveToWaitingChildren(token = this.token, opts = {}) {
-    const child = opts && opts.child;
-    const childKey = child ? `${child.queue}:${child.id}` : undefined;
-    return callAsync(() => this.#native.moveToWaitingChildren(this.id, String(token), childKey)).catch((err) => {
-      // A failed child can never complete this job: BullMQ throws an UnrecoverableError, so a
-      // processor that lets it through fails the job at once, without retries.
-      if (err && err.code === 'ERR_JOB_STATE' && FAILED_CHILD.test(err.message)) {
-        const unrecoverable = new UnrecoverableError(err.message);
-        unrecoverable.code = err.code;
-        throw unrecoverable;
-      }
-      throw err;
-    });
+    return toWaitingChildren(this.#native, this.id, token, opts);
   }
 
   /** Flow parents: results of the children, keyed by child job key. */
@@ -216,4 +224,4 @@ class Job {
   }
 }
 
-module.exports = { Job };
+module.exports = { Job, toWaitingChildren };

@@ -7,6 +7,7 @@
 const binding = require('../binding.js');
 const { callSync, callAsync, invalid } = require('./errors');
 const { serializeConnection } = require('./connection');
+const { toWaitingChildren } = require('./job');
 
 // Worker options that are JavaScript-only (not for the engine).
 const JS_ONLY = new Set(['connection', 'settings', 'autorun']);
@@ -78,9 +79,7 @@ function install({ Worker, Queue, QueueJob, Job }) {
       configurable: true,
       writable: true,
       value(tok = this.token, opts = {}) {
-        const child = opts && opts.child;
-        const childKey = child ? `${child.queue}:${child.id}` : undefined;
-        return callAsync(() => this._manualNative.moveToWaitingChildren(this.id, String(tok), childKey));
+        return toWaitingChildren(this._manualNative, this.id, tok, opts);
       },
     });
     return job;

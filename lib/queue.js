@@ -58,6 +58,11 @@ class QueueJob extends Job {
 // Connection errors reach the 'error' event of every open queue on that endpoint; the
 // listener is there only while a queue is open (see connection.offConnection).
 const liveQueues = new Set();
+/** This process's health entry of `endpoint` (connection.health()), or undefined. */
+function endpointHealth(endpoint) {
+  return (connection.health().endpoints || []).find((e) => e.endpoint === endpoint);
+}
+
 function toOpenQueues(err) {
   for (const q of liveQueues) {
     if (q._endpoint !== err.endpoint) continue;
@@ -71,17 +76,18 @@ function addLiveQueue(queue) {
   // The engine announces an endpoint's failure once (not on every retry): a queue created
   // while its endpoint is already failing, or whose first connect failed before this
   // listener was there, is told the standing error (once, unless the event reached it).
-  const down = (connection.health().endpoints || []).find((e) => e.endpoint === queue._endpoint && e.status !== 'ready' && e.lastError);
+  // Looked at on the next turn and again a little later (a first connect that is still
+  // failing); the second look finds the first's error already told.
   const check = () => {
     if (queue._connErrorSeen || !liveQueues.has(queue)) return;
-    const now = (connection.health().endpoints || []).find((e) => e.endpoint === queue._endpoint);
+    const now = endpointHealth(queue._endpoint);
     if (!now || now.status === 'ready' || !now.lastError) return;
     queue._connErrorSeen = true;
     const { code, message } = now.lastError;
     queue._emitError(new QueueNativeError(code, message, { endpoint: queue._endpoint }));
   };
   setImmediate(check);
-  if (!down) setTimeout(check, 50).unref();
+  setTimeout(check, 50).unref();
 }
 function removeLiveQueue(queue) {
   if (liveQueues.delete(queue) && liveQueues.size === 0) connection.offConnection('error', toOpenQueues);
@@ -217,8 +223,8 @@ class Queue extends EventEmitter {
       this._metaDone = null;
       done();
     };
-    const ready = (connection.health().endpoints || []).some((e) => e.endpoint === this._endpoint && e.status === 'ready');
-    if (ready) {
+    const health = endpointHealth(this._endpoint);
+    if (health && health.status === 'ready') {
       connection.offConnection('ready', onReady);
       write();
     }

@@ -589,8 +589,7 @@ const queueMethods = {
 
   /** Whether the global concurrency is reached (as many active jobs as it allows). */
   async isMaxed() {
-    const maxed = await run(queueHandle(this), 'queueAdmin', '', ['isMaxed']);
-    return Number(Array.isArray(maxed) ? maxed[0] : maxed) === 1;
+    return (await run(queueHandle(this), 'queueAdmin', '', ['isMaxed'])) === 1;
   },
 
   /** BullMQ's Queue.updateJobProgress: the progress of job `jobId`, by id. */

@@ -17,7 +17,7 @@ use super::job::prepare;
 use super::keys::QueueKeys;
 use super::scripts::queue::{flow_node_cmd, flow_node_reply};
 use super::scripts::reply::{as_int, as_text};
-use super::scripts::{FLOW_RELEASE, load_cmd};
+use super::scripts::{FLOW_RELEASE, evalsha_cmd, load_cmd};
 use super::util::now_ms;
 use redis::Value;
 
@@ -96,13 +96,9 @@ pub async fn add_flow(pair: &Pair, entries: &[FlowEntry]) -> Result<Vec<Added>> 
         }
     }
     for (base, id) in &parents {
-        pipe.cmd("EVALSHA")
-            .arg(FLOW_RELEASE.get_hash())
-            .arg(0)
-            .arg(base)
-            .arg(id)
-            .arg(now)
-            .ignore();
+        let mut release = evalsha_cmd(&FLOW_RELEASE, &[]);
+        release.arg(base).arg(id).arg(now);
+        pipe.add_command(release).ignore();
     }
     let mut conn = pair.command().await?;
     let replies: Vec<Value> = pipe

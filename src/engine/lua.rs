@@ -11,11 +11,9 @@
 //!
 //! [`assemble`](crate::engine::lua::assemble) replaces the first directive line with the includes (each exactly once, the
 //! ones an include needs before it, otherwise in the order they were asked for) and drops the
-//! directive lines; everything else is kept as written. The text is assembled once, when the
-//! script's `LazyLock` is first used. The jest specs get these texts from the testing addon
+//! directive lines; everything else is kept as written. Each text is assembled once, when the
+//! first script is used (`scripts::TEXTS`: the `Script`s and `SCRIPT LOAD` share it). The jest specs get these texts from the testing addon
 //! (`testScriptSources`), not from a copy of this assembler.
-
-use redis::Script;
 
 /// The marker of a directive line.
 const DIRECTIVE: &str = "--@include";
@@ -51,11 +49,6 @@ pub static INCLUDES: &[(&str, &str)] = include_lua![
     "unlock",
     "wake",
 ];
-
-/// The `redis::Script` of `src/scripts/<name>.lua`, assembled with [`INCLUDES`].
-pub fn script(name: &str, source: &str) -> Script {
-    Script::new(&assemble(name, source, INCLUDES))
-}
 
 /// The names a text's directive lines ask for, in order.
 fn directives(name: &str, source: &str) -> Vec<String> {

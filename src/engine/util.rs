@@ -1,17 +1,14 @@
 //! Small shared helpers: wall-clock milliseconds and cheap randomness.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// JavaScript's clock minus the system clock (ms), as last reported by [`sync_clock`]; 0 when
-/// they agree.
-static CLOCK_OFFSET: AtomicI64 = AtomicI64::new(0);
-/// JavaScript's clock (ms) as last reported.
-static CLOCK_JS: AtomicU64 = AtomicU64::new(0);
-/// System time (ms) of that report.
-static CLOCK_SYNCED_AT: AtomicU64 = AtomicU64::new(0);
+/// The last report of JavaScript's clock: (its time, the system time when it was reported),
+/// both ms. One lock, so that a reader never pairs one report's time with another's instant.
+static CLOCK_REPORT: Mutex<Option<(u64, u64)>> = Mutex::new(None);
 /// Closer than this, the two clocks are the same clock read at two instants.
-const SAME_CLOCK_MS: i64 = 100;
+const SAME_CLOCK_MS: u64 = 100;
 /// A report older than this no longer moves the engine's clock.
 const CLOCK_REPORT_TTL_MS: u64 = 10_000;
 
@@ -29,31 +26,22 @@ fn system_ms() -> u64 {
 /// A mocked clock stands still until the test moves it, so the engine uses the reported
 /// time as it is (not moved on by real time since the report).
 pub fn now_ms() -> u64 {
-    adjusted(
-        system_ms(),
-        CLOCK_OFFSET.load(Ordering::Relaxed),
-        CLOCK_JS.load(Ordering::Relaxed),
-        CLOCK_SYNCED_AT.load(Ordering::Relaxed),
-    )
+    let report = *CLOCK_REPORT.lock().unwrap_or_else(|e| e.into_inner());
+    adjusted(system_ms(), report)
 }
 
-/// The system time `sys`, or the reported mocked time `js` (its `offset` from the system
-/// clock not 0) while that report (made at `synced_at`) is recent.
-fn adjusted(sys: u64, offset: i64, js: u64, synced_at: u64) -> u64 {
-    if offset == 0 || sys.saturating_sub(synced_at) > CLOCK_REPORT_TTL_MS {
-        return sys;
+/// The system time `sys`, or the reported time of a mocked clock while that report is recent.
+fn adjusted(sys: u64, report: Option<(u64, u64)>) -> u64 {
+    match report {
+        Some((js, at)) if mocked(js, at) && sys.saturating_sub(at) <= CLOCK_REPORT_TTL_MS => js,
+        _ => sys,
     }
-    js
 }
 
-/// The offset a report of `js` at system time `sys` sets (0 for the same clock).
-fn offset_for(js: f64, sys: u64) -> i64 {
-    let offset = js as i64 - sys as i64;
-    if offset.abs() <= SAME_CLOCK_MS {
-        0
-    } else {
-        offset
-    }
+/// Whether JavaScript's time `js`, read at system time `at`, is another clock than the
+/// system's (not the same clock read a moment apart).
+fn mocked(js: u64, at: u64) -> bool {
+    js.abs_diff(at) > SAME_CLOCK_MS
 }
 
 /// JavaScript's `Date.now()`, reported by the facade when it hands the engine something to
@@ -62,10 +50,8 @@ pub fn sync_clock(js_now_ms: f64) {
     if !js_now_ms.is_finite() {
         return;
     }
-    let sys = system_ms();
-    CLOCK_SYNCED_AT.store(sys, Ordering::Relaxed);
-    CLOCK_JS.store(js_now_ms.max(0.0) as u64, Ordering::Relaxed);
-    CLOCK_OFFSET.store(offset_for(js_now_ms, sys), Ordering::Relaxed);
+    let report = (js_now_ms.max(0.0) as u64, system_ms());
+    *CLOCK_REPORT.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
 }
 
 /// splitmix64 over time and a counter: for jitter and lock tokens, which need spread and
@@ -135,23 +121,22 @@ mod tests {
     #[test]
     fn a_mocked_javascript_clock_is_engine_time_while_its_report_is_recent() {
         let sys = 1_800_000_000_000;
-        // The same clock read a moment apart: no offset, the system clock runs.
-        assert_eq!(offset_for((sys - 3) as f64, sys), 0);
-        assert_eq!(adjusted(sys + 5, 0, sys - 3, sys), sys + 5);
+        // The same clock read a moment apart: not mocked, the system clock runs.
+        assert!(!mocked(sys - 3, sys));
+        assert_eq!(adjusted(sys + 5, Some((sys - 3, sys))), sys + 5);
+        // No report yet: the system clock.
+        assert_eq!(adjusted(sys, None), sys);
         // sinon's clock at 0 (1970): engine time is the reported time, standing still as
         // the mocked clock does until the test moves it (and reports again).
-        let off = offset_for(0.0, sys);
-        assert_eq!(off, -(sys as i64));
-        assert_eq!(adjusted(sys + 250, off, 0, sys), 0);
+        assert!(mocked(0, sys));
+        assert_eq!(adjusted(sys + 250, Some((0, sys))), 0);
         // A clock one minute ahead.
         let ahead = sys + 60_000;
-        assert_eq!(
-            adjusted(sys, offset_for(ahead as f64, sys), ahead, sys),
-            ahead
-        );
+        assert!(mocked(ahead, sys));
+        assert_eq!(adjusted(sys, Some((ahead, sys))), ahead);
         // A stale report (fake timers restored, nothing reported since) no longer counts.
         let later = sys + CLOCK_REPORT_TTL_MS + 1;
-        assert_eq!(adjusted(later, off, 0, sys), later);
+        assert_eq!(adjusted(later, Some((0, sys))), later);
     }
 
     #[test]

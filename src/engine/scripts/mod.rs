@@ -40,9 +40,7 @@ pub use worker::{
 macro_rules! scripts {
     ($($name:ident => $file:literal),* $(,)?) => {
         $(
-            pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-                lua::script($file, include_str!(concat!("../../scripts/", $file, ".lua")))
-            });
+            pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| Script::new(text($file)));
         )*
         /// `(name, source as written)` of every script the engine sends (the name is the
         /// file name without `.lua`); [`lua::assemble`] with [`lua::INCLUDES`] gives the
@@ -96,7 +94,8 @@ scripts! {
     REMOVE_ORPHANS => "remove_orphans",
 }
 
-/// Every script as Redis runs it (assembled with its includes).
+/// Every script as Redis runs it (assembled with its includes), in [`SOURCES`] order: the
+/// one assembly both the `Script`s (their SHA) and `SCRIPT LOAD` use.
 static TEXTS: LazyLock<Vec<String>> = LazyLock::new(|| {
     SOURCES
         .iter()
@@ -104,15 +103,32 @@ static TEXTS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// `SCRIPT LOAD` of script `name` (the file name without `.lua`), for a MULTI whose
-/// `EVALSHA`s must not meet an empty cache part-way.
-pub(crate) fn load_cmd(name: &str) -> redis::Cmd {
+/// The text Redis runs for script `name` (the file name without `.lua`).
+fn text(name: &str) -> &'static str {
     let at = SOURCES
         .iter()
         .position(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("no script named {name}"));
+    &TEXTS[at]
+}
+
+fn load(text: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("SCRIPT");
-    cmd.arg("LOAD").arg(&TEXTS[at]);
+    cmd.arg("LOAD").arg(text);
+    cmd
+}
+
+/// `SCRIPT LOAD` of script `name`, for a MULTI whose `EVALSHA`s must not meet an empty cache
+/// part-way.
+pub(crate) fn load_cmd(name: &str) -> redis::Cmd {
+    load(text(name))
+}
+
+/// `EVALSHA` of `script` with `keys`, its arguments to be added: a call that goes inside a
+/// MULTI (a `ScriptInvocation` only sends itself).
+pub(crate) fn evalsha_cmd(script: &Script, keys: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys.len()).arg(keys);
     cmd
 }
 
@@ -125,7 +141,7 @@ pub(crate) fn load_cmd(name: &str) -> redis::Cmd {
 pub(crate) async fn preload(conn: &mut impl redis::aio::ConnectionLike) -> bool {
     let mut pipe = redis::pipe();
     for text in TEXTS.iter() {
-        pipe.cmd("SCRIPT").arg("LOAD").arg(text).ignore();
+        pipe.add_command(load(text)).ignore();
     }
     pipe.exec_async(conn).await.is_ok()
 }

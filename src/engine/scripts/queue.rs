@@ -6,7 +6,9 @@ use redis::{ScriptInvocation, Value};
 use super::codes::{add_error, reprocess_error, unexpected};
 use super::fetch::JobRecord;
 use super::reply::{as_int, as_text, field_map, string_list};
-use super::{ADD_JOB, ADD_PARENT, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, hgetall, invoke};
+use super::{
+    ADD_JOB, ADD_PARENT, CLEAN, DRAIN, GET_JOBS, PAUSE, REPROCESS, evalsha_cmd, hgetall, invoke,
+};
 use crate::engine::error::Result;
 use crate::engine::job::PreparedJob;
 use crate::engine::keys::{JobState, QueueKeys};
@@ -52,16 +54,11 @@ pub async fn add_jobs(
 /// waiting-children), a leaf by `add_job`. Its reply in the EXEC is read by
 /// [`flow_node_reply`].
 pub fn flow_node_cmd(k: &QueueKeys, p: &PreparedJob, has_children: bool) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    if has_children {
-        let keys = add_parent_keys(k);
-        cmd.arg(ADD_PARENT.get_hash())
-            .arg(keys.len())
-            .arg(&keys[..]);
+    let mut cmd = if has_children {
+        evalsha_cmd(&ADD_PARENT, &add_parent_keys(k))
     } else {
-        let keys = add_job_keys(k);
-        cmd.arg(ADD_JOB.get_hash()).arg(keys.len()).arg(&keys[..]);
-    }
+        evalsha_cmd(&ADD_JOB, &add_job_keys(k))
+    };
     cmd.arg(&k.base);
     let timestamp = p.timestamp.to_string();
     for a in job_args(p, &timestamp) {
