@@ -17,6 +17,12 @@ export declare class NativeManualWorker {
   constructor(queueName: string, optionsJson: string, connectionJson?: string | undefined | null)
   /** The next job, locked with `token`; null when there is none to take now. */
   nextJob(token: string): Promise<ManualJob | null>
+  /**
+   * Add the next iteration of job scheduler `scheduler` after its iteration `jobId`
+   * (stored options `optsJson`) was taken; `cronNext`: the next cron run (ms) the
+   * JavaScript side computed, null when there is none or the scheduler is an `every` one.
+   */
+  scheduleNext(jobId: string, optsJson: string | undefined | null, scheduler: string, cronNext?: number | undefined | null): Promise<void>
   /** Complete; with `fetchNext`, the next job taken in the same call (or null). */
   complete(jobId: string, token: string, returnvalueJson: string, fetchNext: boolean): Promise<ManualJob | null>
   /**

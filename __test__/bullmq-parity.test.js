@@ -611,3 +611,61 @@ describe('13: lockRenewTime and skipLockRenewal', () => {
     });
   });
 });
+
+describe('14: getNextJob of a job scheduler\'s iteration schedules the next one', () => {
+  // BullMQ's getNextJob goes the worker loop's way: taking an iteration adds the next one
+  // (delayed), for `every` and for cron schedulers alike.
+  test.each([
+    ['every', { every: 60000 }],
+    ['cron', { pattern: '0 0 1 1 *' }],
+  ])('%s', async (_label, repeat) => {
+    await compare(async (s) => {
+      const q = s.queue();
+      const w = s.manualWorker();
+      await q.upsertJobScheduler('sched', repeat, { name: 'tick', data: { n: 1 } });
+      // The first iteration of a cron scheduler is delayed to its next match: promote it.
+      const [first] = await q.getJobs(['delayed', 'wait']);
+      if ((await first.getState()) === 'delayed') await first.promote();
+      const job = await w.getNextJob('t1', { block: false });
+      const after = await q.getJobs(['delayed']);
+      const schedulers = await q.getJobSchedulers();
+      return {
+        taken: job && job.name,
+        next: after.map((j) => ({
+          name: j.name,
+          data: j.data,
+          count: j.opts.repeat && j.opts.repeat.count,
+          scheduler: j.repeatJobKey,
+          sameAsSchedulerNext: j.timestamp + j.delay === schedulers[0].next,
+        })),
+        iterations: schedulers.map((x) => x.iterationCount),
+      };
+    });
+  });
+});
+
+describe('15: getWorkers lists each Worker', () => {
+  // BullMQ: one entry per Worker (its own blocking socket), named workers with `:w:<name>`,
+  // a worker that does not run yet included, a closed one gone.
+  test('two workers, one named, one with autorun false; then one closed', async () => {
+    await compare(async (s) => {
+      const q = s.queue();
+      const w1 = s.worker(async () => 1, { name: 'alpha' });
+      const w2 = s.worker(async () => 1, { autorun: false });
+      await Promise.all([w1.waitUntilReady(), w2.waitUntilReady()]);
+      const encoded = Buffer.from(s.name).toString('base64');
+      const names = (list) =>
+        list.map((e) => `${e.name === s.name ? '<name>' : e.name} ${e.rawname.replace(`${s.prefix}:${encoded}`, '<p>:<b64 name>')}`).sort();
+      const two = await waitFor(async () => {
+        const list = await q.getWorkers();
+        return list.length === 2 ? list : undefined;
+      }, { what: 'two workers listed' });
+      await w1.close();
+      const one = await waitFor(async () => {
+        const list = await q.getWorkers();
+        return list.length === 1 ? list : undefined;
+      }, { what: 'one worker listed' });
+      return { two: names(two), one: names(one), count: await q.getWorkersCount() };
+    });
+  });
+});

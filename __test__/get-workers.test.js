@@ -1,7 +1,8 @@
 'use strict';
-// Queue.getWorkers(): every process of ours that serves the queue, in BullMQ's shape, found
-// through the name of its command socket (one socket serves many queues, so BullMQ's one
-// name per queue cannot be used).
+// Queue.getWorkers(): every Worker that serves the queue, in BullMQ's shape (one entry per
+// Worker, rawname as BullMQ's Worker names its socket), found through the name of our command
+// socket (one socket serves every Worker of the process, so BullMQ's one name per socket
+// cannot be used).
 const qn = require('..');
 const { waitFor, ourClients } = require('./helpers/redis-server');
 const { useRedis } = require('./helpers/suite');
@@ -18,19 +19,23 @@ function track(x) {
 const ourWorker = (name, opts = {}) => track(new qn.Worker(name, async () => 1, opts));
 const ourQueue = (name, opts = {}) => track(new qn.Queue(name, opts));
 
-test('lists this process once per queue it serves, in the shape of BullMQ\'s entries', async () => {
+test('lists each Worker of this process, in the shape of BullMQ\'s entries', async () => {
   const a = uniqueQueue('ga');
   const b = uniqueQueue('gb');
   const idle = uniqueQueue('gi');
   const wa1 = ourWorker(a);
-  ourWorker(a, { concurrency: 3 });
+  ourWorker(a, { concurrency: 3, name: 'second:one' });
+  // Not running yet: listed, as BullMQ's (its blocking socket is open from the constructor).
+  ourWorker(a, { autorun: false });
   const wb = ourWorker(b, { prefix: 'other' });
   await Promise.all([wa1.waitUntilReady(), wb.waitUntilReady()]);
-  await waitFor(async () => (await ourQueue(a).getWorkers()).length === 1, { what: 'queue a served' });
+  await waitFor(async () => (await ourQueue(a).getWorkers()).length === 3, { what: 'queue a served' });
 
-  const [entry] = await ourQueue(a).getWorkers();
-  expect(entry.name).toBe(a);
-  expect(entry.rawname).toMatch(new RegExp(`^queue-native:command:[A-Za-z0-9+/=,]+:${process.pid}$`));
+  const entries = await ourQueue(a).getWorkers();
+  const bullName = `bull:${Buffer.from(a).toString('base64')}`;
+  expect(entries.map((e) => e.name)).toEqual([a, a, a]);
+  expect(entries.map((e) => e.rawname).sort()).toEqual([bullName, bullName, `${bullName}:w:second:one`].sort());
+  const [entry] = entries;
   const [command] = (await ourClients(inspect)).filter((c) => c.name.startsWith('queue-native:command:'));
   expect(entry.id).toBe(String(command.id));
   // The prefix is part of the queue's identity.
@@ -50,6 +55,16 @@ test('lists this process once per queue it serves, in the shape of BullMQ\'s ent
   expect(Object.keys(entry).sort()).toEqual(Object.keys(theirEntry).sort());
   // BullMQ's own reader does not see ours (one name per queue per socket): documented.
   expect(await track(new bullmq[6].Queue(a, { connection: connectionFor(redis) })).getWorkers()).toEqual([]);
+  // During a migration ours lists BullMQ's workers on the queue too, as BullMQ lists them.
+  const ours = ourWorker(theirs, { name: 'native' });
+  await ours.waitUntilReady();
+  const both = await waitFor(async () => {
+    const list = await ourQueue(theirs).getWorkers();
+    return list.length === 2 ? list : undefined;
+  }, { what: 'both workers listed' });
+  const theirsName = `bull:${Buffer.from(theirs).toString('base64')}`;
+  expect(both.map((e) => e.rawname).sort()).toEqual([theirsName, `${theirsName}:w:native`]);
+  expect(both.find((e) => e.rawname === theirsName).id).toBe(theirEntry.id);
 });
 
 test('a queue whose last worker closed is no longer listed; the name survives a reconnect', async () => {

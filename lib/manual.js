@@ -8,6 +8,7 @@ const binding = require('../binding.js');
 const { callSync, callAsync, invalid } = require('./errors');
 const { serializeConnection } = require('./connection');
 const { toWaitingChildren } = require('./job');
+const { nextRun } = require('./cron');
 
 // Worker options that are JavaScript-only (not for the engine).
 const JS_ONLY = new Set(['connection', 'settings', 'autorun']);
@@ -85,6 +86,26 @@ function install({ Worker, Queue, QueueJob, Job }) {
     return job;
   };
 
+  // A job scheduler's iteration was taken: add the next one now, as BullMQ's getNextJob does
+  // (its worker loop's path; the engine does it for processor workers). The cron run is
+  // computed here (the engine has no cron parser); a failure is the worker's 'error' event and
+  // the job is still handed out.
+  const scheduleNext = async (worker, native, record) => {
+    const scheduler = record.fields.rjk;
+    try {
+      let cronNext = null;
+      const opts = record.fields.opts ? JSON.parse(record.fields.opts) : {};
+      const repeat = opts.repeat;
+      if (repeat && repeat.pattern && !repeat.every) {
+        const after = Math.max(Date.now(), Number(opts.prevMillis) || 0);
+        cronNext = await nextRun(worker.opts.settings && worker.opts.settings.repeatStrategy, after, repeat, record.fields.name);
+      }
+      await callAsync(() => native.scheduleNext(record.id, record.fields.opts ?? null, scheduler, cronNext));
+    } catch (err) {
+      worker._safeEmit('error', err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+
   const nextData = (record) => (record ? [record.fields, record.id, 0, 0] : undefined);
 
   Object.defineProperty(Worker.prototype, 'getNextJob', {
@@ -105,6 +126,7 @@ function install({ Worker, Queue, QueueJob, Job }) {
         const record = await callAsync(() => native.nextJob(token));
         if (record) {
           const job = toJob(this, record, token);
+          if (record.fields.rjk) await scheduleNext(this, native, record);
           this._safeEmit('active', job, 'waiting');
           return job;
         }

@@ -9,7 +9,7 @@ const connection = require('./connection');
 
 // Our command socket's client name while workers run on it (src/engine/connection/naming.rs):
 // queue-native:command:<base64 of prefix:queue, comma-separated>:<pid>.
-const SERVING = /^queue-native:command:([A-Za-z0-9+/=,]+):(\d+)$/;
+const SERVING = /^queue-native:command:([A-Za-z0-9+/=,.]+):(\d+)$/;
 
 // One CLIENT LIST line -> { field: value } (values are text, as BullMQ gives them).
 function parseClient(line) {
@@ -47,26 +47,40 @@ const queueMethods = {
   },
 
   /**
-   * The processes of ours whose workers serve this queue, in BullMQ's shape: one entry per
-   * process (per connection pair, whatever its number of Worker objects), the `CLIENT LIST`
-   * fields of its command socket with `name` = the queue's name and `rawname` = the socket's
-   * own name. BullMQ's workers are not listed (BullMQ's getWorkers lists those).
+   * The workers serving this queue, in BullMQ's shape: one entry per Worker, with the
+   * `CLIENT LIST` fields of the socket it runs on, `name` = the queue's name and `rawname` =
+   * the client name BullMQ's Worker would have (`<prefix>:<base64 queue name>`, plus
+   * `:w:<name>` for a named worker). Ours are read from the entries of our command sockets'
+   * names (one socket serves every Worker of a process; see src/engine/connection/naming.rs);
+   * BullMQ's own workers on the same queue (a migration in progress) are listed as BullMQ
+   * lists them.
    */
   async getWorkers() {
     const text = await connection.command(['CLIENT', 'LIST'], this.opts.connection);
+    const bullName = `${this.prefix}:${Buffer.from(this.name).toString('base64')}`;
     const wanted = Buffer.from(`${this.prefix}:${this.name}`).toString('base64');
     const workers = [];
     for (const line of String(text).split(/\r?\n/)) {
       if (!line) continue;
       const client = parseClient(line);
-      const m = SERVING.exec(client.name || '');
-      if (!m || !m[1].split(',').includes(wanted)) continue;
-      workers.push({ ...client, name: this.name, rawname: client.name });
+      const name = client.name || '';
+      if (name === bullName || name.startsWith(`${bullName}:w:`)) {
+        workers.push({ ...client, name: this.name, rawname: name });
+        continue;
+      }
+      const m = SERVING.exec(name);
+      if (!m) continue;
+      for (const entry of m[1].split(',')) {
+        const [queue, workerName] = entry.split('.');
+        if (queue !== wanted) continue;
+        const suffix = workerName === undefined ? '' : `:w:${Buffer.from(workerName, 'base64').toString()}`;
+        workers.push({ ...client, name: this.name, rawname: `${bullName}${suffix}` });
+      }
     }
     return workers;
   },
 
-  /** How many processes of ours serve this queue (getWorkers().length). */
+  /** How many workers serve this queue (getWorkers().length). */
   async getWorkersCount() {
     return (await this.getWorkers()).length;
   },

@@ -60,6 +60,27 @@ impl NativeManualWorker {
         self.inner.next_job(&pair, &token).await.map(out).napi()
     }
 
+    /// Add the next iteration of job scheduler `scheduler` after its iteration `jobId`
+    /// (stored options `optsJson`) was taken; `cronNext`: the next cron run (ms) the
+    /// JavaScript side computed, null when there is none or the scheduler is an `every` one.
+    #[napi]
+    pub async fn schedule_next(
+        &self,
+        job_id: String,
+        opts_json: Option<String>,
+        scheduler: String,
+        cron_next: Option<f64>,
+    ) -> napi::Result<()> {
+        let pair = connection::global().pair(&self.endpoint).napi()?;
+        let cron_next = cron_next
+            .filter(|n| n.is_finite())
+            .map(|n| n.max(0.0) as u64);
+        self.inner
+            .schedule_next(&pair, &job_id, opts_json.as_deref(), &scheduler, cron_next)
+            .await
+            .napi()
+    }
+
     /// Complete; with `fetchNext`, the next job taken in the same call (or null).
     #[napi]
     pub async fn complete(

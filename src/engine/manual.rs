@@ -7,9 +7,9 @@
 
 use super::connection::Pair;
 use super::error::{Error, Result};
-use super::job::{self, JobOpts, Outcome, RetryDecision};
+use super::job::{self, JobOpts, NextIteration, Outcome, RetryDecision};
 use super::keys::QueueKeys;
-use super::scripts::{self, FetchOpts, FinishJob, JobRecord};
+use super::scripts::{self, FetchOpts, FinishJob, JobRecord, SchedulerNext};
 use super::util::{now_ms, random_unit};
 use super::worker::WorkerConfig;
 
@@ -41,6 +41,48 @@ impl Manual {
         let fetched =
             scripts::activate(&mut conn, &self.keys, now_ms(), &self.fetch_opts(&tokens)).await?;
         Ok(fetched.jobs.into_iter().next())
+    }
+
+    /// Add the next iteration of job scheduler `scheduler`, whose iteration `job_id` (stored
+    /// options `opts_json`) was just taken by hand: BullMQ's `getNextJob` does it as its
+    /// worker's loop does (protocol §9.11). `cron_next` is the next cron run as the
+    /// JavaScript side computed it (the engine has no cron parser; ignored for `every`, and
+    /// `None` for a cron scheduler means there is no next run).
+    pub async fn schedule_next(
+        &self,
+        pair: &Pair,
+        job_id: &str,
+        opts_json: Option<&str>,
+        scheduler: &str,
+        cron_next: Option<u64>,
+    ) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidOption {
+            option: "repeat".into(),
+            reason: format!(
+                "failed to add the next iteration of job scheduler {scheduler} in queue {}: {reason}",
+                self.keys.name
+            ),
+        };
+        let now = now_ms();
+        let next = match job::next_iteration(opts_json, now).map_err(invalid)? {
+            NextIteration::Stop => return Ok(()),
+            NextIteration::Every => None,
+            NextIteration::Cron { after, .. } => match cron_next {
+                Some(next) => Some(next.max(after)),
+                None => return Ok(()),
+            },
+        };
+        let opts = job::next_iteration_opts(opts_json, scheduler, now, next);
+        let legacy = job::is_legacy_repeat_key(scheduler);
+        let mut conn = pair.command().await?;
+        match scripts::scheduler_next(
+            &mut conn, &self.keys, scheduler, job_id, now, next, legacy, &opts,
+        )
+        .await?
+        {
+            SchedulerNext::NotAScheduler => Err(invalid(job::not_a_scheduler(scheduler))),
+            _ => Ok(()),
+        }
     }
 
     /// Complete an active job held by `token` (`returnvalue` is JSON); with `fetch_next`, take

@@ -1,10 +1,11 @@
 //! The client names of a pair's sockets (`CLIENT SETNAME`). The blocking socket is
 //! `queue-native:blocking:<pid>`. The command socket is `queue-native:command:<pid>` until a
-//! worker of this process runs on the pair, then `queue-native:command:<queues>:<pid>`, where
-//! `<queues>` lists the queues its workers serve, each as base64 of `<prefix>:<name>`,
-//! comma-separated. That name is how `Queue.getWorkers()` finds, in `CLIENT LIST`, every
-//! process of ours serving a queue: BullMQ's reader expects one name per queue per socket,
-//! which one socket serving many queues cannot give.
+//! worker of this process exists on the pair, then `queue-native:command:<workers>:<pid>`,
+//! where `<workers>` has one comma-separated entry per Worker: base64 of its queue's
+//! `<prefix>:<name>`, and `.` + base64 of its `name` option when it has one. That name is how
+//! `Queue.getWorkers()` finds, in `CLIENT LIST`, every Worker of ours serving a queue:
+//! BullMQ's reader expects one socket per Worker, named after its queue, which one socket
+//! serving many queues and workers cannot give.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -25,13 +26,21 @@ pub fn client_name(role: Role, display: &str) -> String {
     }
 }
 
-/// The queues (`<prefix>:<name>`) this process's workers serve on `pair` changed to
-/// `queues`: when the label differs, the live command socket is renamed (a socket opened
-/// later, after a reconnect, gets the name from [`client_name`]).
-pub fn set_served(pair: &Arc<Pair>, queues: &[String]) {
-    let mut encoded: Vec<String> = queues.iter().map(|q| base64(q.as_bytes())).collect();
+/// The workers of this process on `pair` changed to `workers` (each its queue
+/// `<prefix>:<name>` and its `name` option): when the label differs, the live command socket
+/// is renamed (a socket opened later, after a reconnect, gets the name from
+/// [`client_name`]). One entry per worker, `base64(<prefix>:<name>)`, followed by
+/// `.base64(<worker name>)` for a named worker, so that `getWorkers()` lists each Worker as
+/// BullMQ's does (one blocking socket per Worker there).
+pub fn set_served(pair: &Arc<Pair>, workers: &[(String, Option<String>)]) {
+    let mut encoded: Vec<String> = workers
+        .iter()
+        .map(|(queue, name)| match name {
+            Some(name) => format!("{}.{}", base64(queue.as_bytes()), base64(name.as_bytes())),
+            None => base64(queue.as_bytes()),
+        })
+        .collect();
     encoded.sort();
-    encoded.dedup();
     let label = (!encoded.is_empty()).then(|| encoded.join(","));
     let display = pair.display.clone();
     {

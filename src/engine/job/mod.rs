@@ -13,4 +13,6 @@ pub use add::{MAX_PRIORITY, PreparedJob, prepare};
 pub use options::{Backoff, JobOpts, KEEP_ALL, KeepJobs, attempts_made, parse_keep};
 pub use outcome::Outcome;
 pub use retry::{RetryDecision, append_stacktrace, builtin_backoff, decide_retry};
-pub use scheduler::{NextIteration, is_legacy_repeat_key, next_iteration, next_iteration_opts};
+pub use scheduler::{
+    NextIteration, is_legacy_repeat_key, next_iteration, next_iteration_opts, not_a_scheduler,
+};

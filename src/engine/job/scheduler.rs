@@ -33,6 +33,13 @@ fn truthy(v: Option<&OrderedJson>) -> bool {
     v.is_some_and(OrderedJson::truthy)
 }
 
+/// Why a legacy repeatable-job key gets no next iteration (the script's `NotAScheduler`).
+pub fn not_a_scheduler(scheduler: &str) -> String {
+    format!(
+        "{scheduler} is a legacy repeatable job key, which BullMQ 6 no longer supports (migrate it to a job scheduler)"
+    )
+}
+
 /// BullMQ's checks before scheduling the next iteration: `repeat` must name exactly one of
 /// `every` / `pattern`; `limit` caps the iteration count (`count + 1`); past `endDate` no
 /// more iterations; a cron time is searched from `max(now, prevMillis)`.

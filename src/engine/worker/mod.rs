@@ -160,6 +160,9 @@ impl Worker {
             main: Mutex::new(None),
         });
         rt.workers.lock().unwrap().push(Arc::downgrade(&inner));
+        if let Some(pair) = inner.handle.single_pair() {
+            observe::refresh_served(&pair);
+        }
         Ok(Worker { inner })
     }
 
@@ -185,9 +188,6 @@ impl Worker {
         }
         let task = tokio::spawn(Arc::clone(me).fetch_loop());
         *me.main.lock().unwrap() = Some(task);
-        if let Some(pair) = me.handle.single_pair() {
-            observe::refresh_served(&pair);
-        }
     }
 
     /// Started, not closing, and on a pair that has not given up (see [`WorkerInner::running`]).

@@ -17,18 +17,24 @@ pub fn in_flight_by_queue() -> HashMap<String, u64> {
     out
 }
 
-/// Publish, in the command socket's client name, the queues that this process's running
-/// workers on `pair` serve (see [`naming`]); called when a worker starts or has closed.
+/// Publish, in the command socket's client name, the workers of this process on `pair` (see
+/// [`naming`]); called when a worker is created or has closed. A worker that does not run
+/// yet counts, as BullMQ's does (its blocking socket is open from its constructor).
 pub(super) fn refresh_served(pair: &Arc<Pair>) {
-    let queues: Vec<String> = live_workers()
+    let workers: Vec<(String, Option<String>)> = live_workers()
         .into_iter()
         .filter(|w| {
             w.handle
                 .single_pair()
                 .is_some_and(|p| Arc::ptr_eq(&p, pair))
-                && w.state.lock().unwrap().started
+                && !w.state.lock().unwrap().closing
         })
-        .map(|w| w.handle.keys().qualified_name().to_string())
+        .map(|w| {
+            (
+                w.handle.keys().qualified_name().to_string(),
+                w.cfg.name.clone(),
+            )
+        })
         .collect();
-    naming::set_served(pair, &queues);
+    naming::set_served(pair, &workers);
 }

@@ -486,9 +486,7 @@ impl WorkerInner {
             })
             .await;
         match result {
-            Ok(SchedulerNext::NotAScheduler) => fail(format!(
-                "{scheduler} is a legacy repeatable job key, which BullMQ 6 no longer supports (migrate it to a job scheduler)"
-            )),
+            Ok(SchedulerNext::NotAScheduler) => fail(job::not_a_scheduler(scheduler)),
             Ok(_) => {}
             Err(e) => self.emit_error(&e, Some(&job.id)),
         }
