@@ -395,6 +395,8 @@ export declare class Worker<DataType = any, ResultType = any, NameType extends s
   pause(doNotWaitActive?: boolean): Promise<void>;
   resume(): Promise<void>;
   isRunning(): boolean;
+  /** BullMQ's helper: resolves after `milliseconds` (default 1) or when the controller aborts. */
+  delay(milliseconds?: number, abortController?: AbortController): Promise<void>;
   isPaused(): boolean;
   close(force?: boolean): Promise<void>;
   cancelJob(jobId: string, reason?: unknown): boolean;
@@ -601,6 +603,21 @@ export declare class Queue<
   getVersion(): Promise<string | null>;
   /** BullMQ's `keys`: the full Redis key of each of this queue's keys, by type ('' is the base). */
   readonly keys: Record<string, string>;
+  /**
+   * BullMQ's `queue.jobScheduler`: the queue's scheduler methods in BullMQ's JobScheduler
+   * argument order; its 'error' events are the queue's.
+   */
+  readonly jobScheduler: Promise<
+    import('events').EventEmitter & {
+      waitUntilReady(timeoutMs?: number): Promise<void>;
+      upsertJobScheduler(id: string, repeatOpts: RepeatOptions, jobName?: NameType, jobData?: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType> | undefined>;
+      getScheduler(id: string): Promise<JobSchedulerData | undefined>;
+      getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerData[]>;
+      getSchedulersCount(): Promise<number>;
+      removeJobScheduler(id: string): Promise<boolean>;
+      close(): Promise<void>;
+    }
+  >;
   /** Whether the global concurrency is reached. */
   isMaxed(): Promise<boolean>;
   /** Set job `jobId`'s progress (emits `progress`), as BullMQ's Queue.updateJobProgress. */
@@ -629,11 +646,25 @@ export declare class Queue<
   /** BullMQ's Prometheus text: job counts per state, completed / failed totals; extra labels. */
   exportPrometheusMetrics(globalVariables?: Record<string, string>): Promise<string>;
   /**
-   * The processes of ours serving this queue, in BullMQ's shape: one entry per process (its
-   * command socket's CLIENT LIST fields, `name` = the queue, `rawname` = the socket's name).
+   * The workers serving this queue (ours and BullMQ's), in BullMQ's shape: one entry per
+   * Worker (the CLIENT LIST fields of the socket it runs on, `name` = the queue, `rawname` =
+   * `<prefix>:<base64 queue>[:w:<worker name>]`).
    */
   getWorkers(): Promise<Array<Record<string, string>>>;
   getWorkersCount(): Promise<number>;
+  /** The QueueEvents listening to this queue (ours and BullMQ's), one entry each, as getWorkers. */
+  getQueueEvents(): Promise<Array<Record<string, string>>>;
+  /**
+   * One page of a parent's children (BullMQ's shape): 'processed' items `{ id, v }` (child
+   * key, return value; `err` when not JSON), 'pending' items `{ id }`; positions start..end
+   * (end -1: all), the children's job hashes in `jobs`, all of them counted in `total`.
+   */
+  getDependencies(
+    parentId: string,
+    type: 'processed' | 'pending',
+    start?: number,
+    end?: number,
+  ): Promise<{ items: Array<{ id: string; v?: any; err?: string }>; jobs: Array<Record<string, any>>; total: number }>;
 }
 
 // QueueEvents: BullMQ's global events of a queue. Every QueueEvents of the process shares one

@@ -595,18 +595,23 @@ describe('12: jobs that settle together are finished in the order they were take
 describe('13: lockRenewTime and skipLockRenewal', () => {
   // BullMQ extends a job's lock every lockRenewTime / 2 (default lockRenewTime: half the
   // lockDuration) and never with skipLockRenewal. A lock renewed too late (or not at all)
-  // expires while the job runs, and its completion is refused: 'error' (Missing lock ...).
+  // expires while the job runs: the renewal fails ('error': could not renew lock for job <id>),
+  // or, with no renewal, the completion is refused ('error': Missing lock ...).
   test.each([
     ['lockRenewTime longer than the lock', { lockDuration: 1000, lockRenewTime: 3000 }],
     ['skipLockRenewal', { lockDuration: 1000, skipLockRenewal: true }],
-  ])('%s: the lock expires under a 1.5 s job and its completion is refused', async (_label, opts) => {
+  ])('%s: the lock expires under a 4 s job; the first error is the same', async (_label, opts) => {
     await compare(async (s) => {
       const q = s.queue();
       const job = await q.add('slow', {});
       const errors = [];
-      const w = s.worker(() => sleep(1500), opts);
+      // 4 s: BullMQ's renewal timer ticks every lockRenewTime / 2 (1.5 s) and renews a job
+      // tracked for more than 1.5 s, so its first renewal comes 1.5-3 s into the job: well
+      // before the job ends, so which of the renewal and the completion fails first does not
+      // depend on timing.
+      const w = s.worker(() => sleep(4000), opts);
       w.on('error', (err) => errors.push(err.message));
-      await waitFor(() => errors.length > 0, { timeout: 15000, what: 'the refused completion' });
+      await waitFor(() => errors.length > 0, { timeout: 15000, what: 'the first error' });
       return { first: errors[0], state: await q.getJobState(job.id) };
     });
   });
@@ -666,6 +671,82 @@ describe('15: getWorkers lists each Worker', () => {
         return list.length === 1 ? list : undefined;
       }, { what: 'one worker listed' });
       return { two: names(two), one: names(one), count: await q.getWorkersCount() };
+    });
+  });
+});
+
+describe('16: Queue.getQueueEvents and Queue.getDependencies', () => {
+  test('getQueueEvents lists each QueueEvents; a closed one is gone', async () => {
+    await compare(async (s) => {
+      const q = s.queue();
+      const e1 = await s.queueEvents();
+      const e2 = await s.queueEvents();
+      const encoded = Buffer.from(s.name).toString('base64');
+      const names = (list) => list.map((e) => `${e.name === s.name} ${e.rawname.replace(`${s.prefix}:${encoded}`, '<p>:<b64 name>')}`);
+      const two = await waitFor(async () => {
+        const list = await q.getQueueEvents();
+        return list.length === 2 ? list : undefined;
+      }, { what: 'two listed' });
+      await e1.close();
+      const one = await waitFor(async () => {
+        const list = await q.getQueueEvents();
+        return list.length === 1 ? list : undefined;
+      }, { what: 'one listed' });
+      await e2.close();
+      return { two: names(two), one: names(one) };
+    });
+  });
+
+  // SCAN's order depends on the members, so both readers read the same parent: BullMQ's
+  // Queue and ours, on one queue our classes filled.
+  test.each([
+    ['pending, all', 'pending', 0, -1],
+    ['pending, a page', 'pending', 2, 5],
+    ['processed, all', 'processed', 0, -1],
+    ['processed, a page', 'processed', 1, 3],
+    ['processed, past the end', 'processed', 20, 30],
+  ])('getDependencies: %s', async (_label, type, start, end) => {
+    const s = side('ours');
+    const q = s.queue();
+    await q.add('parent', {}, { jobId: 'p' });
+    for (const i of range(150)) {
+      await q.add('child', { i }, { jobId: `c${i}`, parent: { id: 'p', queue: `${s.prefix}:${s.name}` } });
+    }
+    if (type === 'processed') {
+      const w = s.worker(async (job) => (job.name === 'child' ? { i: job.data.i } : null), { concurrency: 8 });
+      await waitFor(async () => (await q.getJobCounts('completed')).completed === 150, { timeout: 20000, what: 'children completed' });
+      await w.close();
+    }
+    const theirs = track(new Bull.Queue(s.name, { connection: connectionFor(redis), prefix: s.prefix }));
+    const expected = await theirs.getDependencies('p', type, start, end);
+    const got = await q.getDependencies('p', type, start, end);
+    expect(got).toEqual(expected);
+    expect(got.items.length).toBe(type === 'pending' ? (end === -1 ? 150 : end - start + 1) : Math.max(0, Math.min(end === -1 ? 150 : end + 1, 150) - start));
+  });
+});
+
+describe('17: a completion refused by the job\'s state does not strand the job taken with it', () => {
+  // The finishing call that completes a job can take the slot's next job in the same call.
+  // When it refuses the completion (here: a parent whose children are pending), the job fails
+  // instead; the next job it took must still be processed, not left active until it stalls.
+  test('concurrency 1: a parent whose child (in another queue) is pending, then 5 jobs', async () => {
+    await compare(async (s) => {
+      const q = s.queue();
+      const kidsName = `${s.name}-kids`;
+      const kids = track(
+        s.ours ? new qn.Queue(kidsName, { prefix: s.prefix }) : new Bull.Queue(kidsName, { connection: connectionFor(redis), prefix: s.prefix }),
+      );
+      await q.add('parent', {}, { jobId: 'p' });
+      await kids.add('child', {}, { parent: { id: 'p', queue: `${s.prefix}:${s.name}` } });
+      for (const i of range(5)) await q.add('after', { i });
+      const seen = [];
+      const w = s.worker(async () => 1);
+      w.on('error', () => {});
+      w.on('completed', (job) => seen.push(job.name));
+      w.on('failed', (job) => seen.push(`${job.name} failed`));
+      await waitFor(async () => (await q.getJobCounts('completed')).completed === 5, { timeout: 10000, what: 'the jobs after the parent completed' });
+      const counts = await q.getJobCounts('active', 'completed', 'failed', 'wait');
+      return { counts, seen: seen.sort() };
     });
   });
 });

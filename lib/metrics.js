@@ -9,7 +9,35 @@ const connection = require('./connection');
 
 // Our command socket's client name while workers run on it (src/engine/connection/naming.rs):
 // queue-native:command:<base64 of prefix:queue, comma-separated>:<pid>.
-const SERVING = /^queue-native:command:([A-Za-z0-9+/=,.]+):(\d+)$/;
+const SERVING = /^queue-native:command:([A-Za-z0-9+/=,.!]+):(\d+)$/;
+
+/**
+ * CLIENT LIST read for `queue`: BullMQ's clients whose name `isBull(bullName, name)` accepts,
+ * and, for each entry of our command sockets' names that `ours(entry, bullName)` maps to
+ * `{ queue, rawname }` with `queue` = this queue, one entry; each in BullMQ's shape.
+ */
+async function listClients(queue, isBull, ours) {
+  const text = await connection.command(['CLIENT', 'LIST'], queue.opts.connection);
+  const bullName = `${queue.prefix}:${Buffer.from(queue.name).toString('base64')}`;
+  const wanted = Buffer.from(`${queue.prefix}:${queue.name}`).toString('base64');
+  const out = [];
+  for (const line of String(text).split(/\r?\n/)) {
+    if (!line) continue;
+    const client = parseClient(line);
+    const name = client.name || '';
+    if (isBull(bullName, name)) {
+      out.push({ ...client, name: queue.name, rawname: name });
+      continue;
+    }
+    const m = SERVING.exec(name);
+    if (!m) continue;
+    for (const entry of m[1].split(',')) {
+      const found = ours(entry, bullName);
+      if (found && found.queue === wanted) out.push({ ...client, name: queue.name, rawname: found.rawname });
+    }
+  }
+  return out;
+}
 
 // One CLIENT LIST line -> { field: value } (values are text, as BullMQ gives them).
 function parseClient(line) {
@@ -55,29 +83,24 @@ const queueMethods = {
    * BullMQ's own workers on the same queue (a migration in progress) are listed as BullMQ
    * lists them.
    */
-  async getWorkers() {
-    const text = await connection.command(['CLIENT', 'LIST'], this.opts.connection);
-    const bullName = `${this.prefix}:${Buffer.from(this.name).toString('base64')}`;
-    const wanted = Buffer.from(`${this.prefix}:${this.name}`).toString('base64');
-    const workers = [];
-    for (const line of String(text).split(/\r?\n/)) {
-      if (!line) continue;
-      const client = parseClient(line);
-      const name = client.name || '';
-      if (name === bullName || name.startsWith(`${bullName}:w:`)) {
-        workers.push({ ...client, name: this.name, rawname: name });
-        continue;
-      }
-      const m = SERVING.exec(name);
-      if (!m) continue;
-      for (const entry of m[1].split(',')) {
-        const [queue, workerName] = entry.split('.');
-        if (queue !== wanted) continue;
-        const suffix = workerName === undefined ? '' : `:w:${Buffer.from(workerName, 'base64').toString()}`;
-        workers.push({ ...client, name: this.name, rawname: `${bullName}${suffix}` });
-      }
-    }
-    return workers;
+  getWorkers() {
+    return listClients(this, (bullName, name) => name === bullName || name.startsWith(`${bullName}:w:`), (entry, bullName) => {
+      const [queue, workerName] = entry.split('.');
+      if (queue.startsWith('!')) return null;
+      const suffix = workerName === undefined ? '' : `:w:${Buffer.from(workerName, 'base64').toString()}`;
+      return { queue, rawname: `${bullName}${suffix}` };
+    });
+  },
+
+  /**
+   * The QueueEvents listening to this queue, in BullMQ's shape (BullMQ deprecates it, and
+   * still has it): one entry per QueueEvents of ours (from our command sockets' names) or of
+   * BullMQ's, `rawname` = `<prefix>:<base64 queue name>:qe` as BullMQ names its socket.
+   */
+  getQueueEvents() {
+    return listClients(this, (bullName, name) => name === `${bullName}:qe`, (entry, bullName) =>
+      entry.startsWith('!') ? { queue: entry.slice(1), rawname: `${bullName}:qe` } : null,
+    );
   },
 
   /** How many workers serve this queue (getWorkers().length). */

@@ -235,6 +235,31 @@ class Queue extends EventEmitter {
     return queueKeys(this.qualifiedName);
   }
 
+  /**
+   * BullMQ's `queue.jobScheduler`: a Promise of the queue's job-scheduler object. Ours runs
+   * on the queue's own connection, so it is a thin view of the queue's scheduler methods (in
+   * BullMQ's argument order) whose 'error' events are the queue's, as BullMQ forwards them.
+   */
+  get jobScheduler() {
+    if (!this._jobScheduler) {
+      const queue = this;
+      const scheduler = Object.assign(new EventEmitter(), {
+        name: queue.name,
+        waitUntilReady: (timeoutMs) => queue.waitUntilReady(timeoutMs),
+        upsertJobScheduler: (id, repeatOpts, jobName, jobData, opts) =>
+          queue.upsertJobScheduler(id, repeatOpts, { name: jobName, data: jobData, opts }),
+        getScheduler: (id) => queue.getJobScheduler(id),
+        getJobSchedulers: (start, end, asc) => queue.getJobSchedulers(start, end, asc),
+        getSchedulersCount: () => queue.getJobSchedulersCount(),
+        removeJobScheduler: (id) => queue.removeJobScheduler(id),
+        close: async () => {},
+      });
+      scheduler.on('error', (err) => queue.emit('error', err));
+      Object.defineProperty(this, '_jobScheduler', { value: scheduler, enumerable: false });
+    }
+    return Promise.resolve(this._jobScheduler);
+  }
+
   /** A copy of the options merged into every job added. */
   get defaultJobOptions() {
     return { ...this.jobsOpts };

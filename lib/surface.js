@@ -462,7 +462,87 @@ const jobMethods = {
   },
 };
 
+// Stored option names and BullMQ's (its optsDecodeMap; tm / omc are telemetry's fields).
+const OPTION_NAMES = { de: 'deduplication', fpof: 'failParentOnFailure', cpof: 'continueParentOnFailure', idof: 'ignoreDependencyOnFailure', kl: 'keepLogs', rdof: 'removeDependencyOnFailure' };
+
+/** A job hash (flat field/value list) as BullMQ's paginate hands it out (its JobJson). */
+function jobJsonOf(flat) {
+  const raw = pairsToObject(flat, false);
+  const opts = {};
+  for (const [key, value] of Object.entries(JSON.parse(raw.opts || '{}'))) {
+    if (OPTION_NAMES[key]) opts[OPTION_NAMES[key]] = value;
+    else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
+    else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
+    else opts[key] = value;
+  }
+  return {
+    id: raw.id,
+    name: raw.name,
+    data: raw.data || '{}',
+    opts,
+    progress: JSON.parse(raw.progress || '0'),
+    delay: parseInt(raw.delay, 10),
+    priority: parseInt(raw.priority, 10),
+    timestamp: parseInt(raw.timestamp, 10),
+    attemptsStarted: parseInt(raw.ats || '0', 10),
+    attemptsMade: parseInt(raw.attemptsMade || raw.atm || '0', 10),
+    stalledCounter: parseInt(raw.stc || '0', 10),
+    finishedOn: raw.finishedOn ? parseInt(raw.finishedOn, 10) : undefined,
+    processedOn: raw.processedOn ? parseInt(raw.processedOn, 10) : undefined,
+    repeatJobKey: raw.rjk,
+    debounceId: raw.deid,
+    deduplicationId: raw.deid,
+    failedReason: raw.failedReason,
+    deferredFailure: raw.defa,
+    stacktrace: raw.stacktrace,
+    returnvalue: raw.returnvalue,
+    parentKey: raw.parentKey,
+    parent: raw.parent ? JSON.parse(raw.parent) : undefined,
+    processedBy: raw.pb,
+  };
+}
+
 const queueMethods = {
+  /**
+   * One page of a parent's children (BullMQ's Queue.getDependencies): `type` 'processed'
+   * (the processed hash: items `{ id: child key, v: its return value }`, or `err` when the
+   * value is not JSON) or 'pending' (items `{ id: child key }`); positions start..end (end -1:
+   * to the last) in Redis's SCAN order; `jobs` the children's hashes; `total` all of them.
+   */
+  async getDependencies(parentId, type, start = 0, end = -1) {
+    const h = queueHandle(this);
+    const pageSize = end >= 0 ? end - start + 1 : Infinity;
+    let cursor = '0';
+    let offset = 0;
+    let total = 0;
+    const page = [];
+    const jobs = [];
+    do {
+      const reply = await run(h, 'dependencies', parentId, [
+        'scan',
+        type === 'processed' ? 'processed' : 'pending',
+        start + page.length,
+        end,
+        cursor,
+        offset,
+        '1',
+      ]);
+      [cursor, offset] = [String(reply[0]), Number(reply[1])];
+      total = Number(reply[3]);
+      page.push(...reply[2]);
+      for (const flat of reply[4] || []) jobs.push(jobJsonOf(flat));
+    } while (cursor !== '0' && page.length < pageSize);
+    const items = page.map((item) => {
+      if (!Array.isArray(item)) return { id: item };
+      try {
+        return { id: item[0], v: JSON.parse(item[1]) };
+      } catch (err) {
+        return { id: item[0], err: err.message };
+      }
+    });
+    return { items, jobs, total };
+  },
+
   /** `<prefix>:<queue>:<type>` */
   toKey(type) {
     return `${this.prefix}:${this.name}:${type}`;

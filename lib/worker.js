@@ -223,6 +223,28 @@ class Worker extends EventEmitter {
     return this._running;
   }
 
+  /**
+   * BullMQ's Worker#delay: resolves after `milliseconds` (default 1 ms) or when
+   * `abortController` aborts. BullMQ's loop waits with it between fetches; ours waits in the
+   * engine, so this is only the public helper (tests that stub it find it).
+   */
+  delay(milliseconds, abortController) {
+    return new Promise((resolve) => {
+      const signal = abortController && abortController.signal;
+      if (signal && signal.aborted) {
+        resolve();
+        return;
+      }
+      const done = () => {
+        clearTimeout(timer);
+        if (signal) signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, milliseconds || 1);
+      if (signal) signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   isPaused() {
     return this._paused;
   }

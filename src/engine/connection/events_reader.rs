@@ -254,6 +254,7 @@ impl Reader {
             }
             (id, spawn)
         };
+        self.publish_listening();
         if spawn.1 {
             let me = Arc::clone(self);
             tokio::spawn(async move { me.run().await });
@@ -275,8 +276,27 @@ impl Reader {
         };
         // The sink (and whatever it holds, e.g. a JS callback) is released outside the lock.
         drop(removed);
+        self.publish_listening();
         self.kick();
         empty
+    }
+
+    /// The queues of the subscriptions, one per subscription, into the command socket's name
+    /// (`getQueueEvents()`, see [`super::naming`]).
+    fn publish_listening(&self) {
+        let queues: Vec<String> = {
+            let st = self.state.lock().unwrap();
+            st.subs
+                .values()
+                .map(|s| {
+                    s.stream
+                        .strip_suffix(":events")
+                        .unwrap_or(&s.stream)
+                        .to_string()
+                })
+                .collect()
+        };
+        super::naming::set_listening(&self.pair, &queues);
     }
 
     async fn wait_stopped(&self) {

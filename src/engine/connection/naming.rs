@@ -5,33 +5,54 @@
 //! `<prefix>:<name>`, and `.` + base64 of its `name` option when it has one. That name is how
 //! `Queue.getWorkers()` finds, in `CLIENT LIST`, every Worker of ours serving a queue:
 //! BullMQ's reader expects one socket per Worker, named after its queue, which one socket
-//! serving many queues and workers cannot give.
+//! serving many queues and workers cannot give. Each QueueEvents adds an entry `!` + base64
+//! of its queue's `<prefix>:<name>`, for `Queue.getQueueEvents()`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::pair::{Pair, Role};
 
-/// The `<queues>` label per pair (by its display name); absent = no worker.
-static LABELS: LazyLock<Mutex<HashMap<String, String>>> =
+/// What a pair's command socket name lists: its Workers and its QueueEvents.
+#[derive(Default)]
+struct Served {
+    /// One entry per Worker (see [`set_served`]).
+    workers: Vec<String>,
+    /// One entry per QueueEvents (see [`set_listening`]).
+    listeners: Vec<String>,
+}
+
+impl Served {
+    /// The `<entries>` part of the name; None when nothing is listed.
+    fn label(&self) -> Option<String> {
+        let all: Vec<&str> = self
+            .workers
+            .iter()
+            .chain(&self.listeners)
+            .map(String::as_str)
+            .collect();
+        (!all.is_empty()).then(|| all.join(","))
+    }
+}
+
+/// Per pair (by its display name).
+static SERVED: LazyLock<Mutex<HashMap<String, Served>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The name a socket of the pair `display` gets now.
 pub fn client_name(role: Role, display: &str) -> String {
     let pid = std::process::id();
-    let label = LABELS.lock().unwrap().get(display).cloned();
+    let label = SERVED.lock().unwrap().get(display).and_then(Served::label);
     match (role, label) {
         (Role::Command, Some(label)) => format!("queue-native:command:{label}:{pid}"),
         _ => format!("queue-native:{}:{pid}", role.as_str()),
     }
 }
 
-/// The workers of this process on `pair` changed to `workers` (each its queue
-/// `<prefix>:<name>` and its `name` option): when the label differs, the live command socket
-/// is renamed (a socket opened later, after a reconnect, gets the name from
-/// [`client_name`]). One entry per worker, `base64(<prefix>:<name>)`, followed by
-/// `.base64(<worker name>)` for a named worker, so that `getWorkers()` lists each Worker as
-/// BullMQ's does (one blocking socket per Worker there).
+/// The Workers of this process on `pair` changed to `workers` (each its queue
+/// `<prefix>:<name>` and its `name` option). One entry per Worker, `base64(<prefix>:<name>)`,
+/// followed by `.base64(<worker name>)` for a named worker, so that `getWorkers()` lists each
+/// Worker as BullMQ's does (one blocking socket per Worker there).
 pub fn set_served(pair: &Arc<Pair>, workers: &[(String, Option<String>)]) {
     let mut encoded: Vec<String> = workers
         .iter()
@@ -41,20 +62,42 @@ pub fn set_served(pair: &Arc<Pair>, workers: &[(String, Option<String>)]) {
         })
         .collect();
     encoded.sort();
-    let label = (!encoded.is_empty()).then(|| encoded.join(","));
+    update(pair, |s| s.workers = encoded);
+}
+
+/// The QueueEvents of this process on `pair` changed: one entry per QueueEvents,
+/// `!base64(<prefix>:<name>)` (`!` is not base64), for `getQueueEvents()`.
+pub fn set_listening(pair: &Arc<Pair>, queues: &[String]) {
+    let mut encoded: Vec<String> = queues
+        .iter()
+        .map(|q| format!("!{}", base64(q.as_bytes())))
+        .collect();
+    encoded.sort();
+    update(pair, |s| s.listeners = encoded);
+}
+
+/// Change what `pair` lists; when its label differs, rename the live command socket (a socket
+/// opened later, after a reconnect, gets the name from [`client_name`]).
+fn update(pair: &Arc<Pair>, change: impl FnOnce(&mut Served)) {
     let display = pair.display.clone();
     {
-        let mut map = LABELS.lock().unwrap();
-        if map.get(&display) == label.as_ref() {
+        let mut map = SERVED.lock().unwrap();
+        let served = map.entry(display.clone()).or_default();
+        let before = served.label();
+        change(served);
+        let after = served.label();
+        if after.is_none() {
+            map.remove(&display);
+        }
+        if before == after {
             return;
         }
-        match label {
-            Some(l) => map.insert(display.clone(), l),
-            None => map.remove(&display),
-        };
     }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
     let pair = Arc::clone(pair);
-    tokio::spawn(async move {
+    rt.spawn(async move {
         if let Ok(mut conn) = pair.command().await {
             // The name is read when the command leaves: of two renames in flight, the one
             // sent last carries the newest label.

@@ -276,9 +276,12 @@ impl WorkerInner {
             return None;
         }
         // A completion the finishing script refuses because of the job's state goes round
-        // again as that failure (see `refused_completion`).
+        // again as that failure (see `refused_completion`). The refused call may still have
+        // taken the slot's next job: it is carried over (the failure's call then takes none)
+        // and handed on, or it would stay active with nobody holding it.
+        let mut carried: Option<Taken> = None;
         loop {
-            return match outcome {
+            let next = match outcome {
                 Outcome::MovedByProcessor => None,
                 Outcome::RateLimited => {
                     let result = self
@@ -307,7 +310,7 @@ impl WorkerInner {
                             stacktrace: String::new(),
                             keep,
                             attempts: opts.attempts,
-                            fetch: can_fetch,
+                            fetch: can_fetch && carried.is_none(),
                             order,
                         })
                         .await;
@@ -322,6 +325,7 @@ impl WorkerInner {
                             self.emit_error(&e, Some(&job.id));
                             if let Some(failure) = refused_completion(&e) {
                                 outcome = failure;
+                                carried = next;
                                 continue;
                             }
                         }
@@ -364,7 +368,7 @@ impl WorkerInner {
                                     stacktrace: stacktrace.clone(),
                                     keep,
                                     attempts: opts.attempts,
-                                    fetch: can_fetch,
+                                    fetch: can_fetch && carried.is_none(),
                                     order,
                                 })
                                 .await;
@@ -433,6 +437,7 @@ impl WorkerInner {
                     next
                 }
             };
+            return next.or(carried);
         }
     }
 

@@ -209,11 +209,9 @@ async fn renew_locks_loop() {
                             .collect();
                         drop(st);
                         for id in lost {
+                            // BullMQ's words, exactly (applications match on them).
                             w.emit_error(
-                                &Error::LockLost(format!(
-                                    "could not renew lock for job {id} (queue {}: it was taken over or expired)",
-                                    w.cfg.queue
-                                )),
+                                &Error::LockLost(format!("could not renew lock for job {id}")),
                                 Some(id),
                             );
                         }
