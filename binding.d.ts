@@ -269,6 +269,14 @@ export interface ProcessorOutcome {
 export declare function rawCommand(optionsJson: string | undefined | null, args: Array<string>): Promise<any>
 
 /**
+ * Run commands in one pipeline (`atomic`: inside MULTI / EXEC) on the shared command
+ * connection, for the raw client (`queue.client`'s `multi()` / `pipeline()`). One reply per
+ * command, `[error message or null, value]`, as ioredis's `exec()` gives them. On a cluster
+ * the pipeline goes to the owner of the first command's first argument's slot.
+ */
+export declare function rawPipeline(optionsJson: string | undefined | null, commands: Array<Array<string>>, atomic: boolean): Promise<Array<any>>
+
+/**
  * Validate connection options (or the environment) synchronously; returns the endpoint's
  * printable name (no credentials).
  */

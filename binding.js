@@ -849,6 +849,7 @@ module.exports.onConnectionEvent = nativeBinding.onConnectionEvent
 module.exports.OutcomeKind = nativeBinding.OutcomeKind
 module.exports.processMetrics = nativeBinding.processMetrics
 module.exports.rawCommand = nativeBinding.rawCommand
+module.exports.rawPipeline = nativeBinding.rawPipeline
 module.exports.resolveEndpoint = nativeBinding.resolveEndpoint
 module.exports.shutdown = nativeBinding.shutdown
 module.exports.syncClock = nativeBinding.syncClock

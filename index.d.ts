@@ -273,6 +273,35 @@ export interface MinimalJob<DataType = any, ReturnType = any, NameType extends s
  * A job, whether a processor, an event or a Queue handed it over. `DataType`, `ReturnType` and
  * `NameType` are BullMQ's generics, in BullMQ's order.
  */
+/**
+ * `queue.client` / `getBackend().client`: an ioredis-shaped client on the process's shared
+ * command connection (no socket of its own). Any command as a method (`client.hgetall(key)`,
+ * replies shaped as ioredis's), `call(name, ...args)`, and `multi()` / `pipeline()` whose
+ * `exec()` gives `[[error, reply], ...]`. Blocking commands and commands that change the
+ * connection's state (SELECT, MULTI, CLIENT SETNAME, ...) reject with ERR_INVALID_OPTION.
+ */
+export interface RawClient {
+  readonly status: 'ready';
+  call(command: string, ...args: unknown[]): Promise<any>;
+  multi(): RawBatch;
+  pipeline(): RawBatch;
+  quit(): Promise<'OK'>;
+  disconnect(): void;
+  duplicate(): RawClient;
+  [command: string]: any;
+}
+
+/** A queued `multi()` / `pipeline()`: command methods chain; `exec()` sends them together. */
+export interface RawBatch {
+  exec(): Promise<Array<[Error | null, any]>>;
+  [command: string]: any;
+}
+
+/** BullMQ 6's `getBackend()`, as far as we provide it. */
+export interface RawBackend {
+  readonly client: Promise<RawClient>;
+}
+
 export declare class Job<DataType = any, ReturnType = any, NameType extends string = string>
   implements MinimalJob<DataType, ReturnType, NameType>
 {
@@ -385,6 +414,10 @@ export type Processor<DataType = any, ResultType = any, NameType extends string 
 ) => Promise<ResultType> | ResultType;
 
 export declare class Worker<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
+  /** BullMQ's `client`: a raw client on the shared command connection (see RawClient). */
+  readonly client: Promise<RawClient>;
+  /** BullMQ 6's `getBackend()`: its `client` is this object's `client`. */
+  getBackend(): RawBackend;
   /** processor null: manual processing (getNextJob + job.moveToCompleted / moveToFailed). */
   constructor(queueName: string, processor: Processor<DataType, ResultType, NameType> | null, opts?: WorkerOptions);
   readonly name: string;
@@ -519,6 +552,10 @@ export declare class Queue<
   ResultType = ExtractResultType<DataTypeOrJob, DefaultResultType>,
   NameType extends string = ExtractNameType<DataTypeOrJob, DefaultNameType>,
 > extends EventEmitter {
+  /** BullMQ's `client`: a raw client on the shared command connection (see RawClient). */
+  readonly client: Promise<RawClient>;
+  /** BullMQ 6's `getBackend()`: its `client` is this object's `client`. */
+  getBackend(): RawBackend;
   constructor(name: string, opts?: QueueOptions);
   readonly name: string;
   readonly prefix: string;
@@ -683,6 +720,10 @@ export interface QueueEventsOptions {
 }
 
 export declare class QueueEvents extends EventEmitter {
+  /** BullMQ's `client`: a raw client on the shared command connection (see RawClient). */
+  readonly client: Promise<RawClient>;
+  /** BullMQ 6's `getBackend()`: its `client` is this object's `client`. */
+  getBackend(): RawBackend;
   constructor(name: string, opts?: QueueEventsOptions);
   readonly name: string;
   readonly prefix: string;
@@ -774,6 +815,10 @@ export interface JobNode {
 }
 
 export declare class FlowProducer extends EventEmitter {
+  /** BullMQ's `client`: a raw client on the shared command connection (see RawClient). */
+  readonly client: Promise<RawClient>;
+  /** BullMQ 6's `getBackend()`: its `client` is this object's `client`. */
+  getBackend(): RawBackend;
   constructor(opts?: { connection?: ConnectionOptions; prefix?: string });
   readonly opts: { connection?: ConnectionOptions; prefix?: string };
   waitUntilReady(): Promise<void>;

@@ -14,6 +14,9 @@ const surface = require('./lib/surface');
 surface.install({ Job, Queue });
 require('./lib/manual').install({ Worker, Queue, QueueJob, Job });
 const { metrics, metricsText } = require('./lib/metrics');
+const { installRawClient } = require('./lib/raw-client');
+
+for (const Class of [Queue, Worker, QueueEvents, FlowProducer]) installRawClient(Class);
 
 module.exports = {
   configure: connection.configure,

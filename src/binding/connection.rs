@@ -100,9 +100,68 @@ pub async fn raw_command(
     let value: redis::Value = cmd
         .query_async(&mut conn)
         .await
-        .map_err(|e| Error::from_redis(&e, ep.password.as_deref()))
+        .map_err(|e| raw_error(&e, ep.password.as_deref()))
         .napi()?;
     Ok(value_to_json(value))
+}
+
+/// Run commands in one pipeline (`atomic`: inside MULTI / EXEC) on the shared command
+/// connection, for the raw client (`queue.client`'s `multi()` / `pipeline()`). One reply per
+/// command, `[error message or null, value]`, as ioredis's `exec()` gives them. On a cluster
+/// the pipeline goes to the owner of the first command's first argument's slot.
+#[napi]
+pub async fn raw_pipeline(
+    options_json: Option<String>,
+    commands: Vec<Vec<String>>,
+    atomic: bool,
+) -> napi::Result<Vec<serde_json::Value>> {
+    let ep = resolve(options_json.as_deref()).napi()?;
+    if commands.iter().any(Vec::is_empty) {
+        return Err(to_napi(Error::invalid(
+            "commands",
+            "a command must not be empty",
+        )));
+    }
+    if commands.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first_key = commands[0].get(1).map(|k| k.as_bytes());
+    let mut conn = connection::global().conn(&ep, first_key).await.napi()?;
+    let mut pipe = redis::pipe();
+    if atomic {
+        pipe.atomic();
+    }
+    pipe.ignore_errors();
+    for args in &commands {
+        let cmd = pipe.cmd(&args[0]);
+        for a in &args[1..] {
+            cmd.arg(a);
+        }
+    }
+    let replies: Vec<redis::RedisResult<redis::Value>> = pipe
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| Error::from_redis(&e, ep.password.as_deref()))
+        .napi()?;
+    Ok(replies
+        .into_iter()
+        .map(|r| match r {
+            Ok(v) => serde_json::json!([null, value_to_json(v)]),
+            Err(e) => serde_json::json!([raw_error(&e, ep.password.as_deref()).to_string(), null]),
+        })
+        .collect())
+}
+
+/// A raw command's failure: typed as everywhere, and an error reply worded as Redis (and
+/// ioredis) word it, `<CODE> <detail>`, rather than redis-rs's rendering.
+fn raw_error(e: &redis::RedisError, secret: Option<&str>) -> Error {
+    match Error::from_redis(e, secret) {
+        Error::Redis(text) => Error::Redis(match (e.code(), e.detail()) {
+            (Some(code), Some(detail)) => format!("{code} {detail}"),
+            _ => text,
+        }),
+        typed => typed,
+    }
 }
 
 pub(super) fn value_to_json(v: redis::Value) -> serde_json::Value {
@@ -116,7 +175,9 @@ pub(super) fn value_to_json(v: redis::Value) -> serde_json::Value {
         redis::Value::Array(a) | redis::Value::Set(a) => {
             J::Array(a.into_iter().map(value_to_json).collect())
         }
-        redis::Value::Double(d) => J::from(d),
+        // As RESP2 (and ioredis) gives it: the connection speaks RESP3, whose doubles (ZSCORE,
+        // WITHSCORES) would otherwise come out as numbers where RESP2 clients see text.
+        redis::Value::Double(d) => J::String(d.to_string()),
         redis::Value::VerbatimString { text, .. } => J::String(text),
         redis::Value::Boolean(b) => J::Bool(b),
         redis::Value::Map(m) => J::Array(

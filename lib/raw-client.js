@@ -1,0 +1,160 @@
+'use strict';
+// `queue.client` (BullMQ 5's Promise of the queue's ioredis client) and BullMQ 6's
+// `getBackend().client`: an ioredis-shaped raw client whose commands run on the process's
+// shared command connection. Applications (and BullMQ's own tests) use it for ad-hoc reads
+// and writes; it opens no socket. Commands that block the connection (BLPOP, XREAD BLOCK,
+// SUBSCRIBE, ...) would stall every queue of the process on that socket, and commands that
+// change the connection's state (SELECT, MULTI, CLIENT SETNAME, ...) would change it for all
+// of them: both are refused with ERR_INVALID_OPTION; quit() / disconnect() leave the shared
+// socket open.
+
+const binding = require('./native');
+const { callAsync, invalid } = require('./errors');
+const { serializeConnection } = require('./connection');
+
+const BLOCKING = new Set([
+  'blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop',
+  'wait', 'waitaof', 'subscribe', 'psubscribe', 'ssubscribe', 'monitor', 'sync', 'psync',
+]);
+
+// Commands that change the shared connection's own state (database, transaction, auth,
+// protocol, name), which every queue of the process relies on: refused. multi() / pipeline()
+// give transactions that leave the connection as they found it.
+const CONNECTION_STATE = new Set(['select', 'multi', 'exec', 'discard', 'watch', 'unwatch', 'auth', 'hello', 'reset', 'quit', 'readonly', 'readwrite']);
+// CLIENT subcommands that only read or act on other connections.
+const CLIENT_SAFE = new Set(['list', 'info', 'id', 'getname', 'kill', 'unblock', 'pause', 'unpause']);
+
+// Not commands: properties a caller (or `await`) may probe.
+const NOT_COMMANDS = new Set(['then', 'catch', 'finally', 'constructor', 'toJSON', 'inspect', 'asymmetricMatch', '$$typeof', 'nodeType']);
+
+/** ioredis's argument flattening: arrays spread, plain objects as field/value pairs. */
+function flatten(args, out = []) {
+  for (const a of args) {
+    if (Array.isArray(a)) flatten(a, out);
+    else if (a instanceof Map) for (const [k, v] of a) out.push(String(k), String(v));
+    else if (Buffer.isBuffer(a)) out.push(a.toString());
+    else if (a !== null && typeof a === 'object') for (const [k, v] of Object.entries(a)) out.push(k, String(v));
+    else out.push(String(a));
+  }
+  return out;
+}
+
+/** A command's words, checked: [name, ...args]. */
+function commandOf(name, args) {
+  const words = [name, ...flatten(args)];
+  const lower = name.toLowerCase();
+  const blocks =
+    BLOCKING.has(lower) ||
+    ((lower === 'xread' || lower === 'xreadgroup') && words.some((w) => String(w).toLowerCase() === 'block'));
+  if (blocks) {
+    throw invalid('command', `${name.toUpperCase()} would block the shared connection every queue of this process uses`);
+  }
+  if (CONNECTION_STATE.has(lower) || (lower === 'client' && !CLIENT_SAFE.has(String(words[1] || '').toLowerCase()))) {
+    const what = lower === 'client' ? `CLIENT ${String(words[1] || '').toUpperCase()}` : name.toUpperCase();
+    throw invalid('command', `${what} would change the shared connection every queue of this process uses`);
+  }
+  return words;
+}
+
+// Commands whose RESP3 reply nests [member, score] pairs where RESP2 (what ioredis speaks)
+// gives one flat list; the shared connection speaks RESP3.
+const PAIRED = new Set(['zrange', 'zrangebyscore', 'zrevrange', 'zrevrangebyscore', 'zpopmin', 'zpopmax', 'zrandmember', 'zunion', 'zinter', 'zdiff', 'hrandfield']);
+
+/** ioredis's reply shaping: HGETALL as an object, RESP3's score pairs flat as in RESP2. */
+function shape(name, reply) {
+  const lower = name.toLowerCase();
+  if (lower === 'hgetall' && Array.isArray(reply)) {
+    const out = {};
+    for (let i = 0; i + 1 < reply.length; i += 2) out[reply[i]] = reply[i + 1];
+    return out;
+  }
+  if (PAIRED.has(lower) && Array.isArray(reply) && reply.some(Array.isArray)) {
+    return reply.flatMap((item) => (Array.isArray(item) ? item : [item]));
+  }
+  return reply;
+}
+
+function run(connJson, words) {
+  return callAsync(() => binding.rawCommand(connJson, words)).then((reply) => shape(words[0], reply));
+}
+
+/** `multi()` / `pipeline()`: queued commands sent together; exec() gives [[err, reply], ...]. */
+function batch(connJson, atomic) {
+  const queued = [];
+  const exec = async () => {
+    const replies = await callAsync(() => binding.rawPipeline(connJson, queued, atomic));
+    return replies.map(([err, value], i) => (err === null ? [null, shape(queued[i][0], value)] : [new Error(err), undefined]));
+  };
+  const builder = new Proxy(
+    {},
+    {
+      get(_, prop) {
+        if (prop === 'exec') return exec;
+        if (prop === 'length') return queued.length;
+        if (typeof prop !== 'string' || NOT_COMMANDS.has(prop)) return undefined;
+        return (...args) => {
+          queued.push(commandOf(prop, args));
+          return builder;
+        };
+      },
+    },
+  );
+  return builder;
+}
+
+/** The raw client for `connection` (a Queue's / Worker's `opts.connection`). */
+function rawClient(connection) {
+  const connJson = serializeConnection(connection);
+  const fixed = {
+    status: 'ready',
+    multi: () => batch(connJson, true),
+    pipeline: () => batch(connJson, false),
+    call: (name, ...args) => {
+      try {
+        return run(connJson, commandOf(String(name), args));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
+    quit: async () => 'OK',
+    disconnect: () => {},
+    duplicate: () => rawClient(connection),
+  };
+  return new Proxy(fixed, {
+    get(target, prop) {
+      if (Object.prototype.hasOwnProperty.call(target, prop)) return target[prop];
+      if (typeof prop !== 'string' || NOT_COMMANDS.has(prop)) return undefined;
+      return (...args) => target.call(prop, ...args);
+    },
+  });
+}
+
+/**
+ * Give `Class` BullMQ's `client` (a Promise of the raw client) and `getBackend()` (BullMQ 6:
+ * an object whose `client` is that Promise). The client is made once per object.
+ */
+function installRawClient(Class) {
+  Object.defineProperty(Class.prototype, 'client', {
+    configurable: true,
+    get() {
+      if (!this._rawClient) {
+        Object.defineProperty(this, '_rawClient', { value: rawClient(this.opts && this.opts.connection), enumerable: false });
+      }
+      return Promise.resolve(this._rawClient);
+    },
+  });
+  Object.defineProperty(Class.prototype, 'getBackend', {
+    configurable: true,
+    writable: true,
+    value() {
+      const owner = this;
+      return {
+        get client() {
+          return owner.client;
+        },
+      };
+    },
+  });
+}
+
+module.exports = { rawClient, installRawClient };
