@@ -100,6 +100,8 @@ export declare class NativeWorker {
    * JSON of job `seqs[i]`): two flat arrays cross instead of one object per job.
    */
   completeValues(seqs: Array<number>, values: Array<string>): void
+  /** One stalled check of the queue now; the ids moved back (or failed). */
+  moveStalledJobsToWait(): Promise<Array<string>>
   run(): void
   close(force: boolean): Promise<void>
   /**
@@ -299,6 +301,7 @@ export declare const enum WorkerEventName {
   Stalled = 'stalled',
   Drained = 'drained',
   Error = 'error',
+  Clock = 'clock',
 }
 
 export interface WorkerEventPayload {

@@ -355,6 +355,8 @@ export declare class Job<DataType = any, ReturnType = any, NameType extends stri
   isWaiting(): Promise<boolean>;
   isWaitingChildren(): Promise<boolean>;
   /** Throws if the job is locked (active) or is a job scheduler's current iteration. */
+  /** Remove the pending children not yet processed (not active, not failed), recursively; the job stays. */
+  removeUnprocessedChildren(): Promise<void>;
   remove(opts?: { removeChildren?: boolean }): Promise<void>;
   /** A delayed job becomes waiting now. */
   promote(): Promise<void>;
@@ -428,6 +430,8 @@ export declare class Worker<DataType = any, ResultType = any, NameType extends s
   pause(doNotWaitActive?: boolean): Promise<void>;
   resume(): Promise<void>;
   isRunning(): boolean;
+  /** One stalled check of the queue now ('stalled' for each job moved back); once per stalledInterval fleet-wide. */
+  moveStalledJobsToWait(): Promise<void>;
   /** BullMQ's helper: resolves after `milliseconds` (default 1) or when the controller aborts. */
   delay(milliseconds?: number, abortController?: AbortController): Promise<void>;
   isPaused(): boolean;

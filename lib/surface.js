@@ -280,6 +280,16 @@ const jobMethods = {
     );
   },
 
+  /**
+   * Remove the children that have not been processed yet (BullMQ's
+   * removeUnprocessedChildren): every pending child, with its own unprocessed descendants,
+   * except those active (locked) or failed; the job itself stays. A parent left with
+   * nothing pending goes to waiting.
+   */
+  async removeUnprocessedChildren() {
+    await run(jobHandle(this), 'remove', this.id, ['unprocessed']);
+  },
+
   /** A delayed job becomes waiting now. */
   async promote() {
     const code = await run(jobHandle(this), 'promote', this.id);

@@ -224,6 +224,16 @@ class Worker extends EventEmitter {
   }
 
   /**
+   * BullMQ's `moveStalledJobsToWait()`: one stalled check of the queue now (a manual worker
+   * has no loop to run it): jobs whose lock is gone go back to waiting, or are marked to fail
+   * when stalled too often; every worker of this process on the queue emits 'stalled' (jobId)
+   * for each. At most once per stalledInterval across all workers, as the periodic check.
+   */
+  async moveStalledJobsToWait() {
+    await callAsync(() => this._native.moveStalledJobsToWait());
+  }
+
+  /**
    * BullMQ's Worker#delay: resolves after `milliseconds` (default 1 ms) or when
    * `abortController` aborts. BullMQ's loop waits with it between fetches; ours waits in the
    * engine, so this is only the public helper (tests that stub it find it).
@@ -484,6 +494,10 @@ class Worker extends EventEmitter {
         return;
       case 'drained':
         this._safeEmit('drained');
+        return;
+      case 'clock':
+        // The engine waits for a time to come on a mocked clock (fake timers): it asks.
+        binding.syncClock(Date.now());
         return;
       case 'error': {
         // A completion refused for the job's state (pending or failed children) is followed

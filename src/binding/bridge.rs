@@ -91,6 +91,7 @@ pub enum WorkerEventName {
     Stalled,
     Drained,
     Error,
+    Clock,
 }
 
 #[napi(object)]
@@ -140,6 +141,7 @@ impl From<WorkerEvent> for WorkerEventPayload {
             },
             WorkerEvent::Stalled { job_id } => Self::new(N::Stalled, Some(job_id)),
             WorkerEvent::Drained => Self::new(N::Drained, None),
+            WorkerEvent::Clock => Self::new(N::Clock, None),
             WorkerEvent::Error {
                 code,
                 message,
@@ -329,7 +331,12 @@ impl Bridge {
 
     /// The outcomes of jobs of earlier deliveries, by sequence number. Unknown or repeated
     /// sequence numbers are ignored.
-    pub fn settle(&self, outcomes: impl Iterator<Item = (u32, Outcome)>) {
+    /// `arriving(n)` is told how many outcomes are about to be woken together, before they are.
+    pub fn settle(
+        &self,
+        outcomes: impl Iterator<Item = (u32, Outcome)>,
+        arriving: impl FnOnce(usize),
+    ) {
         let settled: Vec<_> = {
             let mut waiting = self.waiting.lock().unwrap();
             outcomes
@@ -337,6 +344,9 @@ impl Bridge {
                 .collect()
         };
         let single = settled.len() == 1;
+        if !single {
+            arriving(settled.len());
+        }
         // Woken one by one from this thread, the first job's task could start (and write its
         // result alone) before the others are woken. Woken together from the runtime's
         // thread, they all queue their results before the finishing call leaves.

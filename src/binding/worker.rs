@@ -49,6 +49,7 @@ impl NativeWorker {
         self.bridge.settle(
             seqs.into_iter()
                 .zip(outcomes.into_iter().map(Outcome::from)),
+            |n| self.inner.outcomes_arriving(n),
         );
     }
 
@@ -60,7 +61,14 @@ impl NativeWorker {
             seqs.into_iter()
                 .zip(values)
                 .map(|(seq, returnvalue)| (seq, Outcome::Completed { returnvalue })),
+            |n| self.inner.outcomes_arriving(n),
         );
+    }
+
+    /// One stalled check of the queue now; the ids moved back (or failed).
+    #[napi]
+    pub async fn move_stalled_jobs_to_wait(&self) -> napi::Result<Vec<String>> {
+        self.inner.move_stalled_jobs_to_wait().await.napi()
     }
 
     #[napi]

@@ -45,13 +45,36 @@ fn mocked(js: u64, at: u64) -> bool {
 }
 
 /// JavaScript's `Date.now()`, reported by the facade when it hands the engine something to
-/// write (outcomes, adds).
+/// write (outcomes, adds), and when a worker asks for it ([`clock_reported`]).
 pub fn sync_clock(js_now_ms: f64) {
     if !js_now_ms.is_finite() {
         return;
     }
     let report = (js_now_ms.max(0.0) as u64, system_ms());
     *CLOCK_REPORT.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+    CLOCK_SEEN.notify_waiters();
+}
+
+/// Woken by every report of JavaScript's clock.
+static CLOCK_SEEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Whether the engine's time is a mocked JavaScript clock now (see [`now_ms`]). A mocked clock
+/// moves only when the test moves it, and nothing tells the engine: a worker waiting for a
+/// time to come asks JavaScript for its clock again and again meanwhile (tests only; a real
+/// clock never is mocked).
+pub fn clock_mocked() -> bool {
+    let report = *CLOCK_REPORT.lock().unwrap_or_else(|e| e.into_inner());
+    matches!(report, Some((js, at)) if mocked(js, at) && system_ms().saturating_sub(at) <= CLOCK_REPORT_TTL_MS)
+}
+
+/// Resolves at JavaScript's next report of its clock, or after `wait`, whichever comes
+/// first; `ask` (called once registered) makes JavaScript report.
+pub async fn clock_reported(ask: impl FnOnce(), wait: std::time::Duration) {
+    let seen = CLOCK_SEEN.notified();
+    tokio::pin!(seen);
+    seen.as_mut().enable();
+    ask();
+    let _ = tokio::time::timeout(wait, seen).await;
 }
 
 /// splitmix64 over time and a counter: for jitter and lock tokens, which need spread and

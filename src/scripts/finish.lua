@@ -255,6 +255,18 @@ local function finishOne(q, now, nowText, a)
   else
     local target = completed and q.completed or q.failed
     rcall("ZADD", target, nowText, jobId)
+    local mine
+    if keepCount > 0 then
+      -- This call's jobs in `target`, in the order they finished (see the trim below).
+      q.kept = q.kept or {}
+      mine = q.kept[target]
+      if not mine then
+        mine = {ids = {}, at = {}, first = 1}
+        q.kept[target] = mine
+      end
+      mine.ids[#mine.ids + 1] = jobId
+      mine.at[jobId] = true
+    end
     if completed then
       rcall("HSET", jobKey, "returnvalue", value, "finishedOn", nowText, "atm", atm)
     else
@@ -276,7 +288,31 @@ local function finishOne(q, now, nowText, a)
       removeFromSet(target, old, prefix, now)
     end
     if keepCount > 0 then
-      removeFromSet(target, rcall("ZREVRANGE", target, ARGV[a + 4], "-1"), prefix, now)
+      -- Keep the newest n. The jobs of this call share one score (`now`), and Redis orders
+      -- equal scores by member, not by age: when the trim reaches this call's own jobs
+      -- (more finished in it than are kept), the ones that finished first in it go first, as
+      -- they would with one call per job (BullMQ). Older members always rank below them.
+      local over = rcall("ZREVRANGE", target, ARGV[a + 4], "-1")
+      local drop, own = {}, 0
+      for _, id in ipairs(over) do
+        if mine.at[id] then
+          own = own + 1
+        else
+          drop[#drop + 1] = id
+        end
+      end
+      local i = mine.first
+      while own > 0 and i <= #mine.ids do
+        local id = mine.ids[i]
+        if mine.at[id] then
+          drop[#drop + 1] = id
+          mine.at[id] = nil
+          own = own - 1
+        end
+        i = i + 1
+      end
+      mine.first = i
+      removeFromSet(target, drop, prefix, now)
     end
   end
 

@@ -11,10 +11,13 @@
   ARGV
     1 P                "<prefix>:<queue>:"
     2 jobId
-    3 removeChildren   "1" | "0"
+    3 removeChildren   "1" | "0" | "unprocessed": job.removeUnprocessedChildren(), the job
+                       stays and its pending children go (recursively), except those
+                       locked (active) or failed, each with its own descendants by the
+                       same rule
 
   Returns 1 removed, 0 not removed because the job (or, with removeChildren, a pending
-  descendant) is locked (active).
+  descendant) is locked (active). "unprocessed" always returns 1.
 
   Error codes
     -8 the job is the current iteration of a job scheduler (remove the scheduler instead).
@@ -23,6 +26,10 @@
 
 local P, id = ARGV[1], ARGV[2]
 local jobKey = P .. id
+if ARGV[3] == "unprocessed" then
+  removeChildren(jobKey, {removeChildren = true, ignoreProcessed = true, ignoreLocked = true})
+  return 1
+end
 local rjk = rcall("HGET", jobKey, "rjk")
 if rjk then
   local prevMillis = rcall("ZSCORE", KEYS[1], rjk)

@@ -2,10 +2,12 @@
 //! fetches the next job for every slot that asks), see [`FinishQueue`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::oneshot;
 
 use super::WorkerInner;
+use super::handler::WorkerEvent;
 use crate::engine::error::{Error, Result};
 use crate::engine::job::{KeepJobs, Outcome};
 use crate::engine::scripts::{self, FinishJob, JobRecord};
@@ -33,6 +35,11 @@ pub(super) struct FinishWork {
     /// BullMQ's one-call-per-job worker writes them when they settle together), whatever
     /// order the slots' tasks queued them in.
     pub(super) order: u64,
+    /// The event to emit once the outcome is written. The finishing call emits the events
+    /// of its batch in batch order, before it wakes the slots: woken together, the slots'
+    /// tasks run in an order of the scheduler's choosing (tokio runs the last one woken
+    /// first), and listeners would hear a batch's jobs out of order.
+    pub(super) event: Option<WorkerEvent>,
 }
 
 /// A [`FinishWork`] waiting for the next finishing call.
@@ -61,6 +68,9 @@ pub(super) struct FinishQueue {
     /// Jobs in the calls in flight.
     jobs_in_flight: usize,
 }
+
+/// Turns a finishing call waits for outcomes handed over with its own (see `finish_loop`).
+const MAX_ARRIVAL_TURNS: usize = 64;
 
 /// Finishing calls one worker may have in flight: one executing, the next queued behind it.
 const MAX_CALLS_IN_FLIGHT: usize = 2;
@@ -119,6 +129,20 @@ impl WorkerInner {
         let mut active = self.state.lock().unwrap().active.len();
         if !self.finishing.lock().unwrap().all_settled(active) {
             tokio::task::yield_now().await;
+        }
+        // Outcomes that JavaScript handed over together are woken together, but their tasks
+        // run in the scheduler's order (tokio runs the last one woken first): wait, a bounded
+        // number of turns, until every one of them has queued its outcome, so that they go
+        // in one call, in the order they were taken.
+        let mut turns = 0;
+        while self.arriving.load(Ordering::Relaxed) > 0 && turns < MAX_ARRIVAL_TURNS {
+            crate::engine::util::requeue().await;
+            turns += 1;
+        }
+        if turns == MAX_ARRIVAL_TURNS {
+            // An announced outcome whose task is gone (a forced close): forget it rather
+            // than wait for it again in every later call.
+            self.arriving.store(0, Ordering::Relaxed);
         }
         let mut sent = 0;
         loop {
@@ -199,9 +223,18 @@ impl WorkerInner {
                     }
                 }
                 let mut fetched = f.jobs.into_iter().zip(first_order..);
-                for (r, res) in batch.into_iter().zip(done.results) {
+                let mut replies = Vec::with_capacity(batch.len());
+                for (mut r, res) in batch.into_iter().zip(done.results) {
+                    if res.is_ok()
+                        && let Some(event) = r.work.event.take()
+                    {
+                        self.handler.emit(event);
+                    }
                     let next = if r.work.fetch { fetched.next() } else { None };
-                    let _ = r.reply.send((res, next));
+                    replies.push((r.reply, res, next));
+                }
+                for (reply, res, next) in replies {
+                    let _ = reply.send((res, next));
                 }
             }
         }

@@ -55,6 +55,9 @@ pub enum WorkerEvent {
     },
     /// The queue ran empty (once per empty period).
     Drained,
+    /// Ask JavaScript to report its clock (`Date.now()`, to [`crate::engine::util::sync_clock`]):
+    /// sent while the clock is mocked and the worker waits for a time to come.
+    Clock,
     /// Something failed outside a job's own outcome.
     Error {
         /// The engine error code.

@@ -106,6 +106,9 @@ pub struct WorkerInner {
     completed: AtomicU64,
     failed: AtomicU64,
     main: Mutex<Option<JoinHandle<()>>>,
+    /// Outcomes handed over by the application and not yet taken up by their jobs' tasks
+    /// (see [`Worker::outcomes_arriving`] and the finishing call's wait for them).
+    pub(super) arriving: AtomicUsize,
     /// The process view's counters of this worker's queue (shared with its other workers).
     stats: Arc<crate::engine::observe::QueueStats>,
 }
@@ -158,6 +161,7 @@ impl Worker {
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             main: Mutex::new(None),
+            arriving: AtomicUsize::new(0),
         });
         rt.workers.lock().unwrap().push(Arc::downgrade(&inner));
         if let Some(pair) = inner.handle.single_pair() {
@@ -208,6 +212,19 @@ impl Worker {
         self.inner.concurrency.store(n, Ordering::Relaxed);
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// `n` outcomes are about to be handed to their jobs' tasks at once: the finishing call
+    /// waits until they have all been queued (see `finish_loop`), so that they go in one
+    /// call, in job order.
+    pub fn outcomes_arriving(&self, n: usize) {
+        self.inner.arriving.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Run the stalled check of this worker's queue now (see `runtime::move_stalled_now`);
+    /// the ids of the jobs moved back to waiting (or failed).
+    pub async fn move_stalled_jobs_to_wait(&self) -> Result<Vec<String>> {
+        runtime::move_stalled_now(&self.inner).await
     }
 
     /// The number of jobs processed at once.

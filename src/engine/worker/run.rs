@@ -23,6 +23,9 @@ use crate::engine::util::{now_ms, random_unit};
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 
 /// `n` consecutive numbers, the first returned: for the jobs one call will take.
+/// How long a worker waits on a mocked clock before it reads it again (see `fetch_loop`).
+const MOCKED_CLOCK_POLL: Duration = Duration::from_millis(50);
+
 pub(super) fn reserve_orders(n: usize) -> u64 {
     TAKEN.fetch_add(n as u64, Ordering::Relaxed)
 }
@@ -63,6 +66,16 @@ impl WorkerInner {
                 st.drained = false;
             }
             if drained {
+                // A mocked clock (fake timers in tests) moves only when the test moves it:
+                // read it afresh, and wait only a little before reading it again.
+                let mocked = crate::engine::util::clock_mocked();
+                if mocked {
+                    crate::engine::util::clock_reported(
+                        || self.handler.emit(WorkerEvent::Clock),
+                        MOCKED_CLOCK_POLL,
+                    )
+                    .await;
+                }
                 let now = now_ms();
                 if next_due != 0 && next_due <= now {
                     // A delayed job is due already (its marker may be gone: popped by an
@@ -73,11 +86,14 @@ impl WorkerInner {
                     st.next_delayed_due = 0;
                     continue;
                 }
-                let timeout = if next_due > now {
+                let mut timeout = if next_due > now {
                     Duration::from_millis(next_due - now)
                 } else {
                     Duration::from_millis(self.cfg.drain_delay_ms)
                 };
+                if mocked {
+                    timeout = timeout.min(MOCKED_CLOCK_POLL);
+                }
                 let registration = self
                     .dispatcher
                     .register(&self.handle.keys().marker, timeout);
@@ -252,6 +268,11 @@ impl WorkerInner {
                     order,
                 })
                 .await;
+            // Arrived (see Worker::outcomes_arriving); an outcome that was not announced
+            // (the processor's own path) leaves the count as it is.
+            let _ = self
+                .arriving
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             self.stats.processing.observe(started.elapsed());
             self.stats.processed.fetch_add(1, Ordering::Relaxed);
             if matches!(outcome, Outcome::Failed { .. }) {
@@ -312,14 +333,15 @@ impl WorkerInner {
                             attempts: opts.attempts,
                             fetch: can_fetch && carried.is_none(),
                             order,
+                            event: Some(WorkerEvent::Completed {
+                                job_id: job.id.clone(),
+                            }),
                         })
                         .await;
                     match result {
                         Ok(()) => {
+                            // The event went out with the batch (see FinishWork::event).
                             self.completed.fetch_add(1, Ordering::Relaxed);
-                            self.handler.emit(WorkerEvent::Completed {
-                                job_id: job.id.clone(),
-                            });
                         }
                         Err(e) => {
                             self.emit_error(&e, Some(&job.id));
@@ -357,6 +379,7 @@ impl WorkerInner {
                         _ => None,
                     };
                     let mut next = None;
+                    let mut emitted = false;
                     let result = match decision {
                         RetryDecision::Fail => {
                             let keep = opts.remove_on_fail.unwrap_or(self.cfg.remove_on_fail);
@@ -370,9 +393,17 @@ impl WorkerInner {
                                     attempts: opts.attempts,
                                     fetch: can_fetch && carried.is_none(),
                                     order,
+                                    event: Some(WorkerEvent::Failed {
+                                        job_id: job.id.clone(),
+                                        reason: message.clone(),
+                                        will_retry: false,
+                                        delay: None,
+                                        fields: not_run.then(|| job.fields.clone()),
+                                    }),
                                 })
                                 .await;
                             next = fetched;
+                            emitted = true;
                             result
                         }
                         RetryDecision::RetryNow => {
@@ -424,13 +455,17 @@ impl WorkerInner {
                             if !will_retry {
                                 self.failed.fetch_add(1, Ordering::Relaxed);
                             }
-                            self.handler.emit(WorkerEvent::Failed {
-                                job_id: job.id.clone(),
-                                reason: message,
-                                will_retry,
-                                delay,
-                                fields: not_run.then(|| job.fields.clone()),
-                            });
+                            // A final failure's event went out with its batch (see
+                            // FinishWork::event).
+                            if !emitted {
+                                self.handler.emit(WorkerEvent::Failed {
+                                    job_id: job.id.clone(),
+                                    reason: message,
+                                    will_retry,
+                                    delay,
+                                    fields: not_run.then(|| job.fields.clone()),
+                                });
+                            }
                         }
                         Err(e) => self.emit_error(&e, Some(&job.id)),
                     }

@@ -274,6 +274,32 @@ async fn stalled_loop(key: QueueId, kick: Arc<Notify>) {
     }
 }
 
+/// One stalled check of `w`'s queue now, with its options (BullMQ's
+/// `worker.moveStalledJobsToWait()`, which manual workers call themselves): every worker of
+/// the process on the queue hears `stalled` for the jobs moved back. The script's guard key
+/// still limits the check to once per `stalledInterval` across the fleet.
+pub(super) async fn move_stalled_now(
+    w: &Arc<WorkerInner>,
+) -> crate::engine::error::Result<Vec<String>> {
+    let mut conn = w.handle.conn().await?;
+    let ids = scripts::move_stalled(
+        &mut conn,
+        w.handle.keys(),
+        w.cfg.max_stalled_count,
+        now_ms(),
+        w.cfg.stalled_interval_ms,
+    )
+    .await?;
+    for other in workers_of(&w.queue_id()) {
+        for id in &ids {
+            other
+                .handler
+                .emit(WorkerEvent::Stalled { job_id: id.clone() });
+        }
+    }
+    Ok(ids)
+}
+
 /// `health().workers`: every live worker of the process.
 pub fn health() -> Vec<WorkerHealth> {
     live_workers().iter().map(|w| w.health()).collect()
