@@ -656,6 +656,8 @@ export declare class Queue<
       getJobSchedulers(start?: number, end?: number, asc?: boolean): Promise<JobSchedulerData[]>;
       getSchedulersCount(): Promise<number>;
       removeJobScheduler(id: string): Promise<boolean>;
+      /** A job scheduler (not a legacy repeatable job key). */
+      isJobScheduler(id: string): Promise<boolean>;
       close(): Promise<void>;
     }
   >;

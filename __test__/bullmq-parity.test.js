@@ -857,3 +857,33 @@ describe('19: worker.moveStalledJobsToWait (manual processing)', () => {
     });
   });
 });
+
+describe('20: queue.jobScheduler', () => {
+  test('isJobScheduler: a scheduler (5+ segments) yes, a legacy repeatable key no, an unknown id no', async () => {
+    await compare(async (s) => {
+      const q = s.queue();
+      await q.upsertJobScheduler('tenant:region:env:service:queue:task', { every: 60000 });
+      const legacy = 'legacy-name:legacy-id:::*/5 * * * * *';
+      await inspect.zadd(s.key('repeat'), Date.now() + 60000, legacy);
+      await inspect.hset(`${s.key('repeat')}:${legacy}`, 'name', 'legacy-name');
+      const scheduler = await q.jobScheduler;
+      return {
+        scheduler: await scheduler.isJobScheduler('tenant:region:env:service:queue:task'),
+        legacy: await scheduler.isJobScheduler(legacy),
+        unknown: await scheduler.isJobScheduler('nope'),
+      };
+    });
+  });
+
+  test('an error emitted on it is the queue\'s error', async () => {
+    await compare(async (s) => {
+      const q = s.queue();
+      const heard = [];
+      q.on('error', (err) => heard.push(err.message));
+      const scheduler = await q.jobScheduler;
+      await scheduler.waitUntilReady();
+      scheduler.emit('error', new Error('boom'));
+      return heard;
+    });
+  });
+});

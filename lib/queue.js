@@ -252,6 +252,16 @@ class Queue extends EventEmitter {
         getJobSchedulers: (start, end, asc) => queue.getJobSchedulers(start, end, asc),
         getSchedulersCount: () => queue.getJobSchedulersCount(),
         removeJobScheduler: (id) => queue.removeJobScheduler(id),
+        // A job scheduler, not a legacy repeatable job: in the repeat set, with an iteration
+        // count in its hash (legacy entries have none).
+        isJobScheduler: async (id) => {
+          const repeatKey = queue.toKey('repeat');
+          const [score, counted] = await Promise.all([
+            connection.command(['ZSCORE', repeatKey, String(id)], queue.opts.connection),
+            connection.command(['HEXISTS', `${repeatKey}:${id}`, 'ic'], queue.opts.connection),
+          ]);
+          return score !== null && counted === 1;
+        },
         close: async () => {},
       });
       scheduler.on('error', (err) => queue.emit('error', err));
