@@ -300,6 +300,9 @@ export interface RawBatch {
 /** BullMQ 6's `getBackend()`, as far as we provide it. */
 export interface RawBackend {
   readonly client: Promise<RawClient>;
+  /** The server's version once connected ('' before). */
+  readonly redisVersion: string;
+  readonly databaseType: 'redis';
 }
 
 export declare class Job<DataType = any, ReturnType = any, NameType extends string = string>
@@ -430,6 +433,8 @@ export declare class Worker<DataType = any, ResultType = any, NameType extends s
   pause(doNotWaitActive?: boolean): Promise<void>;
   resume(): Promise<void>;
   isRunning(): boolean;
+  /** The blocking wait's timeout (s): until blockUntil (ms) capped at 10 s, or drainDelay; at least the server's minimum. */
+  getBlockTimeout(blockUntil: number): number;
   /** One stalled check of the queue now ('stalled' for each job moved back); once per stalledInterval fleet-wide. */
   moveStalledJobsToWait(): Promise<void>;
   /** BullMQ's helper: resolves after `milliseconds` (default 1) or when the controller aborts. */

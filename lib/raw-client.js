@@ -1,7 +1,8 @@
 'use strict';
 // `queue.client` (BullMQ 5's Promise of the queue's ioredis client) and BullMQ 6's
 // `getBackend().client`: an ioredis-shaped raw client whose commands run on the process's
-// shared command connection. Applications (and BullMQ's own tests) use it for ad-hoc reads
+// shared command connection (and, as BullMQ 6's backend, `redisVersion` and `databaseType`).
+// Applications (and BullMQ's own tests) use it for ad-hoc reads
 // and writes; it opens no socket. Commands that block the connection (BLPOP, XREAD BLOCK,
 // SUBSCRIBE, ...) would stall every queue of the process on that socket, and commands that
 // change the connection's state (SELECT, MULTI, CLIENT SETNAME, ...) would change it for all
@@ -129,6 +130,17 @@ function rawClient(connection) {
   });
 }
 
+/** The version the server of `connection` reported when its pair connected ('' before). */
+function endpointVersion(connection) {
+  try {
+    const name = binding.resolveEndpoint(serializeConnection(connection));
+    const endpoint = binding.health().endpoints.find((e) => e.endpoint === name);
+    return (endpoint && endpoint.redisVersion) || '';
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Give `Class` BullMQ's `client` (a Promise of the raw client) and `getBackend()` (BullMQ 6:
  * an object whose `client` is that Promise). The client is made once per object.
@@ -152,6 +164,11 @@ function installRawClient(Class) {
         get client() {
           return owner.client;
         },
+        /** The server's version, once connected ('' before). */
+        get redisVersion() {
+          return endpointVersion(owner.opts && owner.opts.connection);
+        },
+        databaseType: 'redis',
       };
     },
   });

@@ -224,6 +224,25 @@ class Worker extends EventEmitter {
   }
 
   /**
+   * How long (s) the engine's blocking wait for a job lasts, as BullMQ's getBlockTimeout:
+   * until `blockUntil` (ms since the epoch; a delayed job due then), at most 10 s and at
+   * least the smallest timeout the server honours (1 ms from Redis 7.0.8, else 2 ms), or 0
+   * or less once it has passed; without it, drainDelay (s), at least that smallest timeout.
+   */
+  getBlockTimeout(blockUntil) {
+    const version = this.getBackend().redisVersion;
+    const [major, minor, patch] = String(version || '7.0.8').split('.').map((n) => parseInt(n, 10) || 0);
+    const old = major < 7 || (major === 7 && minor === 0 && patch < 8);
+    const least = old ? 0.002 : 0.001;
+    if (blockUntil) {
+      const left = (blockUntil - Date.now()) / 1000;
+      if (left <= 0) return left;
+      return Math.min(Math.max(left, least), 10);
+    }
+    return Math.max(this.opts.drainDelay ?? 5, least);
+  }
+
+  /**
    * BullMQ's `moveStalledJobsToWait()`: one stalled check of the queue now (a manual worker
    * has no loop to run it): jobs whose lock is gone go back to waiting, or are marked to fail
    * when stalled too often; every worker of this process on the queue emits 'stalled' (jobId)

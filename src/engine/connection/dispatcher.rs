@@ -21,8 +21,19 @@ use super::pair::{Pair, Role};
 use crate::engine::error::Error;
 use crate::engine::observe;
 
-/// Redis 7's smallest useful BZPOPMIN timeout.
+/// The smallest BZPOPMIN timeout sent: 1 ms from Redis 7.0.8; before it, a timeout under
+/// 2 ms could be taken as 0, "block forever" (BullMQ keeps the same two minimums).
 const MIN_BLOCK: Duration = Duration::from_millis(1);
+const MIN_BLOCK_BEFORE_7_0_8: Duration = Duration::from_millis(2);
+
+/// The smallest timeout for the server of `pair` (its version as it reported it).
+fn min_block(pair: &Pair) -> Duration {
+    let version = pair.redis_version.lock().unwrap().clone();
+    match version.as_deref().and_then(super::parse_version) {
+        Some(v) if v < (7, 0, 8) => MIN_BLOCK_BEFORE_7_0_8,
+        _ => MIN_BLOCK,
+    }
+}
 /// BullMQ never blocks longer than this for a scheduled wait; neither do we.
 const MAX_BLOCK: Duration = Duration::from_secs(10);
 /// A BZPOPMIN that overstays its timeout by this much is presumed hung: the socket is
@@ -305,9 +316,6 @@ impl Dispatcher {
                 }
                 continue;
             };
-            let timeout = deadline
-                .saturating_duration_since(Instant::now())
-                .clamp(MIN_BLOCK, MAX_BLOCK);
             let (blocked, mut conn) = match self.route.blocking().await {
                 Ok(c) => c,
                 Err(_) => {
@@ -317,6 +325,9 @@ impl Dispatcher {
                     continue;
                 }
             };
+            let timeout = deadline
+                .saturating_duration_since(Instant::now())
+                .clamp(min_block(&blocked), MAX_BLOCK);
             self.state.lock().unwrap().blocked_pair = Some(Arc::clone(&blocked));
             let mut cmd = redis::cmd("BZPOPMIN");
             for k in &keys {
