@@ -887,3 +887,22 @@ describe('20: queue.jobScheduler', () => {
     });
   });
 });
+
+describe('21: worker.getBlockTimeout', () => {
+  test('drainDelay, the server minimum, a passed and a future blockUntil', async () => {
+    await compare(async (s) => {
+      const plain = s.worker(async () => 1, { autorun: false });
+      const tiny = s.worker(async () => 1, { autorun: false, drainDelay: 0.00001 });
+      await Promise.all([plain.waitUntilReady(), tiny.waitUntilReady()]);
+      const future = plain.getBlockTimeout(Date.now() + 5000);
+      return {
+        drainDelay: plain.getBlockTimeout(0),
+        least: tiny.getBlockTimeout(0),
+        passed: plain.getBlockTimeout(Date.now() - 1) <= 0,
+        soon: plain.getBlockTimeout(Date.now() + 0.5),
+        future: future > 4 && future <= 5,
+        far: plain.getBlockTimeout(Date.now() + 60000),
+      };
+    });
+  });
+});
