@@ -14,8 +14,9 @@ use crate::engine::scripts::{self, FinishJob, JobRecord};
 use crate::engine::util::now_ms;
 
 /// A job a finishing call fetched for a slot, with its place in the order jobs were taken
-/// ([`super::handler::ActiveJob::order`]).
-pub(super) type Taken = (JobRecord, u64);
+/// ([`super::handler::ActiveJob::order`]) and whether the next iteration of its job
+/// scheduler was added already (by the finishing call, before its batch's events).
+pub(super) type Taken = (JobRecord, u64, bool);
 
 /// Most jobs finished by one script call (bounds how long the call holds Redis).
 const MAX_FINISH_BATCH: usize = 64;
@@ -222,7 +223,21 @@ impl WorkerInner {
                         self.state.lock().unwrap().announced_drained = false;
                     }
                 }
-                let mut fetched = f.jobs.into_iter().zip(first_order..);
+                // A job scheduler's iteration taken here gets its successor before this
+                // batch's events go out, as BullMQ's worker adds it before it takes up the
+                // next job: a listener of `completed` finds the next iteration there.
+                let mut taken = Vec::with_capacity(f.jobs.len());
+                for (job, order) in f.jobs.into_iter().zip(first_order..) {
+                    let scheduled = match job.fields.get("rjk") {
+                        Some(scheduler) => {
+                            self.schedule_next(&job, scheduler).await;
+                            true
+                        }
+                        None => false,
+                    };
+                    taken.push((job, order, scheduled));
+                }
+                let mut fetched = taken.into_iter();
                 let mut replies = Vec::with_capacity(batch.len());
                 for (mut r, res) in batch.into_iter().zip(done.results) {
                     if res.is_ok()

@@ -199,13 +199,13 @@ impl WorkerInner {
     }
 
     async fn job_task(self: Arc<Self>, first: JobRecord, token: String, first_order: u64) {
-        let mut current = Some((first, first_order));
-        while let Some((job, order)) = current.take() {
+        let mut current = Some((first, first_order, false));
+        while let Some((job, order, scheduled)) = current.take() {
             let id = job.id.clone();
-            current = self.handle_job(job, &token, order).await;
+            current = self.handle_job(job, &token, order, scheduled).await;
             let mut st = self.state.lock().unwrap();
             st.active.remove(&id);
-            if let Some((next, _)) = &current {
+            if let Some((next, _, _)) = &current {
                 st.active
                     .insert(next.id.clone(), ActiveEntry::new(token.clone()));
             }
@@ -221,8 +221,9 @@ impl WorkerInner {
         mut job: JobRecord,
         token: &str,
         order: u64,
+        scheduled: bool,
     ) -> Option<Taken> {
-        if let Some(scheduler) = job.fields.get("rjk") {
+        if !scheduled && let Some(scheduler) = job.fields.get("rjk") {
             self.schedule_next(&job, scheduler).await;
         }
         let opts = JobOpts::parse(job.fields.get("opts").map(String::as_str));
