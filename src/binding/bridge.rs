@@ -331,12 +331,7 @@ impl Bridge {
 
     /// The outcomes of jobs of earlier deliveries, by sequence number. Unknown or repeated
     /// sequence numbers are ignored.
-    /// `arriving(n)` is told how many outcomes are about to be woken together, before they are.
-    pub fn settle(
-        &self,
-        outcomes: impl Iterator<Item = (u32, Outcome)>,
-        arriving: impl FnOnce(usize),
-    ) {
+    pub fn settle(&self, outcomes: impl Iterator<Item = (u32, Outcome)>) {
         let settled: Vec<_> = {
             let mut waiting = self.waiting.lock().unwrap();
             outcomes
@@ -344,14 +339,20 @@ impl Bridge {
                 .collect()
         };
         let single = settled.len() == 1;
-        if !single {
-            arriving(settled.len());
-        }
         // Woken one by one from this thread, the first job's task could start (and write its
         // result alone) before the others are woken. Woken together from the runtime's
-        // thread, they all queue their results before the finishing call leaves.
+        // thread, they all queue their results before the finishing call leaves. tokio runs
+        // the task woken last first (its LIFO slot) and the others in the order they were
+        // woken: the first outcome is woken last, so the tasks run, and queue their results,
+        // in the order JavaScript handed them over (the finishing call and its events keep
+        // that order; see FinishWork::event).
         let wake = move || {
+            let mut settled = settled.into_iter();
+            let first = settled.next();
             for (tx, outcome) in settled {
+                let _ = tx.send(outcome);
+            }
+            if let Some((tx, outcome)) = first {
                 let _ = tx.send(outcome);
             }
         };

@@ -49,7 +49,6 @@ impl NativeWorker {
         self.bridge.settle(
             seqs.into_iter()
                 .zip(outcomes.into_iter().map(Outcome::from)),
-            |n| self.inner.outcomes_arriving(n),
         );
     }
 
@@ -61,7 +60,6 @@ impl NativeWorker {
             seqs.into_iter()
                 .zip(values)
                 .map(|(seq, returnvalue)| (seq, Outcome::Completed { returnvalue })),
-            |n| self.inner.outcomes_arriving(n),
         );
     }
 

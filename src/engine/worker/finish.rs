@@ -70,8 +70,21 @@ pub(super) struct FinishQueue {
     jobs_in_flight: usize,
 }
 
-/// Turns a finishing call waits for outcomes handed over with its own (see `finish_loop`).
-const MAX_ARRIVAL_TURNS: usize = 64;
+/// How long a finishing call waits for its turn (see `finish_batch`).
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Hands the turn to the next finishing call when dropped (whatever path the call took).
+struct PassTurn<'a> {
+    turn: &'a tokio::sync::watch::Sender<u64>,
+    next: u64,
+}
+
+impl Drop for PassTurn<'_> {
+    fn drop(&mut self) {
+        let next = self.next;
+        self.turn.send_modify(|t| *t = (*t).max(next));
+    }
+}
 
 /// Finishing calls one worker may have in flight: one executing, the next queued behind it.
 const MAX_CALLS_IN_FLIGHT: usize = 2;
@@ -131,20 +144,6 @@ impl WorkerInner {
         if !self.finishing.lock().unwrap().all_settled(active) {
             tokio::task::yield_now().await;
         }
-        // Outcomes that JavaScript handed over together are woken together, but their tasks
-        // run in the scheduler's order (tokio runs the last one woken first): wait, a bounded
-        // number of turns, until every one of them has queued its outcome, so that they go
-        // in one call, in the order they were taken.
-        let mut turns = 0;
-        while self.arriving.load(Ordering::Relaxed) > 0 && turns < MAX_ARRIVAL_TURNS {
-            crate::engine::util::requeue().await;
-            turns += 1;
-        }
-        if turns == MAX_ARRIVAL_TURNS {
-            // An announced outcome whose task is gone (a forced close): forget it rather
-            // than wait for it again in every later call.
-            self.arriving.store(0, Ordering::Relaxed);
-        }
         let mut sent = 0;
         loop {
             let batch = {
@@ -179,6 +178,9 @@ impl WorkerInner {
         // on the one socket and Redis takes their jobs in this order, while their replies
         // wake the slots' tasks in any order (the bridge starts a delivery's jobs by number).
         let first_order = super::run::reserve_orders(tokens.len());
+        // And the call's turn to emit its events and hand its results on: its replies come
+        // back in this order, but wake the two calls' tasks in any order.
+        let ticket = self.finish_tickets.fetch_add(1, Ordering::Relaxed);
         let jobs: Vec<FinishJob<'_>> = batch
             .iter()
             .map(|FinishReq { work: r, .. }| FinishJob {
@@ -208,6 +210,14 @@ impl WorkerInner {
             })
             .await;
         drop(jobs);
+        // A call whose predecessor's task never comes (it cannot happen, but a wait must not
+        // be able to stall the worker) goes after a while anyway.
+        let mut turn = self.finish_turn.subscribe();
+        let _ = tokio::time::timeout(TURN_WAIT, turn.wait_for(|t| *t >= ticket)).await;
+        let _pass = PassTurn {
+            turn: &self.finish_turn,
+            next: ticket + 1,
+        };
         match result {
             Err(e) => {
                 for r in batch {

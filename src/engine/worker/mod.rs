@@ -106,9 +106,10 @@ pub struct WorkerInner {
     completed: AtomicU64,
     failed: AtomicU64,
     main: Mutex<Option<JoinHandle<()>>>,
-    /// Outcomes handed over by the application and not yet taken up by their jobs' tasks
-    /// (see [`Worker::outcomes_arriving`] and the finishing call's wait for them).
-    pub(super) arriving: AtomicUsize,
+    /// Finishing calls numbered as they leave, and the number whose turn it is to hand its
+    /// results on (see `finish_batch`).
+    pub(super) finish_tickets: AtomicU64,
+    pub(super) finish_turn: watch::Sender<u64>,
     /// The process view's counters of this worker's queue (shared with its other workers).
     stats: Arc<crate::engine::observe::QueueStats>,
 }
@@ -161,7 +162,8 @@ impl Worker {
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             main: Mutex::new(None),
-            arriving: AtomicUsize::new(0),
+            finish_tickets: AtomicU64::new(0),
+            finish_turn: watch::Sender::new(0),
         });
         rt.workers.lock().unwrap().push(Arc::downgrade(&inner));
         if let Some(pair) = inner.handle.single_pair() {
@@ -212,13 +214,6 @@ impl Worker {
         self.inner.concurrency.store(n, Ordering::Relaxed);
         self.inner.wake.notify_one();
         Ok(())
-    }
-
-    /// `n` outcomes are about to be handed to their jobs' tasks at once: the finishing call
-    /// waits until they have all been queued (see `finish_loop`), so that they go in one
-    /// call, in job order.
-    pub fn outcomes_arriving(&self, n: usize) {
-        self.inner.arriving.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Run the stalled check of this worker's queue now (see `runtime::move_stalled_now`);

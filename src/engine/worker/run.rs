@@ -170,7 +170,12 @@ impl WorkerInner {
                         }
                         self.set_active(&mut st);
                     }
-                    for ((j, token), order) in jobs.into_iter().zip(first_order..) {
+                    // tokio runs the task spawned last first (its LIFO slot), the others in
+                    // spawn order: the first job is spawned last, so the jobs start (and, when
+                    // they fail without running, queue their outcomes) in the order taken.
+                    let mut tasks = jobs.into_iter().zip(first_order..);
+                    let first = tasks.next();
+                    for ((j, token), order) in tasks.chain(first) {
                         tokio::spawn(Arc::clone(&self).job_task(j, token, order));
                     }
                 }
@@ -269,11 +274,6 @@ impl WorkerInner {
                     order,
                 })
                 .await;
-            // Arrived (see Worker::outcomes_arriving); an outcome that was not announced
-            // (the processor's own path) leaves the count as it is.
-            let _ = self
-                .arriving
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             self.stats.processing.observe(started.elapsed());
             self.stats.processed.fetch_add(1, Ordering::Relaxed);
             if matches!(outcome, Outcome::Failed { .. }) {
