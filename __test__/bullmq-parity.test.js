@@ -76,6 +76,20 @@ async function compare(scenario) {
   return results;
 }
 
+/** Waits until `list()` resolves `n` entries; resolves them. */
+function listedUntil(list, n, what) {
+  return waitFor(async () => {
+    const entries = await list();
+    return entries.length === n ? entries : undefined;
+  }, { what });
+}
+
+/** CLIENT LIST entries of side `s` as comparable text (its queue name and prefix masked). */
+function clientNames(s, list) {
+  const encoded = Buffer.from(s.name).toString('base64');
+  return list.map((e) => `${e.name === s.name ? '<name>' : e.name} ${e.rawname.replace(`${s.prefix}:${encoded}`, '<p>:<b64 name>')}`).sort();
+}
+
 /** The message a promise rejects with ('<resolved>' when it does not reject). */
 async function rejection(promise) {
   try {
@@ -690,19 +704,10 @@ describe('15: getWorkers lists each Worker', () => {
       const w1 = s.worker(async () => 1, { name: 'alpha' });
       const w2 = s.worker(async () => 1, { autorun: false });
       await Promise.all([w1.waitUntilReady(), w2.waitUntilReady()]);
-      const encoded = Buffer.from(s.name).toString('base64');
-      const names = (list) =>
-        list.map((e) => `${e.name === s.name ? '<name>' : e.name} ${e.rawname.replace(`${s.prefix}:${encoded}`, '<p>:<b64 name>')}`).sort();
-      const two = await waitFor(async () => {
-        const list = await q.getWorkers();
-        return list.length === 2 ? list : undefined;
-      }, { what: 'two workers listed' });
+      const two = await listedUntil(() => q.getWorkers(), 2, 'two workers listed');
       await w1.close();
-      const one = await waitFor(async () => {
-        const list = await q.getWorkers();
-        return list.length === 1 ? list : undefined;
-      }, { what: 'one worker listed' });
-      return { two: names(two), one: names(one), count: await q.getWorkersCount() };
+      const one = await listedUntil(() => q.getWorkers(), 1, 'one worker listed');
+      return { two: clientNames(s, two), one: clientNames(s, one), count: await q.getWorkersCount() };
     });
   });
 });
@@ -713,19 +718,11 @@ describe('16: Queue.getQueueEvents and Queue.getDependencies', () => {
       const q = s.queue();
       const e1 = await s.queueEvents();
       const e2 = await s.queueEvents();
-      const encoded = Buffer.from(s.name).toString('base64');
-      const names = (list) => list.map((e) => `${e.name === s.name} ${e.rawname.replace(`${s.prefix}:${encoded}`, '<p>:<b64 name>')}`);
-      const two = await waitFor(async () => {
-        const list = await q.getQueueEvents();
-        return list.length === 2 ? list : undefined;
-      }, { what: 'two listed' });
+      const two = await listedUntil(() => q.getQueueEvents(), 2, 'two listed');
       await e1.close();
-      const one = await waitFor(async () => {
-        const list = await q.getQueueEvents();
-        return list.length === 1 ? list : undefined;
-      }, { what: 'one listed' });
+      const one = await listedUntil(() => q.getQueueEvents(), 1, 'one listed');
       await e2.close();
-      return { two: names(two), one: names(one) };
+      return { two: clientNames(s, two), one: clientNames(s, one) };
     });
   });
 
