@@ -730,6 +730,22 @@ export interface QueueEventsOptions {
   blockingTimeout?: number;
 }
 
+/**
+ * BullMQ's QueueEventsProducer: custom events into a queue's events stream (heard by every
+ * QueueEvents of the queue as an event of that name); no socket of its own.
+ */
+export declare class QueueEventsProducer extends EventEmitter {
+  /** BullMQ's `client`: a raw client on the shared command connection (see RawClient). */
+  readonly client: Promise<RawClient>;
+  /** BullMQ 6's `getBackend()`: its `client` is this object's `client`. */
+  getBackend(): RawBackend;
+  constructor(name: string, opts?: { connection?: ConnectionOptions; prefix?: string });
+  readonly name: string;
+  waitUntilReady(timeoutMs?: number): Promise<void>;
+  publishEvent<T extends { eventName: string }>(argsObj: T, maxEvents?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
 export declare class QueueEvents extends EventEmitter {
   /** BullMQ's `client`: a raw client on the shared command connection (see RawClient). */
   readonly client: Promise<RawClient>;

@@ -7,7 +7,7 @@ const { QueueNativeError, UnrecoverableError, DelayedError, WaitingChildrenError
 const { Worker } = require('./lib/worker');
 const { Queue, QueueJob } = require('./lib/queue');
 const { Job } = require('./lib/job');
-const { QueueEvents } = require('./lib/queue-events');
+const { QueueEvents, QueueEventsProducer } = require('./lib/queue-events');
 const { FlowProducer } = require('./lib/flow-producer');
 const surface = require('./lib/surface');
 
@@ -16,7 +16,7 @@ require('./lib/manual').install({ Worker, Queue, QueueJob, Job });
 const { metrics, metricsText } = require('./lib/metrics');
 const { installRawClient } = require('./lib/raw-client');
 
-for (const Class of [Queue, Worker, QueueEvents, FlowProducer]) installRawClient(Class);
+for (const Class of [Queue, Worker, QueueEvents, QueueEventsProducer, FlowProducer]) installRawClient(Class);
 
 module.exports = {
   configure: connection.configure,
@@ -32,6 +32,7 @@ module.exports = {
   Queue,
   Job,
   QueueEvents,
+  QueueEventsProducer,
   FlowProducer,
   QueueNativeError,
   UnrecoverableError,

@@ -903,3 +903,19 @@ describe('21: worker.getBlockTimeout', () => {
     });
   });
 });
+
+describe('22: QueueEventsProducer', () => {
+  test('a custom event reaches QueueEvents as an event of its name, with its fields as text', async () => {
+    await compare(async (s) => {
+      const producer = track(
+        s.ours ? new qn.QueueEventsProducer(s.name, { prefix: s.prefix }) : new Bull.QueueEventsProducer(s.name, { connection: connectionFor(redis), prefix: s.prefix }),
+      );
+      const qe = await s.queueEvents();
+      const heard = new Promise((resolve) => qe.on('example-event', (args) => resolve(args)));
+      await producer.publishEvent({ eventName: 'example-event', foo: 'bar', n: 7 });
+      const args = await heard;
+      const stream = (await inspect.xrange(s.key('events'), '-', '+')).map(([, fields]) => fields);
+      return { args, stream };
+    });
+  });
+});

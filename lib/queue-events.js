@@ -171,4 +171,48 @@ class QueueEvents extends EventEmitter {
   }
 }
 
-module.exports = { QueueEvents };
+/**
+ * BullMQ's QueueEventsProducer: publishes custom events into a queue's events stream, which
+ * every QueueEvents of the queue (ours or BullMQ's) hears as an event of that name. It opens
+ * no socket: the event goes on the shared command connection.
+ */
+class QueueEventsProducer extends EventEmitter {
+  constructor(name, opts = {}) {
+    super();
+    if (typeof name !== 'string' || name.length === 0) throw invalid('name', 'must be a non-empty string');
+    if (name.includes(':')) throw invalid('name', `\`${name}\` contains ':' (BullMQ queue names cannot)`);
+    if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
+    this.name = name;
+    this.opts = { ...opts };
+    this.prefix = opts.prefix || 'bull';
+    connection.serializeConnection(opts.connection);
+  }
+
+  /** The queue's events stream key. */
+  get eventsKey() {
+    return `${this.prefix}:${this.name}:events`;
+  }
+
+  waitUntilReady(timeoutMs = 30000) {
+    return connection.connect(this.opts.connection, timeoutMs);
+  }
+
+  /**
+   * Add `{ eventName, ...fields }` to the stream as event `eventName` with those fields
+   * (values as text), the stream capped near `maxEvents` (default 1000), as BullMQ's does.
+   */
+  async publishEvent(argsObj, maxEvents = 1000) {
+    if (argsObj === null || typeof argsObj !== 'object' || typeof argsObj.eventName !== 'string') {
+      throw invalid('publishEvent', 'takes { eventName: string, ...fields }');
+    }
+    const { eventName, ...rest } = argsObj;
+    const words = ['XADD', this.eventsKey, 'MAXLEN', '~', String(maxEvents), '*', 'event', eventName];
+    for (const [key, value] of Object.entries(rest)) words.push(key, String(value));
+    await connection.command(words, this.opts.connection);
+  }
+
+  /** Nothing of its own to close (the connection is the process's). */
+  async close() {}
+}
+
+module.exports = { QueueEvents, QueueEventsProducer };
