@@ -6,7 +6,7 @@
 const qn = require('..');
 const { ourClients } = require('./helpers/redis-server');
 const { useRedis } = require('./helpers/suite');
-const { uniqueQueue } = require('./helpers/bull');
+const { uniqueQueue, bullmq } = require('./helpers/bull');
 
 const { inspect, track } = useRedis();
 
@@ -91,4 +91,33 @@ test('blocking and connection-state commands are refused; no socket is opened fo
   await client.quit();
   expect(await client.ping()).toBe('PONG');
   expect((await ourClients(inspect)).length).toBe(before);
+});
+
+test('BullMQ 6\'s client interface (options as objects) answers as BullMQ 6\'s own ioredis adapter', async () => {
+  const { createIORedisClient } = bullmq[6];
+  const theirs = createIORedisClient(inspect.duplicate());
+  const q = track(new qn.Queue(uniqueQueue('raw')));
+  const ours = await q.getBackend().client;
+  const stream = (side) => key(`stream-${side}`);
+  const run = async (c, side) => {
+    const out = [];
+    out.push(await c.set(key(`px-${side}`), 'v', { PX: 60000 }));
+    out.push((await c.pttl(key(`px-${side}`))) > 0);
+    await c.zadd(key(`z-${side}`), 1, 'a', 2, 'b');
+    out.push(await c.zrange(key(`z-${side}`), 0, -1, { WITHSCORES: true }));
+    out.push(await c.zrevrange(key(`z-${side}`), 0, -1, { WITHSCORES: true }));
+    for (const i of [1, 2, 3]) await c.xadd(stream(side), `${i}-0`, { event: 'e', n: i }, { MAXLEN: 100 });
+    const read = await c.xread([{ key: stream(side), id: '0-0' }], { COUNT: 2 });
+    out.push(read.map(([, entries]) => entries));
+    out.push(await c.xtrim(stream(side), 'MAXLEN', 1, { approximate: false }));
+    out.push((await c.scan('0', { MATCH: key(`z-${side}`), COUNT: 1000 }))[1]);
+    out.push(typeof (await c.clientList()));
+    await c.del(key(`px-${side}`), key(`z-${side}`), stream(side));
+    return JSON.stringify(out).replaceAll(side, '<side>');
+  };
+  try {
+    expect(await run(ours, 'ours')).toEqual(await run(theirs, 'theirs'));
+  } finally {
+    await theirs.quit();
+  }
 });

@@ -40,9 +40,42 @@ function flatten(args, out = []) {
   return out;
 }
 
+const isOptions = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+
+// BullMQ 6's client interface (its IRedisClient) passes options as objects where ioredis takes
+// words; both forms are accepted, told apart by the arguments' shape.
+const STRUCTURED = {
+  set: (key, value, opts) =>
+    isOptions(opts) ? [key, value, ...(opts.PX != null ? ['PX', opts.PX] : opts.EX != null ? ['EX', opts.EX] : [])] : null,
+  zrange: (key, start, end, opts) => (isOptions(opts) ? [key, start, end, ...(opts.WITHSCORES ? ['WITHSCORES'] : [])] : null),
+  zrevrange: (key, start, end, opts) => (isOptions(opts) ? [key, start, end, ...(opts.WITHSCORES ? ['WITHSCORES'] : [])] : null),
+  xadd: (key, id, fields, opts) => {
+    if (!isOptions(fields)) return null;
+    const cap = opts && opts.MAXLEN != null ? ['MAXLEN', ...(opts.approximate === false ? [] : ['~']), opts.MAXLEN] : [];
+    return [key, ...cap, id, ...Object.entries(fields).flat()];
+  },
+  xread: (streams, opts) => {
+    if (!Array.isArray(streams) || !streams.every(isOptions)) return null;
+    const o = opts || {};
+    return [
+      ...(o.BLOCK != null ? ['BLOCK', o.BLOCK] : []),
+      ...(o.COUNT != null ? ['COUNT', o.COUNT] : []),
+      'STREAMS',
+      ...streams.map((x) => x.key),
+      ...streams.map((x) => x.id),
+    ];
+  },
+  xtrim: (key, strategy, threshold, opts) =>
+    isOptions(opts) ? [key, strategy, ...(opts.approximate === false ? [] : ['~']), threshold] : null,
+  scan: (cursor, opts) =>
+    isOptions(opts) ? [cursor, ...(opts.MATCH != null ? ['MATCH', opts.MATCH] : []), ...(opts.COUNT != null ? ['COUNT', opts.COUNT] : [])] : null,
+};
+
 /** A command's words, checked: [name, ...args]. */
 function commandOf(name, args) {
-  const words = [name, ...flatten(args)];
+  const structured = STRUCTURED[name.toLowerCase()];
+  const translated = structured ? structured(...args) : null;
+  const words = [name, ...flatten(translated || args)];
   const lower = name.toLowerCase();
   const blocks =
     BLOCKING.has(lower) ||
@@ -71,6 +104,13 @@ function shape(name, reply) {
   }
   if (PAIRED.has(lower) && Array.isArray(reply) && reply.some(Array.isArray)) {
     return reply.flatMap((item) => (Array.isArray(item) ? item : [item]));
+  }
+  // RESP3 gives XREAD a map (stream -> entries), which arrives flat; RESP2's is a list of
+  // [stream, entries] pairs.
+  if ((lower === 'xread' || lower === 'xreadgroup') && Array.isArray(reply) && typeof reply[0] === 'string') {
+    const pairs = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([reply[i], reply[i + 1]]);
+    return pairs;
   }
   return reply;
 }
@@ -117,6 +157,10 @@ function rawClient(connection) {
         return Promise.reject(err);
       }
     },
+    // BullMQ 6's client interface.
+    clientList: () => fixed.call('CLIENT', 'LIST'),
+    clientInfo: () => fixed.call('CLIENT', 'INFO'),
+    info: (...args) => fixed.call('INFO', ...args),
     quit: async () => 'OK',
     disconnect: () => {},
     duplicate: () => rawClient(connection),
