@@ -308,6 +308,10 @@ export interface RawBackend {
 export declare class Job<DataType = any, ReturnType = any, NameType extends string = string>
   implements MinimalJob<DataType, ReturnType, NameType>
 {
+  /** BullMQ's `new Job(queue, name, data, opts, id)`: a job not stored yet (see addJob). */
+  constructor(queue: Queue<any, any, any>, name: NameType, data: DataType, opts?: JobsOptions, id?: string);
+  /** Store a job made with `new Job(queue, ...)`; resolves its id (the client argument is unused). */
+  addJob(client?: unknown, parentOpts?: { parentKey?: string }): Promise<string>;
   readonly id: string;
   readonly name: NameType;
   data: DataType;

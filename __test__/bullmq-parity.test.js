@@ -919,3 +919,34 @@ describe('22: QueueEventsProducer', () => {
     });
   });
 });
+
+describe('23: new Job(queue, name, data, opts) and job.addJob()', () => {
+  test('the unsaved job, then what addJob stores', async () => {
+    await compare(async (s) => {
+      const q = s.queue();
+      const client = await q.getBackend().client;
+      const job = new s.Job(q, 'test', { foo: 'bar' }, { priority: 3, attempts: 2 }, 'custom');
+      const plain = new s.Job(q, 'plain', 1, {});
+      const before = {
+        id: job.id,
+        plainId: plain.id,
+        name: job.name,
+        data: job.data,
+        priority: job.priority,
+        attemptsMade: job.attemptsMade,
+        sameQueue: job.queueName === s.name,
+      };
+      const plainId = await plain.addJob(client);
+      const id = await job.addJob(client);
+      const stored = await q.getJob(id);
+      return {
+        before,
+        id,
+        plainId,
+        // Ours stores the given id as opts.jobId too (it adds through Queue.add); BullMQ's
+        // addJob passes it beside the options. The rest is the same.
+        stored: { name: stored.name, data: stored.data, opts: { ...stored.opts, jobId: undefined }, priority: stored.priority, state: await stored.getState() },
+      };
+    });
+  });
+});

@@ -70,6 +70,24 @@ function toWaitingChildren(native, jobId, token, opts) {
   });
 }
 
+/** The payload of a job made with BullMQ's `new Job(queue, name, data, opts, id)`. */
+function unsavedPayload(name, data, opts, id) {
+  const fields = {
+    name,
+    data: JSON.stringify(data === undefined ? {} : data),
+    opts: JSON.stringify(opts),
+    timestamp: String(opts.timestamp ?? Date.now()),
+    delay: String(opts.delay ?? 0),
+    priority: String(opts.priority ?? 0),
+  };
+  if (opts.parent) {
+    fields.parentKey = `${opts.parent.queue}:${opts.parent.id}`;
+    fields.parent = JSON.stringify({ id: opts.parent.id, queueKey: opts.parent.queue });
+  }
+  // As BullMQ's: the id is the fifth argument only (opts.jobId is not read here).
+  return { id, fields, created: true };
+}
+
 class Job {
   // Private fields: not enumerable (a job spreads or logs as BullMQ's does), and, unlike
   // per-instance defineProperty, cheap to create for every job.
@@ -79,8 +97,21 @@ class Job {
   // has no `parent` key unless it has a parent (see toJSON).
   #created;
 
-  /** @internal built by the Worker from the engine's payload */
-  constructor(native, queueName, payload, prefix = 'bull') {
+  /**
+   * @internal built by the Worker from the engine's payload. Also BullMQ's
+   * `new Job(queue, name, data, opts, id)`: a job not stored yet, for `job.addJob()`.
+   */
+  constructor(native, queueName, payload, prefix = 'bull', bullId = undefined) {
+    let queue;
+    if (native && native._native !== undefined && typeof native.add === 'function' && typeof queueName === 'string') {
+      // BullMQ's form: (queue, name, data, opts, id).
+      queue = native;
+      const opts = prefix && typeof prefix === 'object' ? prefix : {};
+      payload = unsavedPayload(queueName, payload, opts, bullId);
+      queueName = queue.name;
+      native = queue._native;
+      prefix = queue.prefix ?? 'bull';
+    }
     const f = payload.fields;
     this.#native = native;
     this.#prefix = prefix;
@@ -121,6 +152,29 @@ class Job {
       this.delay = this.opts.delay;
       this.stacktrace = null;
     }
+    if (queue) {
+      Object.defineProperty(this, '_queue', { value: queue, enumerable: false });
+    }
+  }
+
+  /**
+   * Store a job made with `new Job(queue, name, data, opts)` (BullMQ's addJob; the client
+   * argument is not needed: the queue's connection is used). Resolves the job's id. With
+   * `parentOpts.parentKey`, the job is added as that parent's child.
+   */
+  async addJob(_client, parentOpts) {
+    if (!this._queue) throw new QueueNativeError('ERR_JOB_STATE', `job ${this.id}: addJob needs a job made with new Job(queue, name, data, opts)`);
+    const { jobId: _ignored, ...opts } = this.opts;
+    if (this.id !== undefined) opts.jobId = this.id;
+    const parentKey = parentOpts && parentOpts.parentKey;
+    if (parentKey) {
+      const at = parentKey.lastIndexOf(':');
+      opts.parent = { id: parentKey.slice(at + 1), queue: parentKey.slice(0, at) };
+    }
+    const added = await this._queue.add(this.name, this.data, opts);
+    this.id = added.id;
+    this.timestamp = added.timestamp;
+    return added.id;
   }
 
   async updateProgress(progress) {
