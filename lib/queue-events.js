@@ -37,12 +37,17 @@ function parseJson(text) {
   }
 }
 
+/** A queue name and an options object, as both classes below take them. */
+function checkArgs(name, opts) {
+  if (typeof name !== 'string' || name.length === 0) throw invalid('name', 'must be a non-empty string');
+  if (name.includes(':')) throw invalid('name', `\`${name}\` contains ':' (BullMQ queue names cannot)`);
+  if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
+}
+
 class QueueEvents extends EventEmitter {
   constructor(name, opts = {}) {
     super();
-    if (typeof name !== 'string' || name.length === 0) throw invalid('name', 'must be a non-empty string');
-    if (name.includes(':')) throw invalid('name', `\`${name}\` contains ':' (BullMQ queue names cannot)`);
-    if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
+    checkArgs(name, opts);
     const { autorun = true, ...rest } = opts;
     this.name = name;
     this.opts = { blockingTimeout: 10000, ...rest };
@@ -179,9 +184,7 @@ class QueueEvents extends EventEmitter {
 class QueueEventsProducer extends EventEmitter {
   constructor(name, opts = {}) {
     super();
-    if (typeof name !== 'string' || name.length === 0) throw invalid('name', 'must be a non-empty string');
-    if (name.includes(':')) throw invalid('name', `\`${name}\` contains ':' (BullMQ queue names cannot)`);
-    if (opts === null || typeof opts !== 'object') throw invalid('opts', 'must be an object');
+    checkArgs(name, opts);
     this.name = name;
     this.opts = { ...opts };
     this.prefix = opts.prefix || 'bull';
