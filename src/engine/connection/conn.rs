@@ -114,6 +114,13 @@ impl SlotConn {
         }
         match e.kind() {
             ErrorKind::Server(ServerErrorKind::Moved) => {
+                if attempt > 2 {
+                    // Sent back and forth: during a failover a map read from a node that has
+                    // not seen it yet can undo the redirection. Let the cluster settle, read
+                    // the map again, and let this MOVED have the last word.
+                    tokio::time::sleep(Duration::from_millis(25 * attempt as u64)).await;
+                    let _ = self.cluster.refresh().await;
+                }
                 if let Some((addr, slot)) = e.redirect_node() {
                     self.cluster.moved(slot, addr);
                 }
