@@ -30,22 +30,32 @@ const LONG_OPTION = {
   rdof: 'removeDependencyOnFailure',
 };
 
+/**
+ * The stored options `stored` (a parsed `opts` field) under the names BullMQ shows, added to
+ * `into`: short names made long, `tm` / `omc` as telemetry's fields, the rest as stored (BullMQ's
+ * optsFromJSON).
+ */
+function longOptions(stored, into = {}) {
+  const opts = into;
+  if (stored !== null && typeof stored === 'object' && !Array.isArray(stored)) {
+    for (const [key, value] of Object.entries(stored)) {
+      if (LONG_OPTION[key]) opts[LONG_OPTION[key]] = value;
+      else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
+      else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
+      else opts[key] = value;
+    }
+  }
+  return opts;
+}
+
 // The engine's text for a job with a failed child (BullMQ's words, src/engine/scripts.rs).
 const FAILED_CHILD = /at least one failed child/;
 
 // The options as BullMQ's Job constructor leaves them: `attempts` first (0 when not stored),
 // no `repeatJobKey`, and a `backoff` key always (a number becomes {type: 'fixed', delay}).
 function decodeOpts(text) {
-  const opts = { attempts: 0 };
   const stored = lenientJson(text, {});
-  if (stored !== null && typeof stored === 'object' && !Array.isArray(stored)) {
-    for (const [key, value] of Object.entries(stored)) {
-      if (LONG_OPTION[key]) opts[LONG_OPTION[key]] = value;
-      else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
-      else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
-      else if (key !== 'repeatJobKey') opts[key] = value;
-    }
-  }
+  const { repeatJobKey: _dropped, ...opts } = longOptions(stored, { attempts: 0 });
   const backoff = opts.backoff;
   opts.backoff = Number.isFinite(backoff) ? { type: 'fixed', delay: backoff } : backoff || undefined;
   return opts;
@@ -278,4 +288,4 @@ class Job {
   }
 }
 
-module.exports = { Job, toWaitingChildren };
+module.exports = { Job, toWaitingChildren, longOptions };

@@ -11,6 +11,7 @@
 const binding = require('../binding.js');
 const { QueueNativeError, callSync, callAsync, invalid } = require('./errors');
 const { serializeConnection, command: rawCommand } = require('./connection');
+const { longOptions } = require('./job');
 
 // One NativeQueueOps per (endpoint options, prefix, queue).
 const handles = new Map();
@@ -472,19 +473,10 @@ const jobMethods = {
   },
 };
 
-// Stored option names and BullMQ's (its optsDecodeMap; tm / omc are telemetry's fields).
-const OPTION_NAMES = { de: 'deduplication', fpof: 'failParentOnFailure', cpof: 'continueParentOnFailure', idof: 'ignoreDependencyOnFailure', kl: 'keepLogs', rdof: 'removeDependencyOnFailure' };
-
 /** A job hash (flat field/value list) as BullMQ's paginate hands it out (its JobJson). */
 function jobJsonOf(flat) {
   const raw = pairsToObject(flat, false);
-  const opts = {};
-  for (const [key, value] of Object.entries(JSON.parse(raw.opts || '{}'))) {
-    if (OPTION_NAMES[key]) opts[OPTION_NAMES[key]] = value;
-    else if (key === 'tm') opts.telemetry = { ...opts.telemetry, metadata: value };
-    else if (key === 'omc') opts.telemetry = { ...opts.telemetry, omitContext: value };
-    else opts[key] = value;
-  }
+  const opts = longOptions(JSON.parse(raw.opts || '{}'));
   return {
     id: raw.id,
     name: raw.name,

@@ -56,13 +56,8 @@ impl Manual {
         scheduler: &str,
         cron_next: Option<u64>,
     ) -> Result<()> {
-        let invalid = |reason: String| Error::InvalidOption {
-            option: "repeat".into(),
-            reason: format!(
-                "failed to add the next iteration of job scheduler {scheduler} in queue {}: {reason}",
-                self.keys.name
-            ),
-        };
+        let invalid =
+            |reason: String| job::next_iteration_failed(scheduler, &self.keys.name, &reason);
         let now = now_ms();
         let next = match job::next_iteration(opts_json, now).map_err(invalid)? {
             NextIteration::Stop => return Ok(()),

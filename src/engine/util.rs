@@ -32,9 +32,16 @@ pub fn now_ms() -> u64 {
 
 /// The system time `sys`, or the reported time of a mocked clock while that report is recent.
 fn adjusted(sys: u64, report: Option<(u64, u64)>) -> u64 {
+    mocked_time(sys, report).unwrap_or(sys)
+}
+
+/// The reported time of a mocked clock while that report is recent (at system time `sys`).
+fn mocked_time(sys: u64, report: Option<(u64, u64)>) -> Option<u64> {
     match report {
-        Some((js, at)) if mocked(js, at) && sys.saturating_sub(at) <= CLOCK_REPORT_TTL_MS => js,
-        _ => sys,
+        Some((js, at)) if mocked(js, at) && sys.saturating_sub(at) <= CLOCK_REPORT_TTL_MS => {
+            Some(js)
+        }
+        _ => None,
     }
 }
 
@@ -64,7 +71,7 @@ static CLOCK_SEEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
 /// clock never is mocked).
 pub fn clock_mocked() -> bool {
     let report = *CLOCK_REPORT.lock().unwrap_or_else(|e| e.into_inner());
-    matches!(report, Some((js, at)) if mocked(js, at) && system_ms().saturating_sub(at) <= CLOCK_REPORT_TTL_MS)
+    mocked_time(system_ms(), report).is_some()
 }
 
 /// Resolves at JavaScript's next report of its clock, or after `wait`, whichever comes

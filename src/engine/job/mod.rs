@@ -14,5 +14,6 @@ pub use options::{Backoff, JobOpts, KEEP_ALL, KeepJobs, attempts_made, parse_kee
 pub use outcome::Outcome;
 pub use retry::{RetryDecision, append_stacktrace, builtin_backoff, decide_retry};
 pub use scheduler::{
-    NextIteration, is_legacy_repeat_key, next_iteration, next_iteration_opts, not_a_scheduler,
+    NextIteration, is_legacy_repeat_key, next_iteration, next_iteration_failed,
+    next_iteration_opts, not_a_scheduler,
 };

@@ -1,6 +1,7 @@
 //! Job-scheduler iterations: whether the activated iteration gets a successor, the successor's
 //! options in BullMQ's exact key order, and the legacy repeatable-key shape.
 
+use crate::engine::error::Error;
 use crate::engine::ordered_json::{OrderedJson, remove_entry, set_entry};
 
 /// The next iteration of a job scheduler, as decided from the activated iteration's own
@@ -31,6 +32,17 @@ fn as_ms(v: &OrderedJson) -> Option<u64> {
 
 fn truthy(v: Option<&OrderedJson>) -> bool {
     v.is_some_and(OrderedJson::truthy)
+}
+
+/// The error reported when the next iteration of job scheduler `scheduler` of `queue` cannot
+/// be added (the activated iteration still runs).
+pub fn next_iteration_failed(scheduler: &str, queue: &str, reason: &str) -> Error {
+    Error::InvalidOption {
+        option: "repeat".into(),
+        reason: format!(
+            "failed to add the next iteration of job scheduler {scheduler} in queue {queue}: {reason}"
+        ),
+    }
 }
 
 /// Why a legacy repeatable-job key gets no next iteration (the script's `NotAScheduler`).

@@ -22,10 +22,10 @@ use crate::engine::util::{now_ms, random_unit};
 /// only the order within one worker matters.
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 
-/// `n` consecutive numbers, the first returned: for the jobs one call will take.
 /// How long a worker waits on a mocked clock before it reads it again (see `fetch_loop`).
 const MOCKED_CLOCK_POLL: Duration = Duration::from_millis(50);
 
+/// `n` consecutive numbers, the first returned: for the jobs one call will take.
 pub(super) fn reserve_orders(n: usize) -> u64 {
     TAKEN.fetch_add(n as u64, Ordering::Relaxed)
 }
@@ -483,13 +483,7 @@ impl WorkerInner {
     pub(super) async fn schedule_next(&self, job: &JobRecord, scheduler: &str) {
         let fail = |reason: String| {
             self.emit_error(
-                &Error::InvalidOption {
-                    option: "repeat".into(),
-                    reason: format!(
-                        "failed to add the next iteration of job scheduler {scheduler} in queue {}: {reason}",
-                        self.cfg.queue
-                    ),
-                },
+                &job::next_iteration_failed(scheduler, &self.cfg.queue, &reason),
                 Some(&job.id),
             )
         };

@@ -251,14 +251,7 @@ async fn stalled_loop(key: QueueId, kick: Arc<Notify>) {
         drop(workers);
         if let Ok(mut conn) = conn {
             match scripts::move_stalled(&mut conn, &keys, max_stalled, now_ms(), interval).await {
-                Ok(ids) if !ids.is_empty() => {
-                    for w in workers_of(&key) {
-                        for id in &ids {
-                            w.handler.emit(WorkerEvent::Stalled { job_id: id.clone() });
-                        }
-                    }
-                }
-                Ok(_) => {}
+                Ok(ids) => announce_stalled(&key, &ids),
                 Err(e) if !is_connection_error(&e) => {
                     for w in workers_of(&key) {
                         w.emit_error(&e, None);
@@ -290,14 +283,18 @@ pub(super) async fn move_stalled_now(
         w.cfg.stalled_interval_ms,
     )
     .await?;
-    for other in workers_of(&w.queue_id()) {
-        for id in &ids {
-            other
-                .handler
-                .emit(WorkerEvent::Stalled { job_id: id.clone() });
+    announce_stalled(&w.queue_id(), &ids);
+    Ok(ids)
+}
+
+/// Every worker of the process on the queue `key` hears `stalled` for each job a stalled
+/// check moved back (or failed).
+fn announce_stalled(key: &QueueId, ids: &[String]) {
+    for w in workers_of(key) {
+        for id in ids {
+            w.handler.emit(WorkerEvent::Stalled { job_id: id.clone() });
         }
     }
-    Ok(ids)
 }
 
 /// `health().workers`: every live worker of the process.
