@@ -387,7 +387,10 @@ function runVariant(impl, { orders, endpoint, sampler, prefix }) {
           peak.byProc = peak.byProc && s.byProc;
           peak.sockets = Math.max(peak.sockets, s.mine.length);
           peak.connected = Math.max(peak.connected, s.connected - baseline);
-          for (const c of s.mine) peak.names.add(c.name ? c.name.replace(`:${child.pid}`, ':<pid>') : '(no name)');
+          // The command socket's name lists the process's workers and is renamed as they come
+          // (src/engine/connection/naming.rs): one socket, shown once.
+          const shown = (name) => name.replace(`:${child.pid}`, ':<pid>').replace(/^(queue-native:command:).+(:<pid>)$/, '$1<workers>$2');
+          for (const c of s.mine) peak.names.add(c.name ? shown(c.name) : '(no name)');
         } catch {
           // the server is busy or gone: next sample
         }
